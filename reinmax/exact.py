@@ -1,0 +1,205 @@
+r"""Exact mathematics by enumeration: the true gradient, the paper's targets, exact expectations.
+
+Everything here is for a function ``f`` of one or several independent categorical variables,
+small enough that every configuration can be listed. ``logits`` has shape ``(n,)`` (one
+variable) or ``(m, n)`` (``m`` independent variables with ``n`` categories each). ``f`` takes a
+batch of one-hot configurations of shape ``(B, *logits.shape)`` and returns ``B`` values; it must
+be differentiable in its input (the estimators need :math:`\partial f / \partial D`).
+
+For several variables every target is the one-variable definition applied to variable ``v``
+with the others held at their sampled values, averaged over those values: exactly what the
+expectation of the corresponding estimator gives, and the one-variable formula when ``m = 1``.
+With ``c`` a configuration, ``c[v <- i]`` the same with variable ``v`` set to ``i``,
+``g_v(c) = df/dD_v`` at ``c``, and ``J_v^T a = pi_v * (a - <pi_v, a>)``:
+
+* true gradient (eq. 2/6):  sum_c p(c) J_v^T [ f(c[v<-i]) - f(c) ]_i
+* first order (Def. 3.1):    sum_c p(c) w(c_v) J_v^T [ g_v(c)[i] - g_v(c)[c_v] ]_i
+* second order (Def. 3.2):   sum_c p(c) w(c_v) J_v^T [ 1/2 (g_v(c) + g_v(c[v<-i])) . (I_i - I_{c_v}) ]_i
+
+with the baseline weight ``w(j) = phi_j / pi_j`` (Remark 4.1; ``w = 1`` for the E[f(D)]
+baseline the paper uses). Remark 4.2's baseline-free form is computed from its own formula.
+"""
+import itertools
+from typing import Callable, Optional, Union
+
+import torch
+
+from ._checks import check_positive_int
+
+MAX_CONFIGURATIONS = 2 ** 20
+
+Tensor = torch.Tensor
+
+
+def _as_matrix(logits: Tensor) -> Tensor:
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+        raise TypeError("logits must be a floating-point torch.Tensor")
+    if logits.dim() not in (1, 2):
+        raise ValueError(f"logits must have shape (n,) or (m, n); got {tuple(logits.shape)}")
+    if not torch.isfinite(logits).all():
+        raise ValueError("exact computations need finite logits")
+    return logits.detach().reshape(-1, logits.shape[-1])
+
+
+def configurations(m: int, n: int, max_configurations: int = MAX_CONFIGURATIONS) -> Tensor:
+    """All ``n ** m`` configurations as category indices, shape ``(n ** m, m)``, in mixed-radix
+    order (variable 0 most significant)."""
+    count = n ** m
+    if count > max_configurations:
+        raise ValueError(
+            f"enumerating {n}^{m} = {count} configurations exceeds max_configurations="
+            f"{max_configurations}; use fewer variables or categories, or raise the cap")
+    return torch.tensor(list(itertools.product(range(n), repeat=m)), dtype=torch.long).reshape(count, m)
+
+
+def _one_hot(index: Tensor, n: int, dtype) -> Tensor:
+    return torch.nn.functional.one_hot(index, n).to(dtype)
+
+
+class _Enumeration:
+    """Configurations, their probabilities, f and df/dD at each of them."""
+
+    def __init__(self, f: Callable, logits: Tensor, max_configurations: int):
+        self.shape = logits.shape
+        theta = _as_matrix(logits)
+        self.m, self.n = theta.shape
+        self.probs = torch.softmax(theta, -1)                               # (m, n)
+        self.index = configurations(self.m, self.n, max_configurations).to(theta.device)
+        self.weight = self.probs.gather(1, self.index.T).T.prod(-1)          # p(c), (N,)
+        onehot = _one_hot(self.index, self.n, theta.dtype).requires_grad_(True)
+        values = f(onehot.reshape((-1,) + tuple(self.shape)))
+        if values.shape != (len(self.index),):
+            raise ValueError(f"f must return one value per configuration, shape ({len(self.index)},); "
+                             f"got {tuple(values.shape)}")
+        (grads,) = torch.autograd.grad(values.sum(), onehot, allow_unused=True)
+        self.values = values.detach()                                        # (N,)
+        self.grads = (torch.zeros_like(onehot) if grads is None else grads).detach()  # (N, m, n)
+        self.strides = self.n ** torch.arange(self.m - 1, -1, -1, device=theta.device)
+
+    def switched(self) -> Tensor:
+        """Index of c[v <- i] for every configuration c, variable v and category i: (N, m, n)."""
+        base = (self.index * self.strides).sum(-1)                            # (N,)
+        cats = torch.arange(self.n, device=base.device)
+        return (base[:, None, None]
+                + (cats[None, None, :] - self.index[:, :, None]) * self.strides[None, :, None])
+
+    def own(self, tensor: Tensor) -> Tensor:
+        """tensor[c, v, c_v]: each configuration's own category entry, shape (N, m, 1)."""
+        return tensor.gather(2, self.index[:, :, None])
+
+    def vjp(self, a: Tensor) -> Tensor:
+        """J_v^T a per configuration: pi_v * (a - <pi_v, a>), shape (N, m, n)."""
+        p = self.probs[None]
+        return p * (a - (p * a).sum(-1, keepdim=True))
+
+    def average(self, per_config: Tensor, baseline_weight: Optional[Tensor] = None) -> Tensor:
+        w = self.weight[:, None, None]
+        if baseline_weight is not None:
+            w = w * baseline_weight
+        return (w * per_config).sum(0).reshape(self.shape)
+
+    def baseline_weight(self, phi) -> Optional[Tensor]:
+        """phi_{c_v} / pi_{c_v} per configuration and variable, shape (N, m, 1)."""
+        if phi is None:
+            return None
+        if isinstance(phi, str):
+            if phi != "uniform":
+                raise ValueError(f"baseline must be None (E[f(D)]), 'uniform' or a tensor; got {phi!r}")
+            phi = torch.full((self.m, self.n), 1.0 / self.n, dtype=self.probs.dtype)
+        phi = torch.as_tensor(phi, dtype=self.probs.dtype).reshape(-1, self.n).expand(self.m, self.n)
+        if (phi < 0).any() or not torch.allclose(phi.sum(-1), torch.ones(self.m, dtype=phi.dtype)):
+            raise ValueError("baseline phi must be a distribution over the n categories")
+        return (phi / self.probs)[None].expand(len(self.index), -1, -1).gather(2, self.index[:, :, None])
+
+
+def exact_gradient(f: Callable, logits: Tensor, *, max_configurations: int = MAX_CONFIGURATIONS) -> Tensor:
+    """The true gradient of E[f(D)] with respect to ``logits`` (eq. 2), by enumeration."""
+    e = _Enumeration(f, logits, max_configurations)
+    diffs = e.values[e.switched()] - e.values[:, None, None]                 # f(c[v<-i]) - f(c)
+    return e.average(e.vjp(diffs))
+
+
+def expected_loss(f: Callable, logits: Tensor, *, max_configurations: int = MAX_CONFIGURATIONS) -> Tensor:
+    """E[f(D)] by enumeration."""
+    e = _Enumeration(f, logits, max_configurations)
+    return (e.weight * e.values).sum()
+
+
+def first_order_target(f: Callable, logits: Tensor, *, baseline=None,
+                       max_configurations: int = MAX_CONFIGURATIONS) -> Tensor:
+    """Definition 3.1 (forward Euler on eq. 6); ``baseline=phi`` gives Remark 4.1's variant
+    (``'uniform'`` for phi = 1/n, or a tensor of probabilities)."""
+    e = _Enumeration(f, logits, max_configurations)
+    a = e.grads - e.own(e.grads)                                              # g(c).(I_i - I_{c_v})
+    return e.average(e.vjp(a), e.baseline_weight(baseline))
+
+
+def _heun_differences(e: "_Enumeration") -> Tensor:
+    """1/2 (g_v(c) + g_v(c[v<-i])) . (I_i - I_{c_v}) for every c, v, i: shape (N, m, n)."""
+    g = e.grads
+    switched = e.switched()
+    v = torch.arange(e.m, device=g.device)[None, :, None].expand_as(switched)
+    i = torch.arange(e.n, device=g.device)[None, None, :].expand_as(switched)
+    own = e.index[:, :, None].expand_as(switched)
+    here = g - e.own(g)                                                       # g(c) . (I_i - I_{c_v})
+    there = g[switched, v, i] - g[switched, v, own]                          # g(c[v<-i]) . (I_i - I_{c_v})
+    return 0.5 * (here + there)
+
+
+def second_order_target(f: Callable, logits: Tensor, *, baseline=None,
+                        max_configurations: int = MAX_CONFIGURATIONS) -> Tensor:
+    """Definition 3.2 (Heun's method on eq. 6); ``baseline=phi`` as in :func:`first_order_target`."""
+    e = _Enumeration(f, logits, max_configurations)
+    return e.average(e.vjp(_heun_differences(e)), e.baseline_weight(baseline))
+
+
+def second_order_target_without_baseline(f: Callable, logits: Tensor, *,
+                                         max_configurations: int = MAX_CONFIGURATIONS) -> Tensor:
+    """Remark 4.2: Heun's rule applied to eq. 8, grad_k = pi_k sum_i pi_i (f(I_k) - f(I_i)),
+    with no baseline subtraction: pi_k sum_i pi_i 1/2 (g_i + g_k) . (I_k - I_i).
+
+    Here i is the sampled category c_v (its probability is inside p(c)) and k the component;
+    unlike :func:`second_order_target` no centring <pi, .> is subtracted.
+    """
+    e = _Enumeration(f, logits, max_configurations)
+    return e.average(e.probs[None] * _heun_differences(e))
+
+
+def expected_estimate(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
+                      max_configurations: int = MAX_CONFIGURATIONS, **options) -> Tensor:
+    """The exact expectation of an estimator whose backward depends only on the sample.
+
+    Calls the public ``estimator(logits, tau, sample=c, **options)`` for every configuration
+    ``c`` and weights the resulting gradient by p(c). Valid for ST, ReinMax and its baseline
+    variants, and GST; estimators with continuous noise need :func:`monte_carlo_estimate`.
+    """
+    e_shape = logits.shape
+    theta = _as_matrix(logits)
+    m, n = theta.shape
+    index = configurations(m, n, max_configurations).to(theta.device)
+    probs = torch.softmax(theta, -1)
+    weight = probs.gather(1, index.T).T.prod(-1)
+    rows = theta[None].expand(len(index), m, n).clone().requires_grad_(True)
+    y_hard, _ = estimator(rows, tau, sample=index, **options)
+    values = f(y_hard.reshape((-1,) + tuple(e_shape)))
+    (grad,) = torch.autograd.grad((weight * values).sum(), rows)
+    return grad.sum(0).reshape(e_shape)
+
+
+def monte_carlo_estimate(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
+                         samples: int = 10000, generator: Optional[torch.Generator] = None,
+                         **options):
+    """Mean and standard error of an estimator over ``samples`` independent draws.
+
+    Returns ``(mean, standard_error)``, each shaped like ``logits``.
+    """
+    samples = check_positive_int("samples", samples)
+    e_shape = logits.shape
+    theta = _as_matrix(logits)
+    rows = theta[None].expand(samples, *theta.shape).clone().requires_grad_(True)
+    y_hard, _ = estimator(rows, tau, generator=generator, **options)
+    values = f(y_hard.reshape((-1,) + tuple(e_shape)))
+    (grad,) = torch.autograd.grad(values.sum(), rows)
+    mean = grad.mean(0)
+    stderr = grad.std(0) / samples ** 0.5
+    return mean.reshape(e_shape), stderr.reshape(e_shape)
