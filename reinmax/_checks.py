@@ -18,7 +18,16 @@ def set_validate_args(value: bool) -> None:
 
 
 def validate_args_enabled() -> bool:
-    return _VALIDATE
+    """Whether the data-dependent checks run now: switched on, and not inside
+    ``torch.func.vmap`` (which cannot branch on tensor values, so the checks are skipped there;
+    run the function once without vmap to have your inputs checked)."""
+    return _VALIDATE and not _inside_vmap()
+
+
+def _inside_vmap() -> bool:
+    stack = torch._C._functorch.get_interpreter_stack()
+    return bool(stack) and any(level.key() == torch._C._functorch.TransformType.Vmap
+                               for level in stack)
 
 
 def check_tau(tau) -> float:
@@ -77,7 +86,7 @@ def check_sample(sample, logits: torch.Tensor) -> torch.Tensor:
             f"got {tuple(sample.shape)}"
         )
     n = logits.shape[-1]
-    if _VALIDATE and sample.numel() and ((sample < 0).any() or (sample >= n).any()):
+    if sample.numel() and validate_args_enabled() and ((sample < 0).any() or (sample >= n).any()):
         raise ValueError(
             f"sample holds category indices out of range: allowed 0..{n - 1}, got "
             f"min {int(sample.min())}, max {int(sample.max())}"
