@@ -5,6 +5,7 @@ Checks that need a pass over the data can be switched off globally with
 temperature, the dtype, the shape) always run.
 """
 import math
+import numbers
 
 import torch
 
@@ -35,10 +36,11 @@ def check_tau(tau) -> float:
         if tau.numel() != 1:
             raise ValueError(f"tau must be a positive finite number; got a tensor of shape {tuple(tau.shape)}")
         tau = tau.item()
-    try:
-        value = float(tau)
-    except (TypeError, ValueError):
-        raise TypeError(f"tau must be a positive finite number; got {tau!r}") from None
+    # Only real numbers: float("2") would quietly accept a string, and True is not a temperature.
+    if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
+        raise TypeError(f"tau must be a positive finite number; got tau={tau!r} "
+                        f"of type {type(tau).__name__}")
+    value = float(tau)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"tau must be a positive finite number (tau > 0); got tau={tau!r}")
     return value
@@ -54,6 +56,8 @@ def check_logits(logits, dim: int) -> int:
         )
     if logits.dim() == 0:
         raise ValueError("logits must have at least one dimension (the categories); got a 0-d tensor")
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"dim must be an integer; got dim={dim!r}")
     if not -logits.dim() <= dim < logits.dim():
         raise ValueError(f"dim={dim} is out of range for logits with {logits.dim()} dimensions")
     dim = dim % logits.dim()

@@ -271,8 +271,8 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     """
     _no_soft_form("gst", hard)
     logits, tau, dim = _prepare(logits, tau, dim)
-    if not (gap == "p" or (isinstance(gap, (int, float)) and not isinstance(gap, bool) and gap >= 0)):
-        raise ValueError(f"gap must be a non-negative number or 'p'; got gap={gap!r}")
+    if not (gap == "p" or (isinstance(gap, (int, float)) and not isinstance(gap, bool) and 0 <= gap < float("inf"))):
+        raise ValueError(f"gap must be a non-negative finite number or 'p'; got gap={gap!r}")
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
         _check_rows(probs, logits)
