@@ -33,11 +33,12 @@ Tensor = torch.Tensor
 
 def _as_matrix(logits: Tensor) -> Tensor:
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
-        raise TypeError("logits must be a floating-point torch.Tensor")
-    if logits.dim() not in (1, 2):
-        raise ValueError(f"logits must have shape (n,) or (m, n); got {tuple(logits.shape)}")
+        got = logits.dtype if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise TypeError(f"logits must be a floating-point torch.Tensor; got {got}")
+    if logits.dim() not in (1, 2) or logits.shape[-1] == 0:
+        raise ValueError(f"logits must have shape (n,) or (m, n) with n >= 1; got {tuple(logits.shape)}")
     if not torch.isfinite(logits).all():
-        raise ValueError("exact computations need finite logits")
+        raise ValueError(f"exact computations need finite logits; got {logits.detach()}")
     return logits.detach().reshape(-1, logits.shape[-1])
 
 
@@ -106,9 +107,21 @@ class _Enumeration:
             if phi != "uniform":
                 raise ValueError(f"baseline must be None (E[f(D)]), 'uniform' or a tensor; got {phi!r}")
             phi = torch.full((self.m, self.n), 1.0 / self.n, dtype=self.probs.dtype)
-        phi = torch.as_tensor(phi, dtype=self.probs.dtype).reshape(-1, self.n).expand(self.m, self.n)
-        if (phi < 0).any() or not torch.allclose(phi.sum(-1), torch.ones(self.m, dtype=phi.dtype)):
-            raise ValueError("baseline phi must be a distribution over the n categories")
+        given = phi
+        phi = torch.as_tensor(phi, dtype=self.probs.dtype, device=self.probs.device)
+        # One distribution for all variables, (n,), or one per variable, (m, n).
+        if phi.shape not in ((self.n,), (self.m, self.n)) or phi.numel() == 0:
+            raise ValueError(f"baseline phi must have {self.n} entries per variable, shape "
+                             f"({self.n},) or ({self.m}, {self.n}); got shape {tuple(phi.shape)}")
+        phi = phi.reshape(-1, self.n).expand(self.m, self.n)
+        if not torch.isfinite(phi).all() or (phi < 0).any():
+            raise ValueError(f"baseline phi must be a distribution (non-negative, summing to 1); "
+                             f"got {given!r}")
+        totals = phi.sum(-1)
+        if not torch.allclose(totals, torch.ones_like(totals)):
+            sums = ", ".join(f"{total:.6g}" for total in totals.tolist())
+            raise ValueError(f"baseline phi must be a distribution over the {self.n} categories "
+                             f"of each variable; it sums to {sums}")
         return (phi / self.probs)[None].expand(len(self.index), -1, -1).gather(2, self.index[:, :, None])
 
 
