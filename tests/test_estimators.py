@@ -1,0 +1,483 @@
+"""The straight-through family, one sample at a time and in distribution.
+
+* per-sample gradients equal the paper's formulas computed by hand in float64 (eq. 4, eq. 7
+  with temperature, the 1/n-baseline forms of PROTOCOLS.md, GST's moved logits);
+* the fast functions equal the line-by-line Algorithms 1 and 2 (reinmax/reference.py);
+* STGS equals torch.nn.functional.gumbel_softmax given the same noise; STGS with a given sample
+  and GR-MCK keep STGS's mean (Monte Carlo, tolerances in standard errors); GR-MCK's variance
+  falls with K;
+* samples follow softmax(logits) (chi-square), masked categories are never drawn;
+* shapes, dims, non-contiguous input, four dtypes, generators, torch.func, CUDA.
+"""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import reinmax
+from reinmax import reference
+from conftest import random_logits, random_nonlinear_f, requires_cuda
+
+TAUS = [0.5, 1.0, 1.3, 2.0]
+EXACT = 1e-12
+
+# Every straight-through-family estimator, with GR-MCK at a small K to keep tests fast.
+ESTIMATORS = {
+    "ST": reinmax.st,
+    "ReinMax": reinmax.reinmax,
+    "STGS": reinmax.stgs,
+    "GR-MCK": reinmax.get_estimator("GR-MCK", K=8),
+    "GST-1.0": reinmax.get_estimator("GST-1.0"),
+    "GST-p": reinmax.get_estimator("GST-p"),
+    "ReinMax-1/n": reinmax.reinmax_uniform_baseline,
+    "ReinMax-1/n-authors": reinmax.reinmax_uniform_baseline_authors,
+}
+NAMES = list(ESTIMATORS)
+# Estimators whose backward depends only on the sample (no continuous noise).
+SAMPLE_ONLY = ["ST", "ReinMax", "GST-1.0", "GST-p", "ReinMax-1/n", "ReinMax-1/n-authors"]
+
+
+def jacobian(p):
+    """Softmax Jacobian diag(p) - p p^T for one row, written out (eq. 7's bracket)."""
+    return torch.diag(p) - torch.outer(p, p)
+
+
+def one_row_gradient(estimator, theta, d, g, v=None, tau=1.0, **options):
+    """d loss / d theta for loss = g . y_hard (+ v . y_soft), one row, sample d."""
+    leaf = theta.clone().requires_grad_(True)
+    y_hard, y_soft = estimator(leaf, tau, sample=torch.tensor(d), **options)
+    loss = (g * y_hard).sum() + (0 if v is None else (v * y_soft).sum())
+    (grad,) = torch.autograd.grad(loss, leaf)
+    return y_hard.detach(), grad
+
+
+def rows(n=5, seed=0):
+    """A few (theta, upstream gradient g, y_soft gradient v) triples in float64."""
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(3):
+        yield (2 * torch.randn(n, generator=generator, dtype=torch.float64),
+               torch.randn(n, generator=generator, dtype=torch.float64),
+               torch.randn(n, generator=generator, dtype=torch.float64))
+
+
+# ------------------------------------------------------------------- per-sample formulas
+@pytest.mark.parametrize("tau", TAUS)
+def test_reinmax_per_sample_gradient_is_eq_7_with_temperature(tau):
+    """2 J((pi_tau + D)/2) g - 1/2 J(pi) g, with pi = softmax(theta) at tau = 1 in the ST term
+    (Algorithm 2, line 5), plus J(pi) v from y_soft."""
+    for theta, g, v in rows():
+        pi, pi_tau = torch.softmax(theta, -1), torch.softmax(theta / tau, -1)
+        for d in range(5):
+            D = torch.eye(5, dtype=theta.dtype)[d]
+            y, grad = one_row_gradient(reinmax.reinmax, theta, d, g, v, tau)
+            by_hand = 2 * jacobian((pi_tau + D) / 2) @ g - 0.5 * jacobian(pi) @ g + jacobian(pi) @ v
+            assert torch.equal(y, D)
+            assert (grad - by_hand).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("tau", TAUS)
+def test_st_per_sample_gradient_is_the_tempered_softmax_jacobian(tau):
+    """eq. 4 with temperature: d softmax(theta / tau) / d theta = J(pi_tau) / tau."""
+    for theta, g, v in rows(seed=1):
+        pi, pi_tau = torch.softmax(theta, -1), torch.softmax(theta / tau, -1)
+        for d in range(5):
+            _, grad = one_row_gradient(reinmax.st, theta, d, g, v, tau)
+            by_hand = jacobian(pi_tau) @ g / tau + jacobian(pi) @ v
+            assert (grad - by_hand).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("tau", [1.0, 1.3])
+def test_uniform_baseline_per_sample_gradient_is_the_protocols_form(tau):
+    """PROTOCOLS.md: 1/2 (g[d] - mean g)(D - pi) + 1/(2 n pi_d) * (ST gradient at D), and the
+    authors' variant: the second half pi_d g[d] D - (pi.g) pi over (n pi_tau[d] + 1e-12)."""
+    n = 5
+    for theta, g, _ in rows(seed=2):
+        pi, pi_tau = torch.softmax(theta, -1), torch.softmax(theta / tau, -1)
+        for d in range(n):
+            D = torch.eye(n, dtype=theta.dtype)[d]
+            score_half = 0.5 * (g[d] - g.mean()) * (D - pi)
+            ours = score_half + jacobian(pi_tau) @ g / tau / (2 * n * pi[d])
+            authors = score_half + 0.5 * (pi[d] * g[d] * D - (pi @ g) * pi) / (n * pi_tau[d] + 1e-12)
+            _, grad = one_row_gradient(reinmax.reinmax_uniform_baseline, theta, d, g, tau=tau)
+            assert (grad - ours).abs().max() < EXACT
+            _, grad = one_row_gradient(reinmax.reinmax_uniform_baseline_authors, theta, d, g, tau=tau)
+            assert (grad - authors).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("gap", [0.0, 1.0, 2.5, "p"])
+@pytest.mark.parametrize("tau", [0.5, 1.0])
+def test_gst_per_sample_gradient_goes_through_the_moved_logits(gap, tau):
+    """GST: the sampled logit is raised to max(theta); every other logit is lowered to at most
+    max(theta) - gap (gap = -log(1 - pi_d) / pi_d for 'p'); gradient J(softmax(moved / tau)) / tau."""
+    for theta, g, _ in rows(seed=3):
+        pi = torch.softmax(theta, -1)
+        for d in range(5):
+            kappa = -math.log1p(-pi[d].item()) / pi[d].item() if gap == "p" else gap
+            top = theta.max()
+            moved = torch.minimum(theta, top - kappa)
+            moved[d] = top
+            q = torch.softmax(moved / tau, -1)
+            _, grad = one_row_gradient(reinmax.gst, theta, d, g, tau=tau, gap=gap)
+            # GST-p multiplies pi_d by (1 - 1e-5) to keep the log finite: allow for that.
+            assert (grad - jacobian(q) @ g / tau).abs().max() < (1e-4 if gap == "p" else EXACT)
+            assert q[d] == q.max() and (moved[d] - moved[torch.arange(5) != d] >= kappa - 1e-12).all()
+
+
+# ----------------------------------------------------------- fast == line-by-line reference
+@pytest.mark.parametrize("tau", TAUS)
+@pytest.mark.parametrize("fast,slow", [(reinmax.st, reference.st_algorithm1),
+                                       (reinmax.reinmax, reference.reinmax_algorithm2)],
+                         ids=["ST", "ReinMax"])
+def test_fast_estimators_equal_the_algorithms_line_by_line(fast, slow, tau):
+    theta = random_logits((4, 3, 6), seed=5, scale=2.0)
+    sample = torch.randint(0, 6, (4, 3), generator=torch.Generator().manual_seed(6))
+    g, v = random_logits((4, 3, 6), seed=7), random_logits((4, 3, 6), seed=8)
+
+    leaf = theta.clone().requires_grad_(True)
+    y_hard, y_soft = fast(leaf, tau, sample=sample)
+    (fast_grad,) = torch.autograd.grad((g * y_hard).sum() + (v * y_soft).sum(), leaf)
+
+    leaf = theta.clone().requires_grad_(True)
+    y_ref = slow(leaf, tau, sample=sample)
+    soft_ref = torch.softmax(leaf, -1)      # what the official package returns beside D
+    (slow_grad,) = torch.autograd.grad((g * y_ref).sum() + (v * soft_ref).sum(), leaf)
+
+    assert torch.equal(y_hard, y_ref.detach())
+    assert torch.allclose(y_soft, soft_ref, rtol=0, atol=1e-15)
+    assert (fast_grad - slow_grad).abs().max() < EXACT
+
+
+def test_reference_algorithms_draw_their_own_sample():
+    theta = random_logits((50, 4), seed=9)
+    D = reference.reinmax_algorithm2(theta, 1.3)
+    assert ((D == 0) | (D == 1)).all() and torch.equal(D.sum(-1), torch.ones(50, dtype=D.dtype))
+
+
+# ------------------------------------------------------------------------------ STGS family
+@pytest.mark.parametrize("tau", [0.5, 1.0, 2.0])
+@pytest.mark.parametrize("hard", [True, False])
+def test_stgs_equals_torch_gumbel_softmax_given_the_same_noise(tau, hard):
+    theta = random_logits((64, 5), seed=10, scale=2.0)
+    g = random_logits((64, 5), seed=11)
+    # torch's gumbel_softmax draws G = -log(Exp(1)) from the global generator: replay it.
+    torch.manual_seed(1234)
+    leaf = theta.clone().requires_grad_(True)
+    expected = F.gumbel_softmax(leaf, tau=tau, hard=hard)
+    (expected_grad,) = torch.autograd.grad((g * expected).sum(), leaf)
+    torch.manual_seed(1234)
+    gumbels = -torch.empty_like(theta).exponential_().log()
+
+    leaf = theta.clone().requires_grad_(True)
+    y, _ = reinmax.stgs(leaf, tau, hard, gumbels=gumbels)
+    (grad,) = torch.autograd.grad((g * y).sum(), leaf)
+    assert torch.allclose(y, expected, rtol=0, atol=1e-15)
+    assert (grad - expected_grad).abs().max() < EXACT
+
+
+def test_stgs_gumbels_follow_dim():
+    theta = random_logits((5, 7), seed=12)
+    gumbels = -torch.empty_like(theta).exponential_(generator=torch.Generator().manual_seed(0)).log()
+    y0, _ = reinmax.stgs(theta, 1.0, gumbels=gumbels, dim=0)
+    y1, _ = reinmax.stgs(theta.T, 1.0, gumbels=gumbels.T)
+    assert torch.equal(y0, y1.T)
+    assert torch.equal(y0.argmax(0), (theta + gumbels).argmax(0))
+
+
+@pytest.mark.parametrize("name", ["STGS", "GR-MCK"])
+def test_gumbel_noise_given_a_sample_keeps_that_sample_on_top(name):
+    theta = random_logits((2000, 4), seed=13, scale=2.0)
+    sample = torch.randint(0, 4, (2000,), generator=torch.Generator().manual_seed(1))
+    relaxed, _ = ESTIMATORS[name](theta, 0.3, hard=False, sample=sample)
+    if name == "STGS":   # one perturbation: its argmax is the given sample
+        assert torch.equal(relaxed.argmax(-1), sample)
+    y, _ = ESTIMATORS[name](theta, 0.3, sample=sample)
+    assert torch.equal(y.argmax(-1), sample)
+
+
+def per_row_gradients(estimator, theta, f, **kwargs):
+    """Gradients of sum_rows f(y_row): row r's gradient is one draw of the estimator."""
+    leaf = theta.clone().requires_grad_(True)
+    y, _ = estimator(leaf, **kwargs)
+    (grad,) = torch.autograd.grad(f(y).sum(), leaf)
+    return grad
+
+
+def mean_and_stderr(x):
+    return x.mean(0), x.std(0) / math.sqrt(x.shape[0])
+
+
+# Monte Carlo tests: a coordinate fails when the two means differ by more than Z combined
+# standard errors. With Z = 5 a false alarm has probability below 6e-7 per coordinate; the
+# seeds are fixed, so the outcome is deterministic.
+Z = 5.0
+N_MC = 100_000
+
+
+def _stgs_setting():
+    theta = torch.tensor([0.8, -0.4, 0.1], dtype=torch.float64)
+    return theta.expand(N_MC, 3), random_nonlinear_f(1, 3, seed=21)
+
+
+@pytest.mark.slow
+def test_stgs_with_given_samples_has_the_mean_of_plain_stgs():
+    """stgs(sample=D) draws G given argmax(theta + G) = D: averaged over D ~ softmax(theta) this
+    is plain STGS. A test with teeth: noise drawn independently of D changes the mean."""
+    theta, f = _stgs_setting()
+    tau = 0.5
+    plain = per_row_gradients(reinmax.stgs, theta, f, tau=tau,
+                              generator=torch.Generator().manual_seed(0))
+    sample = torch.multinomial(torch.softmax(theta[0], -1), N_MC, replacement=True,
+                               generator=torch.Generator().manual_seed(1))
+    conditional = per_row_gradients(reinmax.stgs, theta, f, tau=tau, sample=sample,
+                                    generator=torch.Generator().manual_seed(2))
+    (m1, s1), (m2, s2) = mean_and_stderr(plain), mean_and_stderr(conditional)
+    assert ((m1 - m2).abs() < Z * torch.sqrt(s1 ** 2 + s2 ** 2)).all(), (m1, m2, s1, s2)
+
+    def independent_noise(logits, tau, sample, generator):   # the wrong way: G ignores D
+        relaxed, _ = reinmax.stgs(logits, tau, hard=False, generator=generator)
+        D = F.one_hot(sample, logits.shape[-1]).to(logits.dtype)
+        return D + relaxed - relaxed.detach(), None
+    wrong = per_row_gradients(independent_noise, theta, f, tau=tau, sample=sample,
+                              generator=torch.Generator().manual_seed(3))
+    m3, s3 = mean_and_stderr(wrong)
+    assert ((m1 - m3).abs() > Z * torch.sqrt(s1 ** 2 + s3 ** 2)).any()
+
+
+@pytest.mark.slow
+def test_gumbel_rao_has_the_mean_of_stgs():
+    theta, f = _stgs_setting()
+    theta = theta[:N_MC // 2]
+    tau = 0.5
+    plain = per_row_gradients(reinmax.stgs, theta, f, tau=tau,
+                              generator=torch.Generator().manual_seed(4))
+    rao = per_row_gradients(reinmax.gumbel_rao, theta, f, tau=tau, K=10,
+                            generator=torch.Generator().manual_seed(5))
+    (m1, s1), (m2, s2) = mean_and_stderr(plain), mean_and_stderr(rao)
+    assert ((m1 - m2).abs() < Z * torch.sqrt(s1 ** 2 + s2 ** 2)).all(), (m1, m2, s1, s2)
+
+
+def test_gumbel_rao_variance_falls_as_k_grows():
+    """Rao-Blackwellisation: with K = 100 the per-draw variance is well below K = 1's."""
+    theta, f = _stgs_setting()
+    theta = theta[:4000]
+    var = {}
+    for K in (1, 100):
+        grads = per_row_gradients(reinmax.gumbel_rao, theta, f, tau=0.5, K=K,
+                                  generator=torch.Generator().manual_seed(K))
+        var[K] = grads.var(0).sum().item()
+    # Only the noise given D averages out (D's own randomness stays), so the ratio is not 1/K.
+    assert var[100] < 0.5 * var[1], var          # measured: 0.14 vs 0.99
+
+
+# ------------------------------------------------------------------ samples follow softmax
+def chi_square_p_value(counts, probs):
+    """Pearson's chi-square goodness of fit; the p-value is the regularised upper incomplete
+    gamma function Q(df / 2, x / 2)."""
+    expected = probs * counts.sum()
+    statistic = ((counts - expected) ** 2 / expected).sum()
+    df = torch.tensor((len(counts) - 1) / 2, dtype=torch.float64)
+    return torch.special.gammaincc(df, statistic / 2).item()
+
+
+ALPHA = 1e-4     # significance level; fixed seeds make every outcome deterministic
+MASKED_LOGITS = torch.tensor([0.5, -math.inf, 1.5, -1.0, 0.0], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_samples_follow_softmax_and_never_hit_a_masked_category(name):
+    N = 40_000
+    theta = MASKED_LOGITS.expand(N, 5).clone().requires_grad_(True)
+    y, _ = ESTIMATORS[name](theta, 1.0, generator=torch.Generator().manual_seed(42))
+    counts = y.detach().sum(0)
+    probs = torch.softmax(MASKED_LOGITS, -1)
+    assert counts[1] == 0
+    keep = torch.tensor([0, 2, 3, 4])
+    assert chi_square_p_value(counts[keep], probs[keep]) > ALPHA
+    # The masked logit gets an exact zero gradient, the others finite ones.
+    (grad,) = torch.autograd.grad((y * random_logits((N, 5), seed=1)).sum(), theta)
+    assert torch.isfinite(grad).all() and (grad[:, 1] == 0).all()
+
+
+def test_the_chi_square_test_rejects_a_wrong_distribution():
+    y, _ = reinmax.st(MASKED_LOGITS.expand(40_000, 5), generator=torch.Generator().manual_seed(42))
+    wrong = torch.softmax(MASKED_LOGITS / 1.1, -1)[[0, 2, 3, 4]]
+    assert chi_square_p_value(y.sum(0)[[0, 2, 3, 4]], wrong) < ALPHA
+
+
+def test_samples_follow_softmax_for_two_categories_and_float32():
+    # n = 2 may take its own fast path; float32 its own sampling precision.
+    theta = torch.tensor([[0.3, -1.2]] * 30_000, dtype=torch.float32)
+    for name in ("ST", "ReinMax"):
+        y, _ = ESTIMATORS[name](theta, generator=torch.Generator().manual_seed(7))
+        probs = torch.softmax(theta[0].double(), -1)
+        assert chi_square_p_value(y.double().sum(0), probs) > ALPHA
+
+
+# ------------------------------------------------- shapes, dims, layouts, dtypes, seeds
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_any_dim_equals_moving_the_categories_last(name, dim):
+    theta = random_logits((4, 5, 6), seed=14)
+    moved = theta.movedim(dim, -1)
+    sample = torch.randint(0, moved.shape[-1], moved.shape[:-1],
+                           generator=torch.Generator().manual_seed(dim % 3))
+    g = random_logits(theta.shape, seed=15)
+
+    def run(logits, g, dim):
+        leaf = logits.clone().requires_grad_(True)
+        y, soft = ESTIMATORS[name](leaf, 1.3, dim=dim, sample=sample,
+                                   generator=torch.Generator().manual_seed(0))
+        (grad,) = torch.autograd.grad((g * y).sum() + (g * soft).sum(), leaf)
+        return y, soft, grad
+
+    y, soft, grad = run(theta, g, dim)
+    y_last, soft_last, grad_last = run(moved, g.movedim(dim, -1), -1)
+    assert y.shape == soft.shape == theta.shape
+    assert torch.equal(y, y_last.movedim(-1, dim))
+    assert torch.allclose(soft, soft_last.movedim(-1, dim), rtol=0, atol=1e-15)
+    assert torch.allclose(grad, grad_last.movedim(-1, dim), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_leading_shapes_and_a_single_row(name):
+    for shape in [(7,), (2, 3, 4, 7), (1, 7), (0, 7)]:
+        y, soft = ESTIMATORS[name](torch.randn(shape))
+        assert y.shape == soft.shape == shape
+        if y.numel():
+            assert torch.equal(y.sum(-1), torch.ones(shape[:-1]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_non_contiguous_input_gives_the_same_result_as_contiguous(name):
+    base = random_logits((6, 8, 3), seed=16)
+    theta = base.transpose(0, 1)                       # (8, 6, 3), not contiguous
+    assert not theta.is_contiguous()
+    g = random_logits(theta.shape, seed=17)
+    results = []
+    for logits in (theta, theta.contiguous()):
+        leaf = logits.detach().clone() if logits.is_contiguous() else logits.detach()
+        leaf.requires_grad_(True)
+        y, soft = ESTIMATORS[name](leaf, generator=torch.Generator().manual_seed(3))
+        (grad,) = torch.autograd.grad((g * y).sum(), leaf)
+        results.append((y, soft, grad))
+    (y1, s1, g1), (y2, s2, g2) = results
+    assert torch.equal(y1, y2) and torch.equal(s1, s2)
+    assert torch.allclose(g1, g2, rtol=0, atol=1e-12)
+
+
+TOLERANCE = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2, torch.float32: 1e-6, torch.float64: 1e-14}
+
+
+@pytest.mark.parametrize("dtype", list(TOLERANCE), ids=str)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_dtype_gives_exact_one_hots_and_finite_gradients(name, dtype):
+    theta = torch.cat([random_logits((200, 6), seed=18, scale=3.0),
+                       torch.tensor([[20.0, 0, 0, 0, 0, -20.0],                # near-certain
+                                     [0.0, -math.inf, 1, 2, -math.inf, 0]])])  # masked
+    theta = theta.to(dtype).requires_grad_(True)
+    y, soft = ESTIMATORS[name](theta, 1.3, generator=torch.Generator().manual_seed(0))
+    assert y.dtype == soft.dtype == dtype
+    assert ((y == 0) | (y == 1)).all() and (y.sum(-1) == 1).all()
+    assert (soft.sum(-1).double() - 1).abs().max() <= TOLERANCE[dtype] * 6
+    (grad,) = torch.autograd.grad((random_logits(y.shape, seed=19).to(dtype) * y).sum(), theta)
+    assert grad.dtype == dtype and torch.isfinite(grad).all()
+    assert (grad[-1, [1, 4]] == 0).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_same_generator_seed_gives_the_same_sample_and_gradient(name):
+    theta = random_logits((500, 4), seed=20)
+
+    def draw(seed):
+        leaf = theta.clone().requires_grad_(True)
+        y, _ = ESTIMATORS[name](leaf, generator=torch.Generator().manual_seed(seed))
+        (grad,) = torch.autograd.grad((y * theta).sum(), leaf)
+        return y, grad
+
+    (y1, g1), (y2, g2), (y3, _) = draw(0), draw(0), draw(1)
+    assert torch.equal(y1, y2) and torch.equal(g1, g2)
+    assert not torch.equal(y1, y3)
+
+
+@pytest.mark.parametrize("name", ["STGS", "GR-MCK"])
+def test_soft_form_is_accepted_where_it_exists(name):
+    theta = random_logits((10, 4), seed=22)
+    relaxed, soft = ESTIMATORS[name](theta, 0.7, hard=False)
+    assert torch.allclose(relaxed.sum(-1), torch.ones(10, dtype=theta.dtype))
+    assert ((relaxed > 0) & (relaxed < 1)).all()     # a relaxation, not a one-hot
+
+
+# --------------------------------------------------------------------------- torch.func
+FUNC_NAMES = ["ST", "ReinMax", "ReinMax-1/n"]
+
+
+@pytest.mark.parametrize("name", FUNC_NAMES)
+def test_torch_func_grad_equals_autograd(name):
+    estimator = ESTIMATORS[name]
+    theta, g = random_logits(5, seed=23), random_logits(5, seed=24)
+    sample = torch.tensor(3)
+    loss = lambda logits: (g * estimator(logits, 1.3, sample=sample)[0]).sum()
+    _, expected = one_row_gradient(estimator, theta, 3, g, tau=1.3)
+    assert (torch.func.grad(loss)(theta) - expected).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("name", FUNC_NAMES)
+def test_vmap_with_different_randomness_draws_independent_samples(name):
+    estimator = ESTIMATORS[name]
+    theta = torch.zeros(400, 3, 4)           # identical logits: only randomness can differ
+    y = torch.func.vmap(lambda logits: estimator(logits)[0], randomness="different")(theta)
+    assert y.shape == theta.shape and torch.equal(y.sum(-1), torch.ones(400, 3))
+    assert len({tuple(row.argmax(-1).tolist()) for row in y}) > 50    # of the 4^3 = 64 possible
+
+
+@pytest.mark.parametrize("name", FUNC_NAMES)
+def test_vmap_of_grad_equals_a_loop(name):
+    """A torch.func ensemble: per-member gradients with per-member samples."""
+    estimator = ESTIMATORS[name]
+    theta, g = random_logits((6, 2, 5), seed=25), random_logits((2, 5), seed=26)
+    sample = torch.randint(0, 5, (6, 2), generator=torch.Generator().manual_seed(2))
+
+    def loss(logits, s):
+        return (g * estimator(logits, 1.3, sample=s)[0]).sum()
+
+    batched = torch.func.vmap(torch.func.grad(loss))(theta, sample)
+    for k in range(6):
+        leaf = theta[k].clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(loss(leaf, sample[k]), leaf)
+        assert (batched[k] - expected).abs().max() < EXACT
+
+
+def test_data_checks_are_skipped_only_inside_vmap():
+    seen = []
+    torch.func.vmap(lambda x: seen.append(reinmax.validate_args_enabled()) or x)(torch.zeros(2, 3))
+    assert seen == [False] and reinmax.validate_args_enabled()
+
+
+# -------------------------------------------------------------------------------- CUDA
+@requires_cuda
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_matches_cpu_given_the_same_sample(name):
+    theta = random_logits((32, 6), seed=27)
+    sample = torch.randint(0, 6, (32,), generator=torch.Generator().manual_seed(0))
+    g = random_logits((32, 6), seed=28)
+    grads = []
+    for device in ("cpu", "cuda"):
+        leaf = theta.to(device).requires_grad_(True)
+        y, soft = ESTIMATORS[name](leaf, 1.3, sample=sample.to(device))
+        assert y.device.type == device
+        (grad,) = torch.autograd.grad((g.to(device) * y).sum(), leaf)
+        grads.append(grad.cpu())
+    if name in SAMPLE_ONLY:
+        assert torch.allclose(grads[0], grads[1], rtol=0, atol=1e-12)
+
+
+@requires_cuda
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_sampling_and_masking(name):
+    theta = MASKED_LOGITS.to("cuda").expand(20_000, 5)
+    y, _ = ESTIMATORS[name](theta, generator=torch.Generator("cuda").manual_seed(0))
+    counts = y.sum(0).double().cpu()
+    assert counts[1] == 0
+    keep = [0, 2, 3, 4]
+    assert chi_square_p_value(counts[keep], torch.softmax(MASKED_LOGITS, -1)[keep]) > ALPHA
