@@ -41,7 +41,7 @@ ESTIMATORS: Dict[str, Callable] = {
 """The straight-through family, keyed by the names the paper prints (and two Figure 6 variants)."""
 
 SCORE_ESTIMATORS: Dict[str, Callable] = {"REINFORCE": reinforce, "RLOO": rloo}
-"""The REINFORCE family, which needs f itself: ``fn(logits, f, ...) -> (surrogate, values)``."""
+"""The REINFORCE family, which needs f itself, called as ``fn(logits, f, ...) -> (surrogate, values)``."""
 
 
 def _lookup(registry: Dict[str, Callable], name: str, options) -> Callable:
