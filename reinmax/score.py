@@ -37,7 +37,9 @@ def _sample(logits, dim, sample, generator, leading=()):
 
 def _evaluate(f, one_hot, dim):
     values = f(one_hot.movedim(-1, dim))
-    if not isinstance(values, torch.Tensor) or values.shape != one_hot.shape[:values.dim()]:
+    # One value per evaluation: a prefix of the shape without the category dimension.
+    if (not isinstance(values, torch.Tensor) or values.dim() >= one_hot.dim()
+            or values.shape != one_hot.shape[:values.dim()]):
         raise ValueError(f"f must return one value per evaluation, shaped like a prefix of "
                          f"{tuple(one_hot.shape[:-1])}; got {getattr(values, 'shape', type(values))}")
     return values
