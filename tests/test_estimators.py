@@ -47,7 +47,8 @@ def one_row_gradient(estimator, theta, d, g, v=None, tau=1.0, **options):
     """d loss / d theta for loss = g . y_hard (+ v . y_soft), one row, sample d."""
     leaf = theta.clone().requires_grad_(True)
     y_hard, y_soft = estimator(leaf, tau, sample=torch.tensor(d), **options)
-    loss = (g * y_hard).sum() + (0 if v is None else (v * y_soft).sum())
+    # g or v None: the loss does not use that output (autograd then passes no gradient for it).
+    loss = (0 if g is None else (g * y_hard).sum()) + (0 if v is None else (v * y_soft).sum())
     (grad,) = torch.autograd.grad(loss, leaf)
     return y_hard.detach(), grad
 
@@ -62,37 +63,48 @@ def rows(n=5, seed=0):
 
 
 # ------------------------------------------------------------------- per-sample formulas
+# n = 2 and n = 3 have their own fast paths in the package; n = 5 the general one.
+@pytest.mark.parametrize("n", [2, 3, 5])
 @pytest.mark.parametrize("tau", TAUS)
-def test_reinmax_per_sample_gradient_is_eq_7_with_temperature(tau):
+def test_reinmax_per_sample_gradient_is_eq_7_with_temperature(tau, n):
     """2 J((pi_tau + D)/2) g - 1/2 J(pi) g, with pi = softmax(theta) at tau = 1 in the ST term
-    (Algorithm 2, line 5), plus J(pi) v from y_soft."""
-    for theta, g, v in rows():
+    (Algorithm 2, line 5), plus J(pi) v from y_soft; and each term alone (a loss that uses only
+    y_hard or only y_soft)."""
+    for theta, g, v in rows(n):
         pi, pi_tau = torch.softmax(theta, -1), torch.softmax(theta / tau, -1)
-        for d in range(5):
-            D = torch.eye(5, dtype=theta.dtype)[d]
+        for d in range(n):
+            D = torch.eye(n, dtype=theta.dtype)[d]
+            hard_part = 2 * jacobian((pi_tau + D) / 2) @ g - 0.5 * jacobian(pi) @ g
             y, grad = one_row_gradient(reinmax.reinmax, theta, d, g, v, tau)
-            by_hand = 2 * jacobian((pi_tau + D) / 2) @ g - 0.5 * jacobian(pi) @ g + jacobian(pi) @ v
             assert torch.equal(y, D)
-            assert (grad - by_hand).abs().max() < EXACT
+            assert (grad - hard_part - jacobian(pi) @ v).abs().max() < EXACT
+            _, grad = one_row_gradient(reinmax.reinmax, theta, d, g, None, tau)
+            assert (grad - hard_part).abs().max() < EXACT
+            _, grad = one_row_gradient(reinmax.reinmax, theta, d, None, v, tau)
+            assert (grad - jacobian(pi) @ v).abs().max() < EXACT
 
 
+@pytest.mark.parametrize("n", [2, 3, 5])
 @pytest.mark.parametrize("tau", TAUS)
-def test_st_per_sample_gradient_is_the_tempered_softmax_jacobian(tau):
+def test_st_per_sample_gradient_is_the_tempered_softmax_jacobian(tau, n):
     """eq. 4 with temperature: d softmax(theta / tau) / d theta = J(pi_tau) / tau."""
-    for theta, g, v in rows(seed=1):
+    for theta, g, v in rows(n, seed=1):
         pi, pi_tau = torch.softmax(theta, -1), torch.softmax(theta / tau, -1)
-        for d in range(5):
+        for d in range(n):
             _, grad = one_row_gradient(reinmax.st, theta, d, g, v, tau)
-            by_hand = jacobian(pi_tau) @ g / tau + jacobian(pi) @ v
-            assert (grad - by_hand).abs().max() < EXACT
+            assert (grad - jacobian(pi_tau) @ g / tau - jacobian(pi) @ v).abs().max() < EXACT
+            _, grad = one_row_gradient(reinmax.st, theta, d, g, None, tau)
+            assert (grad - jacobian(pi_tau) @ g / tau).abs().max() < EXACT
+            _, grad = one_row_gradient(reinmax.st, theta, d, None, v, tau)
+            assert (grad - jacobian(pi) @ v).abs().max() < EXACT
 
 
+@pytest.mark.parametrize("n", [2, 5])
 @pytest.mark.parametrize("tau", [1.0, 1.3])
-def test_uniform_baseline_per_sample_gradient_is_the_protocols_form(tau):
+def test_uniform_baseline_per_sample_gradient_is_the_protocols_form(tau, n):
     """PROTOCOLS.md: 1/2 (g[d] - mean g)(D - pi) + 1/(2 n pi_d) * (ST gradient at D), and the
     authors' variant: the second half pi_d g[d] D - (pi.g) pi over (n pi_tau[d] + 1e-12)."""
-    n = 5
-    for theta, g, _ in rows(seed=2):
+    for theta, g, _ in rows(n, seed=2):
         pi, pi_tau = torch.softmax(theta, -1), torch.softmax(theta / tau, -1)
         for d in range(n):
             D = torch.eye(n, dtype=theta.dtype)[d]
@@ -125,14 +137,15 @@ def test_gst_per_sample_gradient_goes_through_the_moved_logits(gap, tau):
 
 
 # ----------------------------------------------------------- fast == line-by-line reference
+@pytest.mark.parametrize("n", [2, 3, 6])
 @pytest.mark.parametrize("tau", TAUS)
 @pytest.mark.parametrize("fast,slow", [(reinmax.st, reference.st_algorithm1),
                                        (reinmax.reinmax, reference.reinmax_algorithm2)],
                          ids=["ST", "ReinMax"])
-def test_fast_estimators_equal_the_algorithms_line_by_line(fast, slow, tau):
-    theta = random_logits((4, 3, 6), seed=5, scale=2.0)
-    sample = torch.randint(0, 6, (4, 3), generator=torch.Generator().manual_seed(6))
-    g, v = random_logits((4, 3, 6), seed=7), random_logits((4, 3, 6), seed=8)
+def test_fast_estimators_equal_the_algorithms_line_by_line(fast, slow, tau, n):
+    theta = random_logits((4, 3, n), seed=5, scale=2.0)
+    sample = torch.randint(0, n, (4, 3), generator=torch.Generator().manual_seed(6))
+    g, v = random_logits((4, 3, n), seed=7), random_logits((4, 3, n), seed=8)
 
     leaf = theta.clone().requires_grad_(True)
     y_hard, y_soft = fast(leaf, tau, sample=sample)
@@ -285,6 +298,15 @@ MASKED_LOGITS = torch.tensor([0.5, -math.inf, 1.5, -1.0, 0.0], dtype=torch.float
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_masked_category_of_two_leaves_one_choice(name):
+    theta = torch.tensor([[-math.inf, 0.3], [1.0, -math.inf]] * 50, requires_grad=True)
+    y, _ = ESTIMATORS[name](theta, 1.3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(y, torch.tensor([[0.0, 1.0], [1.0, 0.0]] * 50))
+    (grad,) = torch.autograd.grad((y * torch.randn(100, 2)).sum(), theta)
+    assert torch.isfinite(grad).all() and (grad == 0).all()     # no choice, no gradient
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_samples_follow_softmax_and_never_hit_a_masked_category(name):
     N = 40_000
     theta = MASKED_LOGITS.expand(N, 5).clone().requires_grad_(True)
@@ -305,20 +327,21 @@ def test_the_chi_square_test_rejects_a_wrong_distribution():
     assert chi_square_p_value(y.sum(0)[[0, 2, 3, 4]], wrong) < ALPHA
 
 
-def test_samples_follow_softmax_for_two_categories_and_float32():
-    # n = 2 may take its own fast path; float32 its own sampling precision.
+@pytest.mark.parametrize("name", NAMES)
+def test_samples_follow_softmax_for_two_categories_and_float32(name):
+    # n = 2 takes its own fast path; float32 its own sampling precision.
     theta = torch.tensor([[0.3, -1.2]] * 30_000, dtype=torch.float32)
-    for name in ("ST", "ReinMax"):
-        y, _ = ESTIMATORS[name](theta, generator=torch.Generator().manual_seed(7))
-        probs = torch.softmax(theta[0].double(), -1)
-        assert chi_square_p_value(y.double().sum(0), probs) > ALPHA
+    y, _ = ESTIMATORS[name](theta, generator=torch.Generator().manual_seed(7))
+    probs = torch.softmax(theta[0].double(), -1)
+    assert chi_square_p_value(y.double().sum(0), probs) > ALPHA
 
 
 # ------------------------------------------------- shapes, dims, layouts, dtypes, seeds
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dim", [0, 1, -1])
-def test_any_dim_equals_moving_the_categories_last(name, dim):
-    theta = random_logits((4, 5, 6), seed=14)
+@pytest.mark.parametrize("shape", [(4, 5, 6), (2, 3, 2)], ids=["n=6", "n=2"])
+def test_any_dim_equals_moving_the_categories_last(name, dim, shape):
+    theta = random_logits(shape, seed=14)
     moved = theta.movedim(dim, -1)
     sample = torch.randint(0, moved.shape[-1], moved.shape[:-1],
                            generator=torch.Generator().manual_seed(dim % 3))
@@ -349,8 +372,9 @@ def test_leading_shapes_and_a_single_row(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_non_contiguous_input_gives_the_same_result_as_contiguous(name):
-    base = random_logits((6, 8, 3), seed=16)
+@pytest.mark.parametrize("n", [2, 3])
+def test_non_contiguous_input_gives_the_same_result_as_contiguous(name, n):
+    base = random_logits((6, 8, n), seed=16)
     theta = base.transpose(0, 1)                       # (8, 6, 3), not contiguous
     assert not theta.is_contiguous()
     g = random_logits(theta.shape, seed=17)
@@ -369,20 +393,28 @@ def test_non_contiguous_input_gives_the_same_result_as_contiguous(name):
 TOLERANCE = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2, torch.float32: 1e-6, torch.float64: 1e-14}
 
 
+DTYPE_CASES = {
+    6: torch.cat([random_logits((200, 6), seed=18, scale=3.0),
+                  torch.tensor([[20.0, 0, 0, 0, 0, -20.0],                  # near-certain
+                                [0.0, -math.inf, 1, 2, -math.inf, 0]])]),   # masked
+    2: torch.cat([random_logits((200, 2), seed=18, scale=3.0),
+                  torch.tensor([[20.0, -20.0], [-math.inf, 0.5]])]),
+}
+
+
+@pytest.mark.parametrize("n", [2, 6])
 @pytest.mark.parametrize("dtype", list(TOLERANCE), ids=str)
 @pytest.mark.parametrize("name", NAMES)
-def test_every_dtype_gives_exact_one_hots_and_finite_gradients(name, dtype):
-    theta = torch.cat([random_logits((200, 6), seed=18, scale=3.0),
-                       torch.tensor([[20.0, 0, 0, 0, 0, -20.0],                # near-certain
-                                     [0.0, -math.inf, 1, 2, -math.inf, 0]])])  # masked
-    theta = theta.to(dtype).requires_grad_(True)
+def test_every_dtype_gives_exact_one_hots_and_finite_gradients(name, dtype, n):
+    theta = DTYPE_CASES[n].to(dtype).requires_grad_(True)
     y, soft = ESTIMATORS[name](theta, 1.3, generator=torch.Generator().manual_seed(0))
     assert y.dtype == soft.dtype == dtype
     assert ((y == 0) | (y == 1)).all() and (y.sum(-1) == 1).all()
-    assert (soft.sum(-1).double() - 1).abs().max() <= TOLERANCE[dtype] * 6
+    assert (soft.sum(-1).double() - 1).abs().max() <= TOLERANCE[dtype] * n
     (grad,) = torch.autograd.grad((random_logits(y.shape, seed=19).to(dtype) * y).sum(), theta)
     assert grad.dtype == dtype and torch.isfinite(grad).all()
-    assert (grad[-1, [1, 4]] == 0).all()
+    masked = torch.isneginf(DTYPE_CASES[n][-1])
+    assert (grad[-1, masked] == 0).all()
 
 
 @pytest.mark.parametrize("name", NAMES)
