@@ -1,0 +1,202 @@
+"""The categorical MNIST-VAE: Table 8 as data, config validation, the batched ensemble equals
+single-seed runs, resuming after an interruption, and Figure 4's exact gradient by enumeration.
+
+Runs on real MNIST (``$REINMAX_DATA``, else the user cache) with a few hundred images; skipped
+only where the data cannot be found.
+"""
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import reinmax
+from reinmax.data.mnist import mnist_files
+from reinmax.exact import exact_gradient, expected_estimate
+from reinmax.experiments import vae
+from reinmax.experiments.vae import TABLE8, VAEConfig, run
+from reinmax.models.vae import CategoricalVAE, expected_value_gradient
+from reinmax.results import paper_table
+
+
+def _mnist_available() -> bool:
+    try:
+        mnist_files("train", download=False)
+        mnist_files("test", download=False)
+        return True
+    except (FileNotFoundError, OSError):
+        return False
+
+
+needs_mnist = pytest.mark.skipif(not _mnist_available(), reason="MNIST files not found (set REINMAX_DATA)")
+
+TINY = dict(configs=("8x4",), epochs=1, train_subset=300, test_subset=200)
+
+
+def tiny(**changes) -> VAEConfig:
+    values = dict(TINY)
+    values.update(changes)
+    return VAEConfig(**values)
+
+
+# ---------------------------------------------------------------- Table 8 and validation
+def test_table8_is_the_papers_table():
+    paper = paper_table("table8_selected_hyperparameters")
+    assert set(TABLE8) == set(vae.CONFIGURATIONS)
+    for config, methods in TABLE8.items():
+        assert set(methods) == set(vae.METHODS)
+        for method, (optimizer, lr, tau) in methods.items():
+            printed = paper[config][method]
+            assert (optimizer, lr, tau) == (printed["optimizer"], printed["lr"], printed["tau"]), (config, method)
+
+
+def test_configurations_are_categories_by_latents():
+    assert vae.CONFIGURATIONS["8x4"] == (8, 4) and vae.CONFIGURATIONS["10x30"] == (10, 30)
+    assert CategoricalVAE(8, 4, [0]).encode(torch.rand(1, 5, 784)).shape == (1, 5, 4, 8)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(configs=("8x5",)), "unknown configuration C x L '8x5'; available: 8x4, 4x24, 8x16, 16x12, 64x8, 10x30"),
+    (dict(methods=("ST", "Reinforce")), "unknown method 'Reinforce'; available: STGS, GR-MCK, GST-1.0, ST, ReinMax"),
+    (dict(overrides={"ReinMax": {"optimizer": "SGD"}}), "unknown optimizer 'SGD'; available: Adam, RAdam"),
+    (dict(overrides={"ReinMax": {"momentum": 0.9}}), "unknown key 'momentum'"),
+    (dict(overrides={"ReinMax": {"tau": -1}}), "must be a positive number"),
+    (dict(epochs=0), "epochs must be a positive integer; got epochs=0"),
+    (dict(seeds=(1, 1)), "seeds must be distinct"),
+    (dict(seeds=(-1,)), "seeds must be a non-negative integer"),
+    (dict(train_subset=70000), "train_subset must be at most 60000"),
+    (dict(configs=("4x24",), gradient_every=1), "4^24 codes"),
+    (dict(device="tpu"), "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+])
+def test_bad_config_is_a_clear_error(changes, message):
+    with pytest.raises(ValueError) as error:
+        VAEConfig(**changes)
+    assert message in str(error.value)
+
+
+def test_config_names_are_case_insensitive_and_unknown_fields_are_listed():
+    config = VAEConfig(methods=("reinmax", "gr-mck"), overrides={"st": {"optimizer": "radam"}})
+    assert config.methods == ("ReinMax", "GR-MCK")
+    assert config.hyperparameters("8x4", "ST") == {"optimizer": "RAdam", "lr": 1e-3, "tau": 1.3}
+    with pytest.raises(ValueError, match="unknown VAEConfig field.*'epoch'.*fields: configs"):
+        VAEConfig.from_dict({"epoch": 3})
+    paper = VAEConfig.paper_scale()
+    assert paper.epochs == 160 and paper.seeds == tuple(range(10)) and len(paper.configs) == 6
+
+
+# ---------------------------------------------------------------- model pieces
+def test_loss_terms_match_their_definitions():
+    model = CategoricalVAE(4, 3, [0], dtype=torch.float64)
+    x = torch.rand(5, 784, dtype=torch.float64)
+    codes = F.one_hot(torch.randint(4, (5, 3)), 4).double()
+    pixels = torch.sigmoid(model.decode(codes, 0))
+    expected = F.binary_cross_entropy(pixels, x, reduction="none").sum(-1)
+    assert torch.allclose(model.reconstruction(x, codes, 0), expected, rtol=1e-10)
+    logits = torch.randn(5, 3, 4, dtype=torch.float64)
+    q = torch.softmax(logits, -1)
+    assert torch.allclose(model.kl(logits), (q * q.log()).sum((-2, -1)) + 3 * math.log(4))
+    assert model.kl(torch.zeros(2, 3, 4)).abs().max() < 1e-6          # q uniform: KL = 0
+
+
+def test_batched_gradient_enumeration_equals_reinmax_exact():
+    """Figure 4's exact gradient for a batch, checked image by image against reinmax.exact."""
+    model = CategoricalVAE(8, 4, [7, 3], dtype=torch.float64)
+    x = torch.rand(3, 784, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    gradient, logits = model.exact_reconstruction_gradient(x, 1)
+    for b in range(len(x)):
+        f = lambda D: model.reconstruction(x[b], D, 1)  # noqa: E731
+        expected = exact_gradient(f, logits[b]) / len(x)
+        assert torch.allclose(gradient[b], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_enumeration_rejects_wrong_shapes_and_large_spaces():
+    with pytest.raises(ValueError, match="values must have shape"):
+        expected_value_gradient(torch.zeros(2, 10), torch.zeros(2, 2, 3))
+    with pytest.raises(ValueError, match="4\\^24"):
+        CategoricalVAE(4, 24, [0]).exact_reconstruction_gradient(torch.rand(1, 784), 0)
+
+
+def test_estimator_moments_converge_to_the_exact_expectation():
+    """The Monte Carlo mean of ST and ReinMax equals their exact expectation (reinmax.exact)."""
+    model = CategoricalVAE(3, 2, [0], dtype=torch.float64)
+    x = torch.rand(2, 784, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits = model.encode(x, 0)
+    samples = 20000
+    for name, tau in (("ST", 1.3), ("ReinMax", 1.3)):
+        estimator = reinmax.get_estimator(name)
+        mean, std = model.estimator_gradient_moments(x, 0, estimator, tau, samples,
+                                                     torch.Generator().manual_seed(2))
+        for b in range(len(x)):
+            f = lambda D: model.reconstruction(x[b], D, 0) / len(x)  # noqa: E731
+            exact_mean = expected_estimate(estimator, f, logits[b], tau)
+            error = (mean[b] - exact_mean).abs()
+            assert (error <= 5 * std[b] / samples ** 0.5 + 1e-9).all(), (name, error.max())
+
+
+# ---------------------------------------------------------------- training
+@needs_mnist
+def test_batched_ensemble_equals_single_seed_runs():
+    """Two seeds trained as one batched model = each seed trained alone (Adam and RAdam,
+    a sample-only estimator and a Gumbel one), to float tolerance."""
+    common = dict(methods=("ReinMax", "STGS"), overrides={"STGS": {"optimizer": "RAdam"}})
+    both = run(tiny(seeds=(3, 5), **common), progress=False)
+    for position, seed in enumerate((3, 5)):
+        alone = run(tiny(seeds=(seed,), **common), progress=False)
+        for batched, single in zip(both["runs"], alone["runs"]):
+            for key in ("train_neg_elbo", "test_neg_elbo"):
+                b = [epoch[position] for epoch in batched["history"][key]]
+                s = [epoch[0] for epoch in single["history"][key]]
+                assert b == pytest.approx(s, rel=1e-5), (batched["method"], key)
+
+
+@needs_mnist
+def test_resume_after_interruption_loses_nothing(tmp_path):
+    config = dict(seeds=(0, 1), epochs=3, train_subset=200, test_subset=100, methods=("ReinMax",),
+                  gradient_every=2, gradient_images=4, gradient_samples=8)
+    reference = run(tiny(**config), progress=False)["runs"][0]
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_at_epoch_2(name, method, epoch, history):
+        if epoch == 2:
+            raise Interrupted
+
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        run(tiny(out_dir=str(out), **config), progress=False, on_epoch_end=stop_at_epoch_2)
+    assert (out / "8x4_ReinMax.ckpt").is_file() and not (out / "8x4_ReinMax.json").exists()
+
+    epochs_run = []
+    resumed = run(tiny(out_dir=str(out), **config), progress=False,
+                  on_epoch_end=lambda *a: epochs_run.append(a[2]))
+    assert epochs_run == [3]                                  # only the missing epoch ran
+    record = resumed["runs"][0]
+    for key in ("train_neg_elbo", "test_neg_elbo", "train_reconstruction"):
+        assert record["history"][key] == reference["history"][key], key
+    assert record["history"]["gradient"] == reference["history"]["gradient"]
+    assert not (out / "8x4_ReinMax.ckpt").exists()            # removed once finished
+
+    saved = json.loads((out / "results.json").read_text())
+    for key in ("package_version", "git_commit", "torch_version", "device"):
+        assert key in saved["provenance"]
+    assert saved["runs"][0]["final"]["train_neg_elbo"]["n"] == 2 and saved["wall_s"] > 0
+
+    epochs_run.clear()                                        # finished: nothing reruns
+    again = run(tiny(out_dir=str(out), **config), progress=False,
+                on_epoch_end=lambda *a: epochs_run.append(a[2]))
+    assert epochs_run == [] and again["runs"][0]["history"] == record["history"]
+    with pytest.raises(ValueError, match="epochs: found 3, now 4"):
+        run(tiny(out_dir=str(out), **dict(config, epochs=4)), progress=False)
+
+
+@needs_mnist
+def test_training_lowers_the_loss_for_every_method():
+    results = run(tiny(seeds=(0,), epochs=2, train_subset=500, grmck_samples=10), progress=False)
+    assert [r["method"] for r in results["runs"]] == list(vae.METHODS)
+    for record in results["runs"]:
+        curve = [epoch[0] for epoch in record["history"]["train_neg_elbo"]]
+        assert curve[1] < curve[0] < 560, (record["method"], curve)   # 784 log 2 = 543 at chance
+        assert all(math.isfinite(v) for v in record["history"]["test_neg_elbo"][-1])
