@@ -47,7 +47,7 @@ ENCODER_HIDDEN = (512, 256)
 DECODER_HIDDEN = (256, 512)
 
 STREAMS = ("init", "data", "noise", "test", "gradient")
-"""Independent random streams per seed: parameter initialisation, minibatch order, the
+"""Independent random streams per seed, for parameter initialisation, minibatch order, the
 estimator's sampling noise in training, the test-set samples, and Figure 4's analysis. Separate
 streams keep, e.g., the training noise unchanged when test evaluations are added or removed."""
 
@@ -308,8 +308,8 @@ def expected_value_gradient(values: Tensor, logits: Tensor) -> Tensor:
 
 def gradient_quality(exact: Tensor, mean: Tensor, std: Tensor) -> Dict[str, float]:
     """Figure 4's measures of an estimator against the exact gradient, over all entries:
-    cosine similarity of exact and mean, |exact - mean| / |exact| (relative bias), the same
-    over |mean|, and |std| / |mean| (relative standard deviation), as the authors' script does."""
+    cosine similarity of exact and mean, ``|exact - mean| / |exact|`` (relative bias), the same
+    over ``|mean|``, and ``|std| / |mean|`` (relative standard deviation), as the authors' script does."""
     exact, mean, std = exact.double(), mean.double(), std.double()
     diff = (exact - mean).norm()
     return {
