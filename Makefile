@@ -1,10 +1,16 @@
 # Two commands matter: `make book` (build the HTML book) and `make test` (run every test).
+# The pipeline itself is tools/book.py; README.md ("How the book is built") explains it.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SMOKE_HTML := _build/html-smoke
+# `make browser` checks this build (default: the book-scale one from `make book`).
+BOOK_HTML ?= _build/html
+# `make book FORCE=1` re-executes notebooks even when nothing they depend on changed.
+FORCE ?=
 
-.PHONY: book test unit venv clean
+.PHONY: book test unit browser venv clean
 
 venv: $(STAMP)
 
@@ -12,16 +18,30 @@ venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "is ignored: it is neither" || true
-	$(PY) -c "import reinmax, torch, papermill, nbval, sympy"
+	$(PY) -c "import reinmax, torch, papermill, nbval, sympy, jupyter_book, mathjax"
 	touch $(STAMP)
 
-unit: $(STAMP)
-	$(PY) -m pytest -q tests
-
-test: unit
-
+# Book scale: papermill runs every notebook into _build/stage-book/, then Jupyter Book builds
+# _build/html from there with -W -n --keep-going (any error or warning fails).
 book: $(STAMP)
-	@echo "book pipeline: see tools/ (in progress)"
+	$(PY) tools/book.py all --scale book $(if $(FORCE),--force)
+
+# 1. unit tests; 2. every notebook with -p smoke True; 3. nbval on the executed copies (cells
+# tagged nbval-check-output are compared); 4. the book from the smoke copies (-W -n);
+# 5. headless Chromium on the pages just built. Any failing step stops the run (pytest's exit
+# status 5, "no tests collected", is a failure too).
+test: $(STAMP)
+	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py
+	$(PY) tools/book.py execute --scale smoke --force
+	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 _build/stage-smoke/notebooks
+	$(PY) tools/book.py build --scale smoke
+	REINMAX_BOOK_HTML=$(SMOKE_HTML) $(PY) -m pytest -q -rs tests/test_book_browser.py
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py
+
+browser: $(STAMP)
+	REINMAX_BOOK_HTML=$(BOOK_HTML) $(PY) -m pytest -q -rs tests/test_book_browser.py
 
 clean:
-	rm -rf _build _executed
+	rm -rf _build _executed .jupyter_cache
