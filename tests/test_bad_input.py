@@ -189,6 +189,14 @@ def test_bad_k(K, match):
         reinmax.gumbel_rao(LOGITS, K=K)
 
 
+def test_quadrature_needs_two_categories_and_hard():
+    with pytest.raises(ValueError, match=r"K='quadrature' needs two categories and hard=True; got 4 "
+                                         r"categories and hard=True"):
+        reinmax.gumbel_rao(LOGITS, K="quadrature")
+    with pytest.raises(ValueError, match=r"got 2 categories and hard=False"):
+        reinmax.gumbel_rao(LOGITS[:, :2], 1.0, False, K="quadrature")
+
+
 @pytest.mark.parametrize("gap,match", [
     (-1.0, r"gap must be a non-negative finite number or 'p'; got gap=-1.0"),
     (math.inf, r"got gap=inf"),

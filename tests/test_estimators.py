@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import reinmax
-from reinmax import reference
+from reinmax import exact, reference
 from conftest import random_logits, random_nonlinear_f, requires_cuda
 
 TAUS = [0.5, 1.0, 1.3, 2.0]
@@ -117,23 +117,25 @@ def test_uniform_baseline_per_sample_gradient_is_the_protocols_form(tau, n):
             assert (grad - authors).abs().max() < EXACT
 
 
+@pytest.mark.parametrize("n", [2, 5])
 @pytest.mark.parametrize("gap", [0.0, 1.0, 2.5, "p"])
 @pytest.mark.parametrize("tau", [0.5, 1.0])
-def test_gst_per_sample_gradient_goes_through_the_moved_logits(gap, tau):
+def test_gst_per_sample_gradient_goes_through_the_moved_logits(gap, tau, n):
     """GST: the sampled logit is raised to max(theta); every other logit is lowered to at most
     max(theta) - gap (gap = -log(1 - pi_d) / pi_d for 'p'); gradient J(softmax(moved / tau)) / tau."""
-    for theta, g, _ in rows(seed=3):
+    for theta, g, v in rows(n, seed=3):
         pi = torch.softmax(theta, -1)
-        for d in range(5):
+        for d in range(n):
             kappa = -math.log1p(-pi[d].item()) / pi[d].item() if gap == "p" else gap
             top = theta.max()
             moved = torch.minimum(theta, top - kappa)
             moved[d] = top
             q = torch.softmax(moved / tau, -1)
-            _, grad = one_row_gradient(reinmax.gst, theta, d, g, tau=tau, gap=gap)
+            _, grad = one_row_gradient(reinmax.gst, theta, d, g, v, tau=tau, gap=gap)
             # GST-p multiplies pi_d by (1 - 1e-5) to keep the log finite: allow for that.
-            assert (grad - jacobian(q) @ g / tau).abs().max() < (1e-4 if gap == "p" else EXACT)
-            assert q[d] == q.max() and (moved[d] - moved[torch.arange(5) != d] >= kappa - 1e-12).all()
+            by_hand = jacobian(q) @ g / tau + jacobian(pi) @ v
+            assert (grad - by_hand).abs().max() < (1e-4 if gap == "p" else EXACT)
+            assert q[d] == q.max() and (moved[d] - moved[torch.arange(n) != d] >= kappa - 1e-12).all()
 
 
 # ----------------------------------------------------------- fast == line-by-line reference
@@ -283,6 +285,54 @@ def test_gumbel_rao_variance_falls_as_k_grows():
     assert var[100] < 0.5 * var[1], var          # measured: 0.14 vs 0.99
 
 
+# Two categories: STGS and GR-MCK have a separate sigmoid implementation (reinmax/_binary.py).
+# GR-MCK with K="quadrature" is deterministic given the sample, so its expectation is exact by
+# enumeration; it must equal E[STGS], which torch's own gumbel_softmax estimates independently.
+def _binary_setting(tau):
+    theta = torch.tensor([0.4, -0.3], dtype=torch.float64)
+    return theta, random_nonlinear_f(1, 2, seed=31), tau
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.5])
+@pytest.mark.parametrize("d", [0, 1])
+def test_two_category_quadrature_is_gumbel_rao_with_many_draws(tau, d):
+    """Per sample: the quadrature weight equals the general K-draw average as K grows."""
+    theta, f, _ = _binary_setting(tau)
+    g = torch.tensor([0.7, -1.1], dtype=torch.float64)
+    _, quadrature = one_row_gradient(reinmax.gumbel_rao, theta, d, g, tau=tau, K="quadrature")
+    # The general path (rows of 3 categories, one masked) with K = 200000 conditional draws.
+    wide = torch.cat([theta, torch.tensor([-math.inf], dtype=theta.dtype)])
+    _, many = one_row_gradient(reinmax.gumbel_rao, wide, d, torch.cat([g, g[:1]]), tau=tau, K=200_000)
+    assert torch.allclose(quadrature, many[:2], rtol=1e-2, atol=1e-4), (quadrature, many)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tau", [0.5, 1.5])
+def test_two_category_stgs_has_the_mean_of_torch_gumbel_softmax(tau):
+    theta, f, tau = _binary_setting(tau)
+    exact_mean = exact.expected_estimate(reinmax.gumbel_rao, f, theta, tau, K="quadrature")
+    rows_ = theta.expand(N_MC, 2)
+
+    def torch_stgs(logits, tau, generator=None, sample=None):
+        return F.gumbel_softmax(logits, tau=tau, hard=True), None
+
+    torch.manual_seed(0)
+    estimators = {
+        "torch": per_row_gradients(torch_stgs, rows_, f, tau=tau),
+        "stgs": per_row_gradients(reinmax.stgs, rows_, f, tau=tau,
+                                  generator=torch.Generator().manual_seed(1)),
+        "stgs given sample": per_row_gradients(
+            reinmax.stgs, rows_, f, tau=tau, generator=torch.Generator().manual_seed(2),
+            sample=torch.multinomial(torch.softmax(theta, -1), N_MC, replacement=True,
+                                     generator=torch.Generator().manual_seed(3))),
+        "GR-MCK K=4": per_row_gradients(reinmax.gumbel_rao, rows_[:N_MC // 4], f, tau=tau, K=4,
+                                        generator=torch.Generator().manual_seed(4)),
+    }
+    for name, grads in estimators.items():
+        mean, stderr = mean_and_stderr(grads)
+        assert ((mean - exact_mean).abs() < Z * stderr).all(), (name, mean, exact_mean, stderr)
+
+
 # ------------------------------------------------------------------ samples follow softmax
 def chi_square_p_value(counts, probs):
     """Pearson's chi-square goodness of fit; the p-value is the regularised upper incomplete
@@ -297,10 +347,14 @@ ALPHA = 1e-4     # significance level; fixed seeds make every outcome determinis
 MASKED_LOGITS = torch.tensor([0.5, -math.inf, 1.5, -1.0, 0.0], dtype=torch.float64)
 
 
-@pytest.mark.parametrize("name", NAMES)
+# Two categories only: GR-MCK's exact conditional expectation by quadrature.
+TWO_CATEGORY = dict(ESTIMATORS, **{"GR-MCK-quadrature": reinmax.get_estimator("GR-MCK", K="quadrature")})
+
+
+@pytest.mark.parametrize("name", list(TWO_CATEGORY))
 def test_a_masked_category_of_two_leaves_one_choice(name):
     theta = torch.tensor([[-math.inf, 0.3], [1.0, -math.inf]] * 50, requires_grad=True)
-    y, _ = ESTIMATORS[name](theta, 1.3, generator=torch.Generator().manual_seed(0))
+    y, _ = TWO_CATEGORY[name](theta, 1.3, generator=torch.Generator().manual_seed(0))
     assert torch.equal(y, torch.tensor([[0.0, 1.0], [1.0, 0.0]] * 50))
     (grad,) = torch.autograd.grad((y * torch.randn(100, 2)).sum(), theta)
     assert torch.isfinite(grad).all() and (grad == 0).all()     # no choice, no gradient
@@ -327,11 +381,11 @@ def test_the_chi_square_test_rejects_a_wrong_distribution():
     assert chi_square_p_value(y.sum(0)[[0, 2, 3, 4]], wrong) < ALPHA
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", list(TWO_CATEGORY))
 def test_samples_follow_softmax_for_two_categories_and_float32(name):
     # n = 2 takes its own fast path; float32 its own sampling precision.
     theta = torch.tensor([[0.3, -1.2]] * 30_000, dtype=torch.float32)
-    y, _ = ESTIMATORS[name](theta, generator=torch.Generator().manual_seed(7))
+    y, _ = TWO_CATEGORY[name](theta, generator=torch.Generator().manual_seed(7))
     probs = torch.softmax(theta[0].double(), -1)
     assert chi_square_p_value(y.double().sum(0), probs) > ALPHA
 
@@ -415,6 +469,18 @@ def test_every_dtype_gives_exact_one_hots_and_finite_gradients(name, dtype, n):
     assert grad.dtype == dtype and torch.isfinite(grad).all()
     masked = torch.isneginf(DTYPE_CASES[n][-1])
     assert (grad[-1, masked] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", list(TOLERANCE), ids=str)
+def test_two_category_quadrature_in_every_dtype_and_dim(dtype):
+    theta = DTYPE_CASES[2].to(dtype)
+    estimator = TWO_CATEGORY["GR-MCK-quadrature"]
+    leaf = theta.T.clone().requires_grad_(True)                      # categories on dim 0
+    y, soft = estimator(leaf, 0.7, dim=0, generator=torch.Generator().manual_seed(0))
+    assert y.dtype == soft.dtype == dtype and y.shape == leaf.shape
+    assert ((y == 0) | (y == 1)).all() and (y.sum(0) == 1).all()
+    (grad,) = torch.autograd.grad((random_logits(y.shape, seed=19).to(dtype) * y).sum(), leaf)
+    assert torch.isfinite(grad).all() and (grad[:, -1] == 0).all()   # last row: one choice
 
 
 @pytest.mark.parametrize("name", NAMES)
