@@ -210,6 +210,35 @@ def test_gumbel_noise_given_a_sample_keeps_that_sample_on_top(name):
     assert torch.equal(y.argmax(-1), sample)
 
 
+def ks_statistic(x, cdf):
+    """Kolmogorov-Smirnov distance between the sample x and a continuous CDF."""
+    x, _ = torch.sort(x)
+    F_x = cdf(x)
+    i = torch.arange(1, len(x) + 1, dtype=x.dtype)
+    return torch.maximum(i / len(x) - F_x, F_x - (i - 1) / len(x)).max().item()
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0])
+def test_conditional_gumbels_mixed_over_the_sample_are_iid_gumbels(tau):
+    """Draw D ~ softmax(theta), then G given argmax(theta + G) = D: the pair (D, G) must be a
+    plain Gumbel-max draw, so every difference G_i - G_j is standard logistic. We read
+    (theta_i + G_i - theta_j - G_j) / tau off log softmax((theta + G) / tau). KS test at level
+    1e-4 (critical value sqrt(-log(1e-4 / 2) / 2) / sqrt(N))."""
+    N = 50_000
+    theta = torch.tensor([0.8, -0.4, 0.1, -1.0], dtype=torch.float64)
+    sample = torch.multinomial(torch.softmax(theta, -1), N, replacement=True,
+                               generator=torch.Generator().manual_seed(0))
+    relaxed, _ = reinmax.stgs(theta.expand(N, 4), tau, hard=False, sample=sample,
+                              generator=torch.Generator().manual_seed(1))
+    log_relaxed = relaxed.log()
+    critical = math.sqrt(-math.log(1e-4 / 2) / 2) / math.sqrt(N)
+    for i, j in [(0, 1), (2, 3), (1, 3), (0, 2)]:
+        difference = tau * (log_relaxed[:, i] - log_relaxed[:, j]) - (theta[i] - theta[j])
+        assert ks_statistic(difference, torch.sigmoid) < critical, (i, j)
+    # The same statistic has power: a logistic of scale 0.95 is rejected.
+    assert ks_statistic(difference, lambda x: torch.sigmoid(x / 0.95)) > critical
+
+
 def per_row_gradients(estimator, theta, f, **kwargs):
     """Gradients of sum_rows f(y_row): row r's gradient is one draw of the estimator."""
     leaf = theta.clone().requires_grad_(True)
