@@ -69,6 +69,9 @@ class _Enumeration:
         self.weight = self.probs.gather(1, self.index.T).T.prod(-1)          # p(c), (N,)
         onehot = _one_hot(self.index, self.n, theta.dtype).requires_grad_(True)
         values = f(onehot.reshape((-1,) + tuple(self.shape)))
+        if not isinstance(values, torch.Tensor):
+            raise TypeError(f"f must return a tensor of {len(self.index)} values; got "
+                            f"{type(values).__name__}")
         if values.shape != (len(self.index),):
             raise ValueError(f"f must return one value per configuration, shape ({len(self.index)},); "
                              f"got {tuple(values.shape)}")

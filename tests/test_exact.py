@@ -303,6 +303,11 @@ def test_enumeration_above_the_cap_is_a_clear_error():
                              max_configurations=100)
 
 
+def test_f_that_returns_no_tensor_is_a_clear_error():
+    with pytest.raises(TypeError, match=r"f must return a tensor of 3 values; got float"):
+        exact.exact_gradient(lambda D: 1.0, torch.zeros(3, dtype=torch.float64))
+
+
 def test_f_with_the_wrong_output_shape_is_a_clear_error():
     with pytest.raises(ValueError, match=r"f must return one value per configuration, shape \(4,\); got \(4, 4\)"):
         exact.exact_gradient(lambda D: D, torch.zeros(4, dtype=torch.float64))
