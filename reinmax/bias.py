@@ -1,0 +1,59 @@
+"""Exact bias and variance of an estimator, by enumerating its samples.
+
+:func:`reinmax.exact.expected_estimate` gives an estimator's mean; the chapters on temperature
+and baselines also need its spread. For estimators whose backward depends only on the sample
+(ST, ReinMax and its baseline variants, GST), the estimate takes one value per configuration,
+so its whole distribution, and with it the exact variance, is available by enumeration.
+"""
+from typing import Callable, Tuple
+
+import torch
+
+from .exact import MAX_CONFIGURATIONS, configurations
+
+Tensor = torch.Tensor
+
+
+def per_sample_estimates(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
+                         max_configurations: int = MAX_CONFIGURATIONS, **options) -> Tuple[Tensor, Tensor]:
+    """Every configuration's probability and the estimate the estimator returns for it.
+
+    Returns ``(probability, estimate)`` of shapes ``(N,)`` and ``(N, *logits.shape)``, with
+    ``N = n ** m`` configurations of ``m`` variables with ``n`` categories.
+    """
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() not in (1, 2):
+        raise ValueError("logits must be a floating-point tensor of shape (n,) or (m, n)")
+    shape = logits.shape
+    theta = logits.detach().reshape(-1, shape[-1])
+    m, n = theta.shape
+    index = configurations(m, n, max_configurations).to(theta.device)
+    probs = torch.softmax(theta, -1)
+    probability = probs.gather(1, index.T).T.prod(-1)
+    rows = theta[None].expand(len(index), m, n).clone().requires_grad_(True)
+    y_hard, _ = estimator(rows, tau, sample=index, **options)
+    values = f(y_hard.reshape((-1,) + tuple(shape)))
+    # Rows are independent copies of theta, so each row's gradient is that configuration's estimate.
+    (grad,) = torch.autograd.grad(values.sum(), rows)
+    return probability, grad.reshape((-1,) + tuple(shape))
+
+
+def exact_moments(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
+                  max_configurations: int = MAX_CONFIGURATIONS, **options) -> Tuple[Tensor, Tensor]:
+    """Exact mean and per-coordinate variance of one sample's estimate (shapes of ``logits``)."""
+    p, est = per_sample_estimates(estimator, f, logits, tau,
+                                  max_configurations=max_configurations, **options)
+    w = p.reshape((-1,) + (1,) * (est.dim() - 1))
+    mean = (w * est).sum(0)
+    variance = (w * (est - mean) ** 2).sum(0)
+    return mean, variance
+
+
+def relative_bias(estimate: Tensor, truth: Tensor) -> float:
+    """|estimate - truth| / |truth| in the Euclidean norm over all entries."""
+    if estimate.shape != truth.shape:
+        raise ValueError(f"estimate and truth must have the same shape; got {tuple(estimate.shape)} "
+                         f"and {tuple(truth.shape)}")
+    norm = truth.norm()
+    if norm == 0:
+        raise ValueError("truth is the zero vector: the relative bias is undefined")
+    return float((estimate - truth).norm() / norm)
