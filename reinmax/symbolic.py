@@ -46,7 +46,7 @@ def _check_n(n) -> int:
 # ------------------------------------------------------------------ the symbolic model
 @dataclass
 class SoftmaxModel:
-    """Symbols for one categorical variable with ``n`` categories.
+    r"""Symbols for one categorical variable with ``n`` categories.
 
     ``theta``: the logits; ``x``: positive symbols :math:`\pi_1..\pi_n` (used by
     :func:`simplify`, which writes results in the probabilities); ``pi``: softmax(theta) as expressions in theta; ``dpi``: the matrix
@@ -65,7 +65,7 @@ class SoftmaxModel:
         return sp.eye(self.n)[:, i]
 
     def g(self, j: int) -> Matrix:
-        """The gradient row :math:`g_j = \partial f(I_j)/\partial I_j` (0-based ``j``)."""
+        r"""The gradient row :math:`g_j = \partial f(I_j)/\partial I_j` (0-based ``j``)."""
         return self.G[j, :]
 
     def expect(self, h: Callable[[int], sp.Expr]):
