@@ -49,7 +49,7 @@ def exact_moments(estimator: Callable, f: Callable, logits: Tensor, tau: float =
 
 
 def relative_bias(estimate: Tensor, truth: Tensor) -> float:
-    """|estimate - truth| / |truth| in the Euclidean norm over all entries."""
+    """``|estimate - truth| / |truth|`` in the Euclidean norm over all entries."""
     if estimate.shape != truth.shape:
         raise ValueError(f"estimate and truth must have the same shape; got {tuple(estimate.shape)} "
                          f"and {tuple(truth.shape)}")
