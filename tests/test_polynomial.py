@@ -1,0 +1,266 @@
+"""Polynomial programming: config checks, the batched trainer, resuming, and the two-category
+fast paths (STGS, GST, GR-MCK quadrature) that make it affordable."""
+import dataclasses
+import math
+
+import pytest
+import torch
+
+import reinmax
+from reinmax import _binary
+from reinmax.experiments import polynomial as P
+
+TINY = dict(p=2.0, L=6, batch_size=8, steps=5, epochs=4, seeds=3)
+
+
+# --------------------------------------------------------------------------- config
+@pytest.mark.parametrize("field, value, needle", [
+    ("p", 0, "p must be a number > 0"), ("p", -1.5, "got p=-1.5"), ("p", math.inf, "p must be"),
+    ("L", 0, "L must be an integer >= 1"), ("batch_size", 0, "batch_size must be"),
+    ("batch_size", 2.5, "batch_size must be"), ("setting", "C", "setting must be 'A'"),
+    ("methods", ["ReinMax", "Nope"], "'Nope' is not one"), ("methods", [], "non-empty"),
+    ("taus", 0.0, "taus must be a number in (0, inf)"), ("taus", math.inf, "in (0, inf)"),
+    ("taus", {"ST": -1.0}, "taus['ST'] must be a number in (0, inf)"),
+    ("taus", {"Nope": 1.0}, "'Nope' is not one"), ("steps", 0, "steps must be"),
+    ("epochs", 0, "epochs must be"), ("seeds", 0, "seeds must be"),
+    ("device", "tpu", "device must be one of"), ("gr_mck_samples", 0, "gr_mck_samples"),
+    ("rloo_group", 3, "divides batch_size=8"),
+])
+def test_bad_config_names_parameter_value_and_what_is_allowed(field, value, needle):
+    with pytest.raises(ValueError) as error:
+        P.PolynomialConfig(**dict(TINY, **{field: value}))
+    assert needle in str(error.value)
+    assert field.split("[")[0] in str(error.value)
+
+
+def test_config_accepts_every_registered_method_and_a_tau_dict():
+    config = P.PolynomialConfig(**dict(TINY, methods=list(P.METHODS), taus={"ST": 1.3}))
+    assert config.tau("ST") == 1.3 and config.tau("STGS") == 1.0
+    assert set(reinmax.ESTIMATORS) | {"REINFORCE", "RLOO"} <= set(P.METHODS)
+
+
+# --------------------------------------------------------------------------- problem
+def test_optimum_and_exact_loss():
+    config = P.PolynomialConfig(**dict(TINY, p=3.0, setting="B"))
+    c = P.target(config)
+    assert torch.allclose(c, (torch.arange(6, dtype=torch.float64) + 0.5) / 6)
+    # Near-one-hot theta that picks the nearer of 0, 1 for every coordinate reaches the optimum.
+    nearer_one = (1 - c) < c
+    theta = torch.stack([torch.where(nearer_one, 40.0, -40.0), torch.zeros(6, dtype=torch.float64)], -1)
+    assert P.exact_loss(theta, c, 3.0).item() == pytest.approx(P.optimum(config), abs=1e-12)
+    assert P.optimum(P.PolynomialConfig(**dict(TINY, p=1.5))) == pytest.approx(0.45 ** 1.5)
+
+
+def test_exact_loss_matches_monte_carlo():
+    torch.manual_seed(0)
+    theta, c, p = torch.randn(5, 2, dtype=torch.float64), torch.rand(5, dtype=torch.float64), 1.5
+    draws = torch.distributions.Categorical(logits=theta).sample((200_000,))
+    x = torch.nn.functional.one_hot(draws, 2).to(torch.float64)
+    monte_carlo = P.polynomial_loss(x, c, p)
+    error = monte_carlo.std() / math.sqrt(len(monte_carlo))
+    assert abs(monte_carlo.mean() - P.exact_loss(theta, c, p)) < 5 * error
+
+
+@pytest.mark.parametrize("p", [1.0, 1.5, 2.0, 3.0])
+def test_polynomial_loss_gradient_is_the_true_derivative(p):
+    torch.manual_seed(1)
+    c = torch.rand(7, dtype=torch.float64)
+    for x in (torch.randint(0, 2, (4, 7, 2)).to(torch.float64), torch.rand(4, 7, 2, dtype=torch.float64)):
+        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+        P.polynomial_loss(a, c, p).sum().backward()
+        (b[..., 0] - c).abs().pow(p).mean(-1).sum().backward()
+        assert torch.allclose(a.grad, b.grad, rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- trainer
+def test_batched_adam_equals_torch_adam_run_per_seed():
+    torch.manual_seed(2)
+    start = torch.randn(4, 5, 2)
+    grads = torch.randn(30, 4, 5, 2)
+    batched = start.clone().requires_grad_()
+    adam = P.BatchedAdam(batched)
+    for g in grads:
+        batched.grad = g.clone()
+        adam.step()
+    for seed in range(4):
+        alone = start[seed].clone().requires_grad_()
+        reference = torch.optim.Adam([alone], lr=1e-3)
+        for g in grads:
+            alone.grad = g[seed].clone()
+            reference.step()
+        assert torch.allclose(batched[seed].detach(), alone.detach(), rtol=0, atol=1e-7)
+
+
+def test_seeds_train_independently():
+    # The summed objective gives each seed the gradient of its own loss: perturbing seed 1's
+    # theta leaves seed 0's gradient unchanged (same samples via sample=).
+    c, shape = torch.full((6,), 0.45), (3, 8, 6, 2)
+    sample = torch.randint(0, 2, shape[:-1])
+    grads = []
+    for shift in (0.0, 0.5):
+        theta = P.initial_theta(3, 6)
+        theta[1, :, 0] += shift        # moves seed 1's probabilities only
+        theta.requires_grad_()
+        y, _ = reinmax.reinmax(theta.unsqueeze(1).expand(shape), 1.3, sample=sample)
+        P.polynomial_loss(y, c, 2.0).mean(-1).sum().backward()
+        grads.append(theta.grad)
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][2], grads[1][2])
+    assert not torch.equal(grads[0][1], grads[1][1])
+
+
+def test_initial_theta_depends_only_on_the_seed():
+    assert torch.equal(P.initial_theta(2, 6)[1], P.initial_theta(5, 6)[1])
+    assert P.initial_theta(3, 6).abs().max() <= P.INIT_RANGE
+
+
+def test_same_config_gives_the_same_numbers_and_training_helps():
+    config = P.PolynomialConfig(**dict(TINY, methods=["ReinMax", "STGS"], taus=1.3))
+    first, second = P.run(config, progress=False), P.run(config, progress=False)
+    for method in config.methods:
+        assert first["methods"][method]["exact_loss"] == second["methods"][method]["exact_loss"]
+        assert first["methods"][method]["logged_loss"] == second["methods"][method]["logged_loss"]
+        result = first["methods"][method]
+        assert len(result["exact_loss"]) == 3 and len(result["exact_loss"][0]) == 5
+        assert len(result["logged_loss"][0]) == 4
+    assert first["provenance"]["torch_version"] == torch.__version__
+    assert first["config"]["p"] == 2.0
+
+
+@pytest.mark.parametrize("method", ["ST", "ReinMax", "STGS", "GST-1.0", "GR-MCK", "REINFORCE", "RLOO"])
+def test_every_method_lowers_the_exact_loss(method):
+    config = P.PolynomialConfig(p=2.0, L=4, batch_size=16, methods=[method], steps=100, epochs=3,
+                                seeds=2, rloo_group=4 if method == "RLOO" else None)
+    record = P.run(config, progress=False)
+    exact = torch.tensor(record["methods"][method]["exact_loss"])
+    assert (exact[:, -1] < exact[:, 0]).all(), exact
+
+
+def test_interrupted_run_resumes_to_identical_results(tmp_path):
+    config = P.PolynomialConfig(**dict(TINY, methods=["ST", "GST-1.0", "RLOO"], epochs=6))
+    uninterrupted = P.run(config, progress=False)
+    checkpoint = tmp_path / "run.ckpt"
+    # Stop in the middle of the second method's fourth epoch (checkpoints every 2 epochs).
+    with pytest.raises(P.Interrupted):
+        P.run(config, progress=False, checkpoint=checkpoint, checkpoint_every=2, stop_after_steps=30 + 17)
+    saved = torch.load(checkpoint, weights_only=False)
+    assert list(saved["finished"]) == ["ST"] and saved["partial"]["epoch"] == 2
+    resumed = P.run(config, progress=False, checkpoint=checkpoint, checkpoint_every=2)
+    for method in config.methods:
+        for key in ("exact_loss", "logged_loss"):
+            assert resumed["methods"][method][key] == uninterrupted["methods"][method][key]
+    # A finished checkpoint is not redone; another config is refused.
+    again = P.run(config, progress=False, checkpoint=checkpoint, stop_after_steps=0)
+    assert again["methods"]["RLOO"]["exact_loss"] == uninterrupted["methods"]["RLOO"]["exact_loss"]
+    with pytest.raises(ValueError, match="another config"):
+        P.run(dataclasses.replace(config, p=3.0), progress=False, checkpoint=checkpoint)
+
+
+def test_registry_hook_lets_a_new_method_join(monkeypatch):
+    calls = []
+
+    def straight_through_twin(logits, f, tau, generator, config):
+        calls.append(logits.shape)
+        return P.METHODS["ST"](logits, f, tau, generator, config)
+
+    monkeypatch.setitem(P.METHODS, "ST-twin", straight_through_twin)
+    record = P.run(P.PolynomialConfig(**dict(TINY, methods=["ST-twin"])), progress=False)
+    assert calls[0] == (3, 8, 6, 2) and "ST-twin" in record["methods"]
+
+
+# ------------------------------------------------------------------ two-category fast paths
+def _gradient(function, logits, grad_hard, grad_soft, **options):
+    x = logits.clone().requires_grad_()
+    y_hard, y_soft = function(x, **options)
+    ((y_hard[..., :2] * grad_hard).sum() + (y_soft[..., :2] * grad_soft).sum()).backward()
+    return y_hard.detach()[..., :2], x.grad[..., :2]
+
+
+def _masked_third(logits):
+    """The same two-category problem as three categories, the third masked: the general code."""
+    return torch.cat([logits, torch.full(logits.shape[:-1] + (1,), -math.inf, dtype=logits.dtype)], -1)
+
+
+@pytest.mark.parametrize("tau", [0.3, 1.0, 1.5])
+@pytest.mark.parametrize("gap", [1.0, "p"])
+def test_gst_two_category_path_equals_general_code(tau, gap):
+    torch.manual_seed(3)
+    logits = 2 * torch.randn(50, 2, dtype=torch.float64)
+    grad_hard, grad_soft = torch.randn(50, 2, dtype=torch.float64), torch.randn(50, 2, dtype=torch.float64)
+    sample = torch.randint(0, 2, (50,))
+    fast = _gradient(reinmax.gst, logits, grad_hard, grad_soft, tau=tau, sample=sample, gap=gap)
+    general = _gradient(reinmax.gst, _masked_third(logits), grad_hard, grad_soft, tau=tau,
+                        sample=sample, gap=gap)
+    assert torch.equal(fast[0], general[0])
+    assert torch.allclose(fast[1], general[1], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.3])
+def test_stgs_two_category_path_has_the_general_codes_distribution(tau):
+    torch.manual_seed(4)
+    logits = torch.tensor([[0.3, -0.2], [2.0, 0.0], [-1.0, 1.5]], dtype=torch.float64)
+    grad_hard, grad_soft = torch.randn(3, 2, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64)
+    draws = 40_000
+    batch = logits.expand(draws, 3, 2)
+    fast_y, fast_g = _gradient(reinmax.stgs, batch, grad_hard, grad_soft, tau=tau)
+    slow_y, slow_g = _gradient(reinmax.stgs, _masked_third(batch), grad_hard, grad_soft, tau=tau)
+    # Category frequencies: both match softmax(logits).
+    probs = torch.softmax(logits, -1)[:, 0]
+    for y in (fast_y, slow_y):
+        assert (y[:, :, 0].mean(0) - probs).abs().max() < 5 * math.sqrt(0.25 / draws)
+    # Mean gradients agree within five standard errors of their difference.
+    fast_g, slow_g = fast_g.reshape(draws, -1), slow_g.reshape(draws, -1)
+    error = torch.sqrt(fast_g.var(0) / draws + slow_g.var(0) / draws)
+    assert ((fast_g.mean(0) - slow_g.mean(0)).abs() < 5 * error + 1e-12).all()
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5, 1.0, 1.5])
+def test_quadrature_converges(tau):
+    a = torch.linspace(-15, 15, 61, dtype=torch.float64)
+    reference = _binary.expected_slope(a, tau, nodes=4096)
+    used = _binary.expected_slope(a, tau)
+    tolerance = {0.1: 1e-4}.get(tau, 1e-6)     # the stated accuracy of QUADRATURE_NODES = 128
+    for r, u in zip(reference, used):
+        assert ((u - r).abs() / r).max() < tolerance
+
+
+@pytest.mark.parametrize("tau", [0.3, 1.0, 1.5])
+def test_gr_mck_quadrature_agrees_with_k_1000_monte_carlo(tau):
+    """The quadrature is GR-MCK's conditional expectation; K = 1000 Monte Carlo (the general
+    code, the paper's K) must agree with it within five of its own standard errors."""
+    torch.manual_seed(5)
+    logits = torch.tensor([[0.0, 0.0], [1.5, -0.5], [-2.0, 1.0], [4.0, 0.0]], dtype=torch.float64)
+    grad_hard = torch.tensor([[1.0, 0.0]] * 4, dtype=torch.float64)
+    grad_soft = torch.zeros(4, 2, dtype=torch.float64)
+    for category in (0, 1):
+        sample = torch.full((4,), category)
+        _, quadrature = _gradient(reinmax.gumbel_rao, logits, grad_hard, grad_soft, tau=tau,
+                                  sample=sample, K="quadrature")
+        _, monte_carlo = _gradient(reinmax.gumbel_rao, _masked_third(logits), grad_hard, grad_soft,
+                                   tau=tau, sample=sample, K=1000)
+        # The spread of one conditional draw (STGS given the sample), for the standard error.
+        _, single = _gradient(reinmax.stgs, logits.expand(1000, 4, 2), grad_hard, grad_soft,
+                              tau=tau, sample=sample.expand(1000, 4))
+        error = single.std(0) / math.sqrt(1000)
+        assert ((quadrature - monte_carlo).abs() <= 5 * error + 1e-12).all()
+        assert torch.allclose(quadrature[:, 1], -quadrature[:, 0])
+
+
+def test_quadrature_needs_two_categories():
+    with pytest.raises(ValueError, match="K='quadrature' needs two categories"):
+        reinmax.gumbel_rao(torch.zeros(3, 5), K="quadrature")
+    with pytest.raises(ValueError, match="K must be a positive integer or 'quadrature'"):
+        reinmax.gumbel_rao(torch.zeros(3, 5), K="many")
+
+
+def test_quadrature_on_an_expanded_batch_equals_it_on_a_copy():
+    torch.manual_seed(6)
+    theta = torch.randn(2, 1, 5, 2)
+    sample = torch.randint(0, 2, (2, 7, 5))
+    grad_hard = torch.randn(2, 7, 5, 2)
+    results = []
+    for logits in (theta.expand(2, 7, 5, 2), theta.expand(2, 7, 5, 2).contiguous()):
+        x = logits.detach().requires_grad_()
+        y, _ = reinmax.gumbel_rao(x, 0.7, sample=sample, K="quadrature")
+        (y * grad_hard).sum().backward()
+        results.append(x.grad)
+    assert torch.allclose(results[0], results[1], rtol=1e-6, atol=1e-7)
