@@ -368,8 +368,7 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
     analysed = fingerprint["gradient"] is not None
     test_epochs = {e for e in range(1, config.epochs + 1)
                    if e == config.epochs or (config.test_every and e % config.test_every == 0)}
-    from tqdm.auto import tqdm
-    bar = tqdm(range(start, config.epochs), desc=f"{name} {method}", disable=not progress,
+    bar = _progress_bar(range(start, config.epochs), desc=f"{name} {method}", disable=not progress,
                leave=False, initial=start, total=config.epochs)
     for epoch in bar:
         began = time.perf_counter()
@@ -423,6 +422,15 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
         if not config.keep_checkpoints:
             checkpoint_path.unlink(missing_ok=True)
     return record
+
+
+def _progress_bar(*args, **kwargs):
+    """tqdm.auto's bar, without its warning when a notebook has no ipywidgets (text bar then)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
+    return tqdm(*args, **kwargs)
 
 
 def _analyse(model, x, estimator, tau, samples, generators, epoch, into) -> None:

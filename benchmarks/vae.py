@@ -1,0 +1,183 @@
+"""MNIST-VAE speed: the batched seed ensemble against a loop over seeds, and Table 3's per-method
+cost (forward + backward, no parameter update, as the paper measured), printed as ratios.
+
+    .venv/bin/python benchmarks/vae.py                      # 8x4, 4 seeds; Table 3 on 10x30
+    .venv/bin/python benchmarks/vae.py --seeds 10 --out results/vae/benchmark.json
+
+Three ways to train the same S seeds for one step each (ReinMax, Adam, batch 100, 8x4):
+  conventional  one nn.Module per seed (nn.Linear layers, sigmoid + binary_cross_entropy,
+                torch.optim.Adam with its defaults), looped over seeds: how the authors' script
+                and most code train one model at a time;
+  loop of S=1   this package's CategoricalVAE with one seed, looped over seeds;
+  ensemble      one CategoricalVAE holding all S seeds (batched matrix products, one optimizer).
+Timings are the best of several interleaved rounds, so that other load on the machine inflates
+them as little as possible. Random images stand in for MNIST (speed does not depend on them).
+"""
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import reinmax
+from reinmax.experiments.vae import CONFIGURATIONS, _make_optimizer
+from reinmax.models.vae import CategoricalVAE, seed_generators
+
+BATCH = 100
+
+
+class ConventionalVAE(nn.Module):
+    """One seed, written the usual way (the structure of the authors' mnist_vae/model/vae.py)."""
+
+    def __init__(self, categories, latents):
+        super().__init__()
+        self.C, self.L = categories, latents
+        code = categories * latents
+        self.encoder = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
+                                     nn.Linear(256, code))
+        self.decoder = nn.Sequential(nn.Linear(code, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(),
+                                     nn.Linear(512, 784), nn.Sigmoid())
+
+    def forward(self, x, tau):
+        logits = self.encoder(x).view(-1, self.L, self.C)
+        z, q = reinmax.reinmax(logits, tau)
+        bce = F.binary_cross_entropy(self.decoder(z.view(len(x), -1)), x, reduction="sum") / len(x)
+        kl = (q * torch.log(q + 1e-10)).sum((1, 2)).mean() + self.L * math.log(self.C)
+        return bce + kl
+
+
+def best_time(function, steps, rounds):
+    """Best (over rounds) mean seconds per call of ``function``."""
+    times = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        for _ in range(steps):
+            function()
+        times.append((time.perf_counter() - began) / steps)
+    return min(times)
+
+
+def ensemble_throughput(config, seeds, steps, rounds):
+    C, L = CONFIGURATIONS[config]
+    estimator, tau = reinmax.get_estimator("ReinMax"), 1.3
+    x_all = torch.rand(seeds, BATCH, 784)
+
+    conventional = []
+    for s in range(seeds):
+        torch.manual_seed(s)
+        model = ConventionalVAE(C, L)
+        conventional.append((model, torch.optim.Adam(model.parameters(), lr=5e-4)))
+
+    def conventional_step():
+        for s, (model, optimizer) in enumerate(conventional):
+            loss = model(x_all[s], tau)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    def make(seed_list):
+        model = CategoricalVAE(C, L, seed_list)
+        return model, _make_optimizer("Adam", model.parameters(), 5e-4), seed_generators(seed_list, "noise")
+
+    singles = [make([s]) for s in range(seeds)]
+    ensemble = make(list(range(seeds)))
+
+    def step(model, optimizer, generators, x):
+        loss, _ = model.neg_elbo(x, estimator, tau, generators, noisy=False)
+        optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        optimizer.step()
+
+    def single_loop_step():
+        for s, (model, optimizer, generators) in enumerate(singles):
+            step(model, optimizer, generators, x_all[s:s + 1])
+
+    def ensemble_step():
+        step(*ensemble, x_all)
+
+    candidates = {"conventional loop": conventional_step, "loop of S=1": single_loop_step,
+                  "ensemble": ensemble_step}
+    for function in candidates.values():          # warm up (allocator, kernels)
+        function()
+    best = {name: math.inf for name in candidates}
+    for _ in range(rounds):                      # interleaved, so load hits all alike
+        for name, function in candidates.items():
+            best[name] = min(best[name], best_time(function, steps, 1))
+    return best
+
+
+def method_costs(config, steps, rounds):
+    """Seconds per step (forward + backward, no update) of one seed per method."""
+    C, L = CONFIGURATIONS[config]
+    model = CategoricalVAE(C, L, [0])
+    x = torch.rand(1, BATCH, 784)
+    generators = seed_generators([0], "noise")
+    methods = {"ReinMax": ("ReinMax", {}), "ST": ("ST", {}), "STGS": ("STGS", {}),
+               "GST-1.0": ("GST-1.0", {}), "GR-MCK100": ("GR-MCK", {"K": 100}),
+               "GR-MCK300": ("GR-MCK", {"K": 300}), "GR-MCK1000": ("GR-MCK", {"K": 1000})}
+
+    def make(name, options):
+        estimator = reinmax.get_estimator(name, **options)
+        noisy = name in ("STGS", "GR-MCK")
+
+        def step():
+            loss, _ = model.neg_elbo(x, estimator, 1.0, generators, noisy=noisy)
+            model.zero_grad(set_to_none=True)
+            loss.sum().backward()
+        return step
+
+    functions = {label: make(*spec) for label, spec in methods.items()}
+    for function in functions.values():
+        function()
+    best = {label: math.inf for label in functions}
+    for _ in range(rounds):
+        for label, function in functions.items():
+            best[label] = min(best[label], best_time(function, steps, 1))
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="8x4", choices=list(CONFIGURATIONS),
+                        help="setting for the ensemble comparison (default 8x4)")
+    parser.add_argument("--seeds", type=int, default=4, help="ensemble size (default 4)")
+    parser.add_argument("--steps", type=int, default=20, help="steps per timing (default 20)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; best is kept")
+    parser.add_argument("--table3-config", default="10x30", choices=list(CONFIGURATIONS),
+                        help="setting for the per-method costs (paper: 10x30)")
+    parser.add_argument("--out", help="also write the numbers as JSON here (with provenance)")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.steps < 1 or args.rounds < 1:
+        parser.error("--seeds, --steps and --rounds must be positive integers")
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {BATCH}")
+    best = ensemble_throughput(args.config, args.seeds, args.steps, args.rounds)
+    print(f"\nTraining {args.seeds} seeds of {args.config} (ReinMax, Adam), one step each:")
+    for name, seconds in best.items():
+        print(f"  {name:18s} {seconds * 1e3:8.2f} ms   {args.seeds * BATCH / seconds:9.0f} images/s"
+              f"   ensemble speed-up x{seconds / best['ensemble']:.2f}")
+
+    costs = method_costs(args.table3_config, args.steps, args.rounds)
+    print(f"\nTable 3 style, {args.table3_config}, one seed, forward + backward without the "
+          f"parameter update (time per step, ratio to ST):")
+    for label, seconds in costs.items():
+        print(f"  {label:11s} {seconds * 1e3:8.2f} ms   x{seconds / costs['ST']:.2f}")
+
+    if args.out:
+        from reinmax.results import provenance, write_json
+        write_json(Path(args.out), {
+            "benchmark": "mnist_vae", "arguments": vars(args),
+            "ensemble_seconds_per_step": best,
+            "ensemble_speedup": {name: s / best["ensemble"] for name, s in best.items()},
+            "method_seconds_per_step": costs,
+            "method_ratio_to_st": {label: s / costs["ST"] for label, s in costs.items()},
+            "provenance": provenance("cpu")})
+        print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
