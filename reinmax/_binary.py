@@ -27,6 +27,7 @@ Tensor = torch.Tensor
 QUADRATURE_NODES = 128
 """Nodes of GR-MCK's two-category quadrature. Relative error against 6,000 nodes, over |a| <= 30:
 3e-5 at tau = 0.1, 6e-8 at tau = 0.5, 1e-10 for tau >= 1 (K = 1000 Monte Carlo: about 1e-2).
+For float32 logits the rule runs in float32, adding rounding of about 2e-6.
 tests/test_polynomial.py checks it against Monte Carlo with K = 1000 and against 4,096 nodes."""
 
 
@@ -153,22 +154,26 @@ def _log_integral(a: Tensor, tau: float, nodes: int) -> Tensor:
     negligible) to ``max(a, 0) + 40`` (the tail beyond decays like ``exp(-(z - a))``). Summed in
     log space, so that tiny values (a very unlikely sample) keep their relative accuracy.
     """
-    F = torch.nn.functional
     a = a.unsqueeze(-1)
     low = math.log(1e-10 * tau / (1 + tau))
     high = a.clamp(min=0) + 40.0
     grid = torch.linspace(0, 1, nodes, dtype=a.dtype, device=a.device)
     y = low + (high - low) * grid
     step = (high - low) / (nodes - 1)
-    z = F.softplus(y)
-    log_integrand = (F.logsigmoid(z / tau) + F.logsigmoid(-z / tau) - math.log(tau)
-                     + F.logsigmoid(z - a) + F.logsigmoid(a - z) + F.logsigmoid(y))
+    z = torch.nn.functional.softplus(y)
+    # log sigmoid(x) + log sigmoid(-x) = -|x| - 2 log(1 + exp(-|x|)) for the slope (x = z / tau,
+    # z > 0) and for the logistic density (x = z - a); log sigmoid(y) = y - softplus(y) for dz/dy.
+    # Half the transcendental functions of writing out every log-sigmoid.
+    scaled = z / tau
+    centred = (z - a).abs()
+    log_integrand = (-scaled - 2 * torch.log1p(torch.exp(-scaled)) - math.log(tau)
+                     - centred - 2 * torch.log1p(torch.exp(-centred)) + (y - z))
     return torch.logsumexp(log_integrand, -1) + step.squeeze(-1).log()
 
 
 def expected_slope(difference: Tensor, tau: float,
                    nodes: int = QUADRATURE_NODES) -> Tuple[Tensor, Tensor]:
-    """E[d sigmoid(z / tau) / dz | category 0] and the same given category 1 (float64).
+    """E[d sigmoid(z / tau) / dz | category 0] and the same given category 1.
 
     The conditional expectation that GR-MCK estimates with K Monte Carlo draws. Given category 0,
     ``z = a + logistic`` conditioned on ``z > 0``: the integral of :func:`_log_integral` divided
@@ -176,7 +181,9 @@ def expected_slope(difference: Tensor, tau: float,
     slope and the logistic density are both even.
     """
     F = torch.nn.functional
-    a = difference.to(torch.float64)
+    # float64 for float64 logits; float32 otherwise (relative rounding ~1e-6, far below the
+    # Monte Carlo error of K = 1000 draws, at a fraction of the cost).
+    a = difference if difference.dtype == torch.float64 else difference.to(torch.float32)
     given_first = torch.exp(_log_integral(a, tau, nodes) - F.logsigmoid(a))
     given_second = torch.exp(_log_integral(-a, tau, nodes) - F.logsigmoid(-a))
     return given_first, given_second
