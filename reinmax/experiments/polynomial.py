@@ -394,6 +394,8 @@ def run(config: PolynomialConfig, progress: bool = True, *,
             raise ValueError(f"the checkpoint {path} belongs to another config "
                              f"({saved['config']}); remove it or pass a different path")
     started = time.perf_counter()
+    # Provenance is taken when the run starts: the code that runs is the code imported then.
+    provenance = _results.provenance(device)
     budget = stop_after_steps
     for method in config.methods:
         if method in saved["finished"]:
@@ -406,12 +408,9 @@ def run(config: PolynomialConfig, progress: bool = True, *,
             if path is not None:
                 _save_checkpoint(path, saved)
 
-        try:
-            result = train_method(config, method, state=partial, progress=progress,
-                                  checkpoint=save_partial if path is not None else None,
-                                  checkpoint_every=checkpoint_every, stop_after_steps=budget)
-        except Interrupted:
-            raise
+        result = train_method(config, method, state=partial, progress=progress,
+                              checkpoint=save_partial if path is not None else None,
+                              checkpoint_every=checkpoint_every, stop_after_steps=budget)
         if budget is not None:
             budget -= config.epochs * config.steps - steps_before
         saved["finished"][method] = result
@@ -424,7 +423,7 @@ def run(config: PolynomialConfig, progress: bool = True, *,
         "optimum": optimum(config),
         "c": target(config).tolist() if config.setting == "B" else 0.45,
         "methods": {method: saved["finished"][method] for method in config.methods},
-        "provenance": _results.provenance(device),
+        "provenance": dict(provenance, finished_at=_results.provenance()["written_at"]),
         "wall_time_s": sum(saved["finished"][m]["wall_time_s"] for m in config.methods),
         "wall_time_this_call_s": time.perf_counter() - started,
     }
