@@ -15,6 +15,7 @@ Sampling uses the inverse CDF (a cumulative sum and a comparison), several times
 ``torch.multinomial``; ST and ReinMax use fused autograd Functions whose backward is written in
 closed form. Both Functions support ``torch.func`` (``setup_context`` and a generated vmap rule).
 """
+import inspect
 from typing import Optional, Tuple, Union
 
 import torch
@@ -148,6 +149,11 @@ class _SampleFunction(torch.autograd.Function):
         ctx.tau = tau
         # logits are kept only to form softmax(logits / tau) lazily in backward when tau != 1.
         ctx.save_for_backward(logits if tau != 1.0 else None, probs, index)
+
+
+# Function.apply binds its arguments with inspect.signature(forward) on every call when
+# setup_context is defined; a precomputed signature saves about 20 us a call (small inputs).
+_SampleFunction.forward.__signature__ = inspect.signature(_SampleFunction.forward)
 
 
 def _pair(first: Tensor, second: Tensor, dtype: torch.dtype) -> Tensor:

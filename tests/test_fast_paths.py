@@ -1,0 +1,198 @@
+"""The fast paths of ST and ReinMax give the estimators of the paper, to float64 rounding.
+
+Two categories take a sigmoid path inside the public ``st`` and ``reinmax`` (issue 4: binary
+variables must be fast where every user gets it). A two-category problem is also a
+three-category problem whose third category is masked (-inf, probability 0), which the general
+path computes; so the two paths can be compared on the same logits, the same sample and the
+same random numbers. Rows shorter than 16 use an explicit softmax; they are compared with the
+reference Algorithms 1 and 2 around that threshold.
+"""
+import itertools
+
+import pytest
+import torch
+from torch.func import grad, vmap
+
+import reinmax
+from reinmax.reference import reinmax_algorithm2, st_algorithm1
+
+from conftest import random_logits
+
+ESTIMATORS = {"st": reinmax.st, "reinmax": reinmax.reinmax}
+REFERENCES = {"st": st_algorithm1, "reinmax": reinmax_algorithm2}
+TAUS = [1.0, 1.3, 0.5]
+USES = ["hard", "soft", "both"]   # which outputs the loss uses (so either gradient may be None)
+EXACT = 1e-12                     # float64 rounding of O(1) values; anything wrong is far larger
+
+
+def loss_of(y_hard, y_soft, use, w_hard, w_soft):
+    """A nonlinear loss of the outputs the test names (nonlinear: the gradient then depends on
+    the sampled vertex, so a wrong formula cannot hide behind linearity)."""
+    loss = 0.0
+    if use in ("hard", "both"):
+        loss = loss + (torch.sin(3 * y_hard) * w_hard).sum() + (y_hard * w_hard).sum() ** 2
+    if use in ("soft", "both"):
+        loss = loss + (y_soft * y_soft * w_soft).sum()
+    return loss
+
+
+def run(estimator, logits, tau, sample, use, w_hard, w_soft, generator=None):
+    """Outputs and gradient of one estimator call under ``loss_of``."""
+    logits = logits.clone().requires_grad_()
+    y_hard, y_soft = estimator(logits, tau, sample=sample, generator=generator)
+    loss_of(y_hard, y_soft, use, w_hard, w_soft).backward()
+    return y_hard.detach(), y_soft.detach(), logits.grad
+
+
+def masked_binary_problem(seed):
+    """float64 logits (6, 5, 2) with masked categories, and a sample that avoids the masks."""
+    logits = random_logits((6, 5, 2), seed, scale=2.0)
+    logits[0, 0, 0] = -float("inf")
+    logits[1, 2, 1] = -float("inf")
+    sample = torch.randint(0, 2, (6, 5), generator=torch.Generator().manual_seed(seed))
+    sample[0, 0], sample[1, 2] = 1, 0
+    return logits, sample
+
+
+def padded(tensor, value):
+    """Append a third category holding ``value``."""
+    return torch.cat([tensor, torch.full(tensor.shape[:-1] + (1,), value, dtype=tensor.dtype)], -1)
+
+
+@pytest.mark.parametrize("name,tau,use", list(itertools.product(ESTIMATORS, TAUS, USES)))
+def test_two_categories_equal_the_general_path_with_a_masked_third(name, tau, use):
+    estimator = ESTIMATORS[name]
+    logits, sample = masked_binary_problem(seed=1)
+    w_hard = random_logits((6, 5, 2), seed=2)
+    w_soft = random_logits((6, 5, 2), seed=3)
+    fast = run(estimator, logits, tau, sample, use, w_hard, w_soft)
+    general = run(estimator, padded(logits, -float("inf")), tau, sample, use,
+                  padded(w_hard, 0.0), padded(w_soft, 0.0))
+    for a, b in zip(fast, general):
+        assert torch.isfinite(a).all()
+        assert (a - b[..., :2]).abs().max() < EXACT
+    assert (general[2][..., 2] == 0).all()   # the masked third category gets no gradient
+
+
+@pytest.mark.parametrize("name,tau,use", list(itertools.product(ESTIMATORS, TAUS, USES)))
+def test_two_categories_equal_the_reference_algorithms(name, tau, use):
+    logits = random_logits((7, 3, 2), seed=4, scale=2.0)
+    sample = torch.randint(0, 2, (7, 3), generator=torch.Generator().manual_seed(5))
+    w_hard, w_soft = random_logits((7, 3, 2), seed=6), random_logits((7, 3, 2), seed=7)
+    y_hard, y_soft, gradient = run(ESTIMATORS[name], logits, tau, sample, use, w_hard, w_soft)
+
+    theta = logits.clone().requires_grad_()
+    ref_hard = REFERENCES[name](theta, tau, sample=sample)
+    loss_of(ref_hard, torch.softmax(theta, -1), use, w_hard, w_soft).backward()
+    assert torch.equal(y_hard, ref_hard.detach())
+    assert (y_soft - torch.softmax(logits, -1)).abs().max() < EXACT
+    assert (gradient - theta.grad).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("name,n,tau", list(itertools.product(ESTIMATORS, [3, 10, 15, 16, 40],
+                                                              [1.0, 1.3])))
+def test_short_and_long_rows_equal_the_reference_algorithms(name, n, tau):
+    """Rows shorter than 16 use an explicit softmax, longer ones torch.softmax: both exact."""
+    logits = random_logits((4, 5, n), seed=8, scale=2.0)
+    sample = torch.randint(0, n, (4, 5), generator=torch.Generator().manual_seed(9))
+    w_hard, w_soft = random_logits((4, 5, n), seed=10), random_logits((4, 5, n), seed=11)
+    y_hard, y_soft, gradient = run(ESTIMATORS[name], logits, tau, sample, "both", w_hard, w_soft)
+    theta = logits.clone().requires_grad_()
+    ref_hard = REFERENCES[name](theta, tau, sample=sample)
+    loss_of(ref_hard, torch.softmax(theta, -1), "both", w_hard, w_soft).backward()
+    assert torch.equal(y_hard, ref_hard.detach())
+    assert (y_soft - torch.softmax(logits, -1)).abs().max() < EXACT
+    assert (gradient - theta.grad).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_two_categories_draw_the_general_paths_samples_from_the_same_seed(name):
+    """Both paths invert the CDF of the same uniform numbers: the samples agree row by row
+    (float64, where a disagreement needs u within rounding of p0)."""
+    logits, _ = masked_binary_problem(seed=12)
+    logits = torch.cat([logits, random_logits((2000, 5, 2), seed=13)])
+    fast, _ = ESTIMATORS[name](logits, 1.3, generator=torch.Generator().manual_seed(14))
+    general, _ = ESTIMATORS[name](padded(logits, -float("inf")), 1.3,
+                                  generator=torch.Generator().manual_seed(14))
+    assert torch.equal(fast, general[..., :2])
+    assert 0.3 < fast[..., 1].mean() < 0.7   # both categories are drawn, not a constant
+
+
+@pytest.mark.parametrize("name,dtype", list(itertools.product(
+    ESTIMATORS, [torch.float32, torch.float16, torch.bfloat16])))
+def test_two_categories_never_draw_a_masked_category_and_keep_gradients_finite(name, dtype):
+    logits = torch.randn(20000, 2).to(dtype)
+    logits[::2, 0] = -float("inf")     # even rows: only category 1 is possible
+    logits[1::2, 1] = -float("inf")    # odd rows: only category 0
+    logits.requires_grad_()
+    y_hard, y_soft = ESTIMATORS[name](logits, 1.3, generator=torch.Generator().manual_seed(0))
+    assert y_hard.dtype == y_soft.dtype == dtype
+    assert (y_hard[::2, 1] == 1).all() and (y_hard[1::2, 0] == 1).all()
+    (y_hard * torch.randn(20000, 2).to(dtype)).sum().add((y_soft * y_soft).sum()).backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+@pytest.mark.parametrize("name,dtype", list(itertools.product(ESTIMATORS,
+                                                              [torch.float16, torch.bfloat16])))
+def test_two_categories_in_half_precision_follow_float64(name, dtype):
+    logits = random_logits((50, 2), seed=15)
+    sample = torch.randint(0, 2, (50,), generator=torch.Generator().manual_seed(16))
+    w = random_logits((50, 2), seed=17)
+    expected = run(ESTIMATORS[name], logits, 1.3, sample, "both", w, w)
+    low = run(ESTIMATORS[name], logits.to(dtype), 1.3, sample, "both", w.to(dtype), w.to(dtype))
+    tolerance = {torch.float16: 2e-2, torch.bfloat16: 1e-1}[dtype]
+    assert torch.equal(low[0].double(), expected[0])
+    for a, b in zip(low[1:], expected[1:]):
+        assert a.dtype == dtype
+        assert (a.double() - b).abs().max() < tolerance * (1 + b.abs().max())
+
+
+@pytest.mark.parametrize("name,tau,n", list(itertools.product(ESTIMATORS, [1.0, 1.3], [2, 10])))
+def test_vmap_of_grad_with_given_samples_equals_a_loop(name, tau, n):
+    """torch.func batches the fast paths (their in-place shortcuts are off under vmap)."""
+    estimator = ESTIMATORS[name]
+    logits = random_logits((5, 3, n), seed=18)
+    samples = torch.randint(0, n, (5, 3), generator=torch.Generator().manual_seed(19))
+    w = random_logits((3, n), seed=20)
+
+    def loss(theta, sample):
+        y_hard, y_soft = estimator(theta, tau, sample=sample)
+        return (y_hard * w).sum() + (y_soft * y_soft * w).sum()
+
+    batched = vmap(grad(loss))(logits, samples)
+    looped = torch.stack([grad(loss)(theta, s) for theta, s in zip(logits, samples)])
+    assert (batched - looped).abs().max() < EXACT
+    # only the samples batched, the logits shared: the one-hot and gradients follow the sample
+    shared = vmap(grad(loss), in_dims=(None, 0))(logits[0], samples)
+    looped = torch.stack([grad(loss)(logits[0], s) for s in samples])
+    assert (shared - looped).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_two_category_rows_with_bad_values_are_clear_errors(name):
+    """The sigmoid form would map +inf to a probability; the check catches it like softmax."""
+    for bad, message in [(float("nan"), "NaN"), (float("inf"), r"\+inf")]:
+        logits = torch.randn(3, 2)
+        logits[1, 0] = bad
+        with pytest.raises(ValueError, match=message):
+            ESTIMATORS[name](logits)
+    logits = torch.randn(3, 2)
+    logits[2] = -float("inf")
+    with pytest.raises(ValueError, match="all -inf"):
+        ESTIMATORS[name](logits)
+    huge = torch.full((70000, 2), 60000.0, dtype=torch.float16)   # a float16 sum would overflow
+    ESTIMATORS[name](huge)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_two_categories_keep_small_probabilities_exact(name):
+    """p0 = sigmoid(-d) itself, not 1 - sigmoid(d), which would lose a probability of 1e-13
+    (and the gradient that scales with it) to cancellation, where softmax keeps it."""
+    logits = torch.tensor([[0.0, 30.0], [-25.0, 5.0], [40.0, 0.0]], dtype=torch.float64,
+                          requires_grad=True)
+    y_hard, y_soft = ESTIMATORS[name](logits, sample=torch.tensor([1, 1, 0]))
+    expected = torch.softmax(logits.detach(), -1)
+    assert ((y_soft - expected).abs() <= 1e-14 * expected).all()
+    (y_soft[:, 0] + y_soft[:, 1] * 0).sum().backward()   # gradient p0 p1 [-1, 1], p0 tiny
+    gradient = expected[:, 0] * expected[:, 1]
+    assert ((logits.grad[:, 1] + gradient).abs() <= 1e-12 * gradient).all()
