@@ -195,7 +195,7 @@ class _PowerLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, c, p):
         difference = x - c
-        value = difference.abs().pow(p)
+        value = difference.abs().pow_(p)          # in place: fresh tensors cost page faults
         ctx.p = p
         ctx.save_for_backward(difference, value)
         return value
@@ -203,10 +203,10 @@ class _PowerLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         difference, value = ctx.saved_tensors
-        slope = ctx.p * value / difference
-        if ctx.p >= 1:       # at x = c: 0 for p > 1, and autograd's sign(0) = 0 for p = 1
-            slope = torch.where(difference == 0, torch.zeros_like(slope), slope)
-        return grad * slope, None, None
+        slope = torch.div(value, difference).mul_(ctx.p)
+        if ctx.p >= 1:       # at x = c, 0 / 0: the derivative is 0 for p > 1 (autograd's sign(0) = 0 at p = 1)
+            slope.nan_to_num_(nan=0.0)
+        return slope.mul_(grad), None, None
 
 
 def polynomial_loss(x: torch.Tensor, c: torch.Tensor, p: float) -> torch.Tensor:
