@@ -17,11 +17,11 @@ their median and interquartile range.
 Peak memory: the CPU allocator keeps no peak counter, so each (estimator, shape) runs in a fresh
 subprocess that builds the inputs, warms the code up on a tiny input, resets the kernel's
 resident-set high-water mark (writing 5 to ``/proc/self/clear_refs``), runs one step and reads
-the mark (``resource.getrusage(...).ru_maxrss``): the rise over the resident size before the step
+the mark (``VmHWM`` in ``/proc/self/status``): its rise over the resident size before the step
 is the extra memory the step needed at its peak. The subprocess runs with
 ``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc maps every tensor of 64 KiB or more afresh and
-unmaps it when freed; freed heap pages would otherwise be reused unseen. Where the mark cannot be
-reset, the rise over the old mark is an upper bound, printed as "<=".
+unmaps it when freed; freed heap pages would otherwise be reused unseen. Without ``/proc`` the
+process's whole peak (``ru_maxrss``) is printed as an upper bound, "<=".
 
 The official package is fetched once with ``pip download --no-deps reinmax==0.1.0`` into a cache
 folder (``$REINMAX_BENCH_CACHE`` or ``~/.cache/reinmax-bench``), unpacked, and its module file
@@ -198,8 +198,17 @@ def milliseconds(times, clock: int = 0):
 
 
 # ------------------------------------------------------------------ peak memory
+def _status_kib(field: str):
+    """A field of /proc/self/status in KiB (VmRSS: resident now; VmHWM: its high-water mark)."""
+    with open("/proc/self/status") as stream:
+        for line in stream:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
 def memory_worker(spec: dict) -> dict:
-    """Run in a fresh process: the resident high-water mark's rise over one step."""
+    """Run in a fresh process: the rise of the resident high-water mark over one step."""
     torch.set_num_threads(spec["threads"])
     official = spec.get("official")
     function = (load_official(Path(official)) if spec["label"] == OFFICIAL
@@ -207,24 +216,20 @@ def memory_worker(spec: dict) -> dict:
     shape, tau = tuple(spec["shape"]), spec["tau"]
     step(function, tau, *make_inputs((2, shape[-1])))    # code paths warmed up on a tiny input
     inputs = make_inputs(shape)
-
-    def resident_kib():   # current resident size, from /proc (Linux)
-        with open("/proc/self/statm") as stream:
-            return int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-
-    try:   # reset the high-water mark to the current resident size (Linux >= 4.0)
+    try:
+        # Reset this process's high-water mark to its resident size (Linux >= 4.0). VmHWM is
+        # read rather than ru_maxrss, which also remembers the parent's size at exec.
         with open("/proc/self/clear_refs", "w") as stream:
             stream.write("5")
+        before = _status_kib("VmRSS")
+        step(function, tau, *inputs)
+        return {"peak_mib": (_status_kib("VmHWM") - before) / 1024, "bound": False}
     except OSError:
-        pass
-    before_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss   # KiB on Linux
-    before = resident_kib()
-    step(function, tau, *inputs)
-    after_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if after_peak > before_peak:
-        return {"peak_mib": (after_peak - before) / 1024, "bound": False}
-    # The step stayed below an earlier high-water mark that could not be reset: a bound only.
-    return {"peak_mib": (before_peak - before) / 1024, "bound": True}
+        # No /proc: the rise over the old mark (ru_maxrss) bounds the step's peak from above.
+        before_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss   # KiB on Linux
+        step(function, tau, *inputs)
+        return {"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "bound": True, "note": f"no /proc; high-water mark before: {before_peak} KiB"}
 
 
 def measure_memory(label, shape, tau, official_path, threads):
@@ -361,7 +366,8 @@ def main(argv=None):
     print(f"  timing: {rounds} interleaved rounds (estimators slower than 0.25 s a step: "
           f"{slow_rounds}); peak memory: "
           + ("skipped (--no-memory)" if args.no_memory else
-             "rise of ru_maxrss over one step in a fresh subprocess per estimator and shape"
+             "rise of the resident high-water mark (VmHWM) over one step, in a fresh "
+             "subprocess per estimator and shape"
              + (" (quick: ST and ReinMax only)" if quick else "")))
 
     record = {"machine": info, "quick": quick, "rounds": rounds, "official": str(official_path)
