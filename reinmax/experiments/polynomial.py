@@ -7,7 +7,7 @@ R^2 (``X_i`` is the indicator of category 0), minimise ``E[ ||X - c||_p^p / L ]`
 
 All seeds of a method are trained as one tensor program: ``theta`` has shape ``(seeds, L, 2)``,
 the Adam state the same, and one step draws ``(seeds, batch, L, 2)`` one-hot samples through the
-public estimator (:func:`reinmax.get_estimator`). The seeds are independent problems: each one's
+public estimator (``reinmax.get_estimator``). The seeds are independent problems: each one's
 loss enters the summed objective once, and Adam is elementwise, so every seed follows exactly the
 updates a separate run would make (given the same random numbers).
 
@@ -28,6 +28,7 @@ import torch
 
 import reinmax
 from reinmax import results as _results
+from reinmax.experiments import progress_bar
 
 TABLE7_TEMPERATURES: Tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
 """The temperature grid of the paper's Table 7, over which each method's tau is tuned."""
@@ -102,7 +103,7 @@ class PolynomialConfig:
     from the dict use 1.0; REINFORCE and RLOO ignore it). ``seeds`` is a count: seeds 0, 1, ...,
     seeds - 1 (the paper's 0-9 for 10). ``steps`` is the number of steps per epoch.
     ``gr_mck_samples`` is GR-MCK's ``K``: ``"quadrature"`` (the two-category limit K -> inf,
-    see :func:`reinmax.gumbel_rao`) or an integer number of Monte Carlo draws.
+    see ``reinmax.gumbel_rao``) or an integer number of Monte Carlo draws.
     ``rloo_group`` is RLOO's number of draws per group (None: the whole batch is one group).
     """
     p: float = 2.0
@@ -321,8 +322,7 @@ def train_method(config: PolynomialConfig, method: str, *, state: Optional[Dict[
     shape = (config.seeds, config.batch_size, config.L, 2)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=config.epochs * config.steps, initial=state["epoch"] * config.steps,
+        bar = progress_bar(total=config.epochs * config.steps, initial=state["epoch"] * config.steps,
                    desc=f"{method} p={p:g} tau={tau:g}", leave=False)
     steps_done = 0
     started = time.perf_counter()
@@ -380,7 +380,7 @@ def run(config: PolynomialConfig, progress: bool = True, *,
     With ``checkpoint`` (a file path), the run saves its progress there after every
     ``checkpoint_every`` epochs and after each method, and a later call with the same config
     resumes from it without redoing finished work, giving the same numbers as an uninterrupted
-    run. ``stop_after_steps`` interrupts the run (raises :class:`Interrupted`) after that many
+    run. ``stop_after_steps`` interrupts the run (raises ``Interrupted``) after that many
     optimisation steps in this call, to test resuming.
     """
     if not isinstance(config, PolynomialConfig):

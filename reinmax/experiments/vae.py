@@ -1,8 +1,8 @@
 """The categorical MNIST-VAE experiment (Section 6.3, Appendix F.2/F.5; Tables 2, 8-11; Figure 4).
 
 ``run(VAEConfig(...)) -> results``: for every configuration ``C x L`` and method, all seeds are
-trained as one batched ensemble (:class:`reinmax.models.vae.CategoricalVAE`) with the method's
-optimizer, learning rate and temperature from the paper's Table 8 (:data:`TABLE8`), batch 100.
+trained as one batched ensemble (``reinmax.models.vae.CategoricalVAE``) with the method's
+optimizer, learning rate and temperature from the paper's Table 8 (``TABLE8``), batch 100.
 Recorded per seed and epoch: the train -ELBO as the paper's figure is made (the mean of the
 minibatch losses over the epoch, while the weights change), the single-sample test -ELBO on the
 10,000 test images, and optionally Figure 4's gradient analysis on the epoch's first minibatch,
@@ -28,6 +28,7 @@ from .. import get_estimator
 from ..data.mnist import load_mnist
 from ..models.vae import CategoricalVAE, gradient_quality, seed_generators
 from ..results import provenance, read_json, write_json
+from . import progress_bar
 
 CONFIGURATIONS: Dict[str, Tuple[int, int]] = {
     "8x4": (8, 4), "4x24": (4, 24), "8x16": (8, 16),
@@ -115,26 +116,28 @@ class VAEConfig:
     """What to run. Validated on construction: a bad value is a ValueError naming the field,
     the value and what is allowed. The defaults are the paper's protocol for 8x4 with 10 seeds.
 
-    configs        settings ``"CxL"`` among :data:`CONFIGURATIONS` (8x4, 4x24, 8x16, 16x12, 64x8, 10x30)
-    methods        among :data:`METHODS`; case-insensitive
-    seeds          distinct non-negative integers; all seeds of a setting train as one batched model
-    epochs         passes over the training images (paper: 160)
-    train_subset   use the first N training images (None: all 60,000)
-    test_subset    use the first N test images (None: all 10,000)
-    batch_size     images per step (paper: 100)
-    test_every     test -ELBO every k epochs and after the last (0: only after the last)
-    gradient_every Figure 4's analysis every k epochs, at epoch 1, 1 + k, ... (0: never);
-                   needs a code space small enough to enumerate (8x4)
-    gradient_images, gradient_samples   images of the first minibatch analysed (paper: 100) and
-                   single-sample estimates averaged (paper: 1,024)
-    gradient_methods  methods analysed (None: all of ``methods``)
-    grmck_samples  GR-MCK's number of Gumbel draws K (paper: 1,000)
-    overrides      per-method changes to Table 8, e.g. ``{"ReinMax": {"tau": 1.0}}``; keys
-                   optimizer ("Adam", "RAdam"), lr, tau
-    device         "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
-    out_dir        checkpoints and per-setting results here (None: nothing is written)
-    data_root      where MNIST is found (None: $REINMAX_DATA, then the user cache)
-    keep_checkpoints  keep each setting's last checkpoint after it finishes (they are large)
+    Fields::
+
+        configs        settings "CxL" among CONFIGURATIONS (8x4, 4x24, 8x16, 16x12, 64x8, 10x30)
+        methods        among METHODS; case-insensitive
+        seeds          distinct non-negative integers; all seeds of a setting train as one batched model
+        epochs         passes over the training images (paper: 160)
+        train_subset   use the first N training images (None: all 60,000)
+        test_subset    use the first N test images (None: all 10,000)
+        batch_size     images per step (paper: 100)
+        test_every     test -ELBO every k epochs and after the last (0: only after the last)
+        gradient_every Figure 4's analysis every k epochs, at epoch 1, 1 + k, ... (0: never);
+                       needs a code space small enough to enumerate (8x4)
+        gradient_images, gradient_samples   images of the first minibatch analysed (paper: 100) and
+                       single-sample estimates averaged (paper: 1,024)
+        gradient_methods  methods analysed (None: all of methods)
+        grmck_samples  GR-MCK's number of Gumbel draws K (paper: 1,000)
+        overrides      per-method changes to Table 8, e.g. {"ReinMax": {"tau": 1.0}}; keys
+                       optimizer ("Adam", "RAdam"), lr, tau
+        device         "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
+        out_dir        checkpoints and per-setting results here (None: nothing is written)
+        data_root      where MNIST is found (None: $REINMAX_DATA, then the user cache)
+        keep_checkpoints  keep each setting's last checkpoint after it finishes (they are large)
     """
     configs: Tuple[str, ...] = ("8x4",)
     methods: Tuple[str, ...] = METHODS
@@ -368,7 +371,7 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
     analysed = fingerprint["gradient"] is not None
     test_epochs = {e for e in range(1, config.epochs + 1)
                    if e == config.epochs or (config.test_every and e % config.test_every == 0)}
-    bar = _progress_bar(range(start, config.epochs), desc=f"{name} {method}", disable=not progress,
+    bar = progress_bar(range(start, config.epochs), desc=f"{name} {method}", disable=not progress,
                leave=False, initial=start, total=config.epochs)
     for epoch in bar:
         began = time.perf_counter()
@@ -424,15 +427,6 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
     return record
 
 
-def _progress_bar(*args, **kwargs):
-    """tqdm.auto's bar, without its warning when a notebook has no ipywidgets (text bar then)."""
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from tqdm.auto import tqdm
-    return tqdm(*args, **kwargs)
-
-
 def _analyse(model, x, estimator, tau, samples, generators, epoch, into) -> None:
     """Figure 4 for every seed on the minibatch ``x`` ``(S, b, 784)``, before its update."""
     rows = {key: [] for key in ("cos", "rel_bias", "rel_bias_mean", "rel_std")}
@@ -450,7 +444,7 @@ def run(config: VAEConfig, *, progress: bool = True,
         on_epoch_end: Optional[Callable] = None) -> dict:
     """Run every (configuration, method) of ``config``; returns the results record.
 
-    ``results["runs"]`` holds one record per setting (see :func:`train_setting`): per-epoch
+    ``results["runs"]`` holds one record per setting (see ``train_setting``): per-epoch
     curves per seed (``history``), the final train and test -ELBO as mean, std (numpy's, ddof=0)
     and per-seed values (``final``), hyperparameters, wall time and provenance. With ``out_dir``,
     the combined record is also written to ``<out_dir>/results.json``.
