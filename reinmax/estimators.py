@@ -341,6 +341,15 @@ def reinmax(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -
 
 
 # ------------------------------------------------------------------- Gumbel family
+def _exponential(shape, like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+    """Exp(1) draws as -log(U), out of place so that torch.func.vmap can batch them, drawn in
+    logical order (the noise must not depend on the memory layout of ``like``); clamped away
+    from 0, whose logarithm the conditional Gumbel formula would turn into an infinite logit."""
+    dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+    u = torch.rand(shape, generator=generator, device=like.device, dtype=dtype)
+    return (-torch.log1p(-u)).clamp(min=torch.finfo(dtype).tiny)
+
+
 def _gumbel_given_sample(logits: Tensor, index: Tensor, exponentials: Tensor) -> Tensor:
     """Perturbed logits ``theta + G`` with Gumbel noise G drawn conditionally on argmax = index.
 
@@ -393,10 +402,7 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
             index = (logits + noise).argmax(-1)
         else:
             index = _draw_index(probs, logits, sample, generator)
-            # torch.empty, not empty_like: the noise must not depend on the memory layout.
-            e = torch.empty(logits.shape, device=logits.device,
-                            dtype=torch.float64 if logits.dtype == torch.float64
-                            else torch.float32).exponential_(generator=generator)
+            e = _exponential(tuple(logits.shape), logits, generator)
             noise = _noise_from_perturbed(_gumbel_given_sample(logits.to(e.dtype), index, e),
                                           logits).to(logits.dtype)
     relaxed = torch.softmax((logits + noise) / tau, -1)
@@ -435,8 +441,7 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
         _check_rows(probs, logits)
         index = _draw_index(probs, logits, sample, generator)
         work = torch.float64 if logits.dtype == torch.float64 else torch.float32
-        e = torch.empty((K,) + tuple(logits.shape), dtype=work,
-                        device=logits.device).exponential_(generator=generator)
+        e = _exponential((K,) + tuple(logits.shape), logits, generator)
         noise = _noise_from_perturbed(_gumbel_given_sample(logits.to(work), index, e),
                                       logits).to(logits.dtype)
     relaxed = torch.softmax((logits + noise) / tau, -1).mean(0)

@@ -562,6 +562,21 @@ def test_vmap_with_different_randomness_draws_independent_samples(name, n):
     assert distinct > 0.75 * n ** 3          # of the n^3 possible; identical draws would give 1
 
 
+@pytest.mark.parametrize("n", [2, 4])
+@pytest.mark.parametrize("name", ["STGS", "GR-MCK", "GST-1.0"])
+def test_vmap_over_the_gumbel_family(name, n):
+    """Noise is drawn out of place, so vmap with randomness='different' batches it too."""
+    estimator = reinmax.get_estimator(name, K=8) if name == "GR-MCK" else ESTIMATORS[name]
+    theta = torch.zeros(400, 3, n)
+    y = torch.func.vmap(lambda logits: estimator(logits)[0], randomness="different")(theta)
+    assert torch.equal(y.sum(-1), torch.ones(400, 3))
+    assert len({tuple(row.argmax(-1).tolist()) for row in y}) > 0.75 * n ** 3
+    weights = torch.arange(float(n))
+    grads = torch.func.vmap(torch.func.grad(lambda l: (weights * estimator(l)[0]).sum()),
+                            randomness="different")(random_logits((5, 3, n), seed=27))
+    assert grads.shape == (5, 3, n) and torch.isfinite(grads).all()
+
+
 @pytest.mark.parametrize("n", [2, 5])
 @pytest.mark.parametrize("name", FUNC_NAMES)
 def test_vmap_of_grad_equals_a_loop(name, n):
