@@ -9,32 +9,9 @@ from typing import Callable, Tuple
 
 import torch
 
-from .exact import MAX_CONFIGURATIONS, configurations
+from .exact import MAX_CONFIGURATIONS, per_sample_estimates  # noqa: F401 (re-exported)
 
 Tensor = torch.Tensor
-
-
-def per_sample_estimates(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
-                         max_configurations: int = MAX_CONFIGURATIONS, **options) -> Tuple[Tensor, Tensor]:
-    """Every configuration's probability and the estimate the estimator returns for it.
-
-    Returns ``(probability, estimate)`` of shapes ``(N,)`` and ``(N, *logits.shape)``, with
-    ``N = n ** m`` configurations of ``m`` variables with ``n`` categories.
-    """
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() not in (1, 2):
-        raise ValueError("logits must be a floating-point tensor of shape (n,) or (m, n)")
-    shape = logits.shape
-    theta = logits.detach().reshape(-1, shape[-1])
-    m, n = theta.shape
-    index = configurations(m, n, max_configurations).to(theta.device)
-    probs = torch.softmax(theta, -1)
-    probability = probs.gather(1, index.T).T.prod(-1)
-    rows = theta[None].expand(len(index), m, n).clone().requires_grad_(True)
-    y_hard, _ = estimator(rows, tau, sample=index, **options)
-    values = f(y_hard.reshape((-1,) + tuple(shape)))
-    # Rows are independent copies of theta, so each row's gradient is that configuration's estimate.
-    (grad,) = torch.autograd.grad(values.sum(), rows)
-    return probability, grad.reshape((-1,) + tuple(shape))
 
 
 def exact_moments(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,

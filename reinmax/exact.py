@@ -181,25 +181,39 @@ def second_order_target_without_baseline(f: Callable, logits: Tensor, *,
     return e.average(e.probs[None] * _heun_differences(e))
 
 
-def expected_estimate(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
-                      max_configurations: int = MAX_CONFIGURATIONS, **options) -> Tensor:
-    """The exact expectation of an estimator whose backward depends only on the sample.
+def per_sample_estimates(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
+                         max_configurations: int = MAX_CONFIGURATIONS, **options):
+    """Every configuration's probability and the estimate the estimator returns for it.
 
-    Calls the public ``estimator(logits, tau, sample=c, **options)`` for every configuration
-    ``c`` and weights the resulting gradient by p(c). Valid for ST, ReinMax and its baseline
-    variants, and GST; estimators with continuous noise need :func:`monte_carlo_estimate`.
+    Calls the public ``estimator(logits, tau, sample=c, **options)`` once for all configurations
+    ``c`` (one row each). Returns ``(probability, estimate)`` of shapes ``(N,)`` and
+    ``(N, *logits.shape)``, with ``N = n ** m`` configurations of ``m`` variables with ``n``
+    categories. Meaningful for estimators whose backward depends only on the sample.
     """
-    e_shape = logits.shape
+    shape = logits.shape
     theta = _as_matrix(logits)
     m, n = theta.shape
     index = configurations(m, n, max_configurations).to(theta.device)
-    probs = torch.softmax(theta, -1)
-    weight = probs.gather(1, index.T).T.prod(-1)
+    probability = torch.softmax(theta, -1).gather(1, index.T).T.prod(-1)
     rows = theta[None].expand(len(index), m, n).clone().requires_grad_(True)
     y_hard, _ = estimator(rows, tau, sample=index, **options)
-    values = f(y_hard.reshape((-1,) + tuple(e_shape)))
-    (grad,) = torch.autograd.grad((weight * values).sum(), rows)
-    return grad.sum(0).reshape(e_shape)
+    values = f(y_hard.reshape((-1,) + tuple(shape)))
+    # Rows are independent copies of theta, so each row's gradient is that configuration's estimate.
+    (grad,) = torch.autograd.grad(values.sum(), rows)
+    return probability, grad.reshape((-1,) + tuple(shape))
+
+
+def expected_estimate(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
+                      max_configurations: int = MAX_CONFIGURATIONS, **options) -> Tensor:
+    """The exact expectation of an estimator whose backward depends only on the sample:
+    every configuration's estimate (:func:`per_sample_estimates`) weighted by its probability.
+
+    Valid for ST, ReinMax and its baseline variants, and GST; estimators with continuous noise
+    need :func:`monte_carlo_estimate`.
+    """
+    probability, estimates = per_sample_estimates(estimator, f, logits, tau,
+                                                  max_configurations=max_configurations, **options)
+    return torch.tensordot(probability, estimates, dims=1)
 
 
 def monte_carlo_estimate(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
