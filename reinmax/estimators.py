@@ -202,7 +202,9 @@ def _binary_backward(reinmax: bool, tau: float, logits, probs, chosen, grad_hard
             d = (logits[..., 1] - logits[..., 0]).div_(tau)
             q0, q1 = torch.neg(d).sigmoid_(), d.sigmoid_()
         if reinmax:
-            factor = torch.where(chosen, q0, q1)          # q at the category not drawn
+            # q at the category not drawn. lerp with weights 0/1 is exact and, on CPU, several
+            # times faster than torch.where with a boolean mask.
+            factor = torch.lerp(q1, q0, chosen.to(q1.dtype))
             if tau != 1.0:
                 factor = _addcmul(_addcmul(factor, q0, q1, 1.0, in_place), p0, p1, -1.0, in_place)
             c = c.mul_(factor) if in_place else c * factor
