@@ -501,7 +501,7 @@ class _UniformBaselineFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(logits, index, tau, authors):
-        probs = torch.softmax(logits, -1)
+        probs = _softmax(logits)
         return _one_hot(index, logits), probs
 
     @staticmethod
@@ -517,7 +517,7 @@ class _UniformBaselineFunction(torch.autograd.Function):
         tau, n = ctx.tau, logits.shape[-1]
         g_sample = (grad_hard * one_hot).sum(-1, keepdim=True)
         score_half = (g_sample - grad_hard.mean(-1, keepdim=True)) * (one_hot - probs)
-        tempered = probs if tau == 1.0 else torch.softmax(logits / tau, -1)
+        tempered = probs if tau == 1.0 else _softmax(logits / tau)
         if ctx.authors:
             weighted = grad_hard * probs
             st_half = weighted * one_hot - weighted.sum(-1, keepdim=True) * probs
@@ -533,7 +533,7 @@ def _uniform_baseline(logits, tau, hard, dim, sample, generator, authors, name) 
     _no_soft_form(name, hard)
     logits, tau, dim = _prepare(logits, tau, dim)
     with torch.no_grad():
-        probs = torch.softmax(logits, -1)
+        probs = _softmax(logits)
         _check_rows(probs, logits)
         index = _draw_index(probs, logits, sample, generator)
     y_hard, y_soft = _UniformBaselineFunction.apply(logits, index, tau, authors)
