@@ -233,3 +233,28 @@ def monte_carlo_estimate(estimator: Callable, f: Callable, logits: Tensor, tau: 
     mean = grad.mean(0)
     stderr = grad.std(0) / samples ** 0.5
     return mean.reshape(e_shape), stderr.reshape(e_shape)
+
+
+def random_smooth_f(shape, generator: Optional[torch.Generator] = None) -> Callable:
+    """A random smooth test function of independent categorical variables laid out as ``shape``
+    (``(n,)`` or ``(m, n)``): f(D) = sum_v b_v . tanh(A_v D_v) + (c . D)^2 / 2 per variable v,
+    summed over variables; one value per row of a batch ``D`` of shape ``(B, *shape)``.
+    Its second and third derivatives do not vanish, so no approximation order is exact on it."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    n = shape[-1]
+    A = torch.randn(shape[:-1] + (n, n), generator=generator, dtype=torch.float64)
+    b = torch.randn(shape, generator=generator, dtype=torch.float64)
+    c = torch.randn(shape, generator=generator, dtype=torch.float64)
+
+    def f(D):
+        hidden = torch.tanh((A * D.unsqueeze(-2)).sum(-1))       # A_v D_v for every variable v
+        total = (b * hidden).sum(-1) + 0.5 * ((c * D).sum(-1)) ** 2
+        return total.reshape(D.shape[0], -1).sum(-1)
+    return f
+
+
+def random_problem(shape, generator: Optional[torch.Generator] = None):
+    """Random float64 logits (scale 1.5) of ``shape`` and a :func:`random_smooth_f` on them."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    logits = 1.5 * torch.randn(shape, generator=generator, dtype=torch.float64)
+    return logits, random_smooth_f(shape, generator)

@@ -343,3 +343,25 @@ def test_monte_carlo_estimate_of_st_is_within_standard_errors_of_its_exact_mean(
     # 5 standard errors per coordinate: a false alarm has probability < 1e-5 per coordinate.
     assert ((mean - exact_mean).abs() <= 5 * stderr + 1e-12).all()
     assert (stderr > 0).all()
+
+
+def test_random_problem_is_seeded_and_smooth():
+    """The notebooks' test problems: the same generator seed gives the same problem, and f is
+    not quadratic (Heun is exact on quadratics, so a quadratic f would prove nothing)."""
+    first = exact.random_problem((2, 3), torch.Generator().manual_seed(5))
+    second = exact.random_problem((2, 3), torch.Generator().manual_seed(5))
+    assert torch.equal(first[0], second[0])
+    D = torch.nn.functional.one_hot(torch.tensor([[0, 2], [1, 1]]), 3).double()
+    assert torch.equal(first[1](D), second[1](D)) and first[1](D).shape == (2,)
+    logits, f = exact.random_problem(4, torch.Generator().manual_seed(6))
+    assert logits.shape == (4,)
+    gap = (exact.second_order_target(f, logits) - exact.exact_gradient(f, logits)).abs().max()
+    assert gap > 1e-6
+
+
+def test_parameter_checks_name_the_parameter():
+    from reinmax.params import is_int, require
+    assert is_int(3) and not is_int(True) and not is_int(3.0)
+    require(True, "n", 3, "anything")
+    with pytest.raises(ValueError, match=r"parameter n=0 is not allowed: an integer >= 1"):
+        require(False, "n", 0, "an integer >= 1")
