@@ -51,3 +51,21 @@ def savefig(fig, name: str, directory: Optional[Union[str, Path]] = None) -> Pat
     path = directory / f"{name}.png"
     fig.savefig(path, bbox_inches="tight")
     return path
+
+
+def mean_band(ax, curves, x, method: str, spread: str = "std") -> None:
+    """Plot the mean over seeds of ``curves`` (seeds x points) against ``x`` in the method's style,
+    with a shaded band: one standard deviation either side (``spread="std"``) or the range over
+    seeds (``spread="range"``)."""
+    import numpy as np
+    curves = np.asarray(curves, dtype=float)
+    mean = curves.mean(0)
+    if spread == "std":
+        width = curves.std(0, ddof=1) if len(curves) > 1 else np.zeros_like(mean)
+        low, high = mean - width, mean + width
+    elif spread == "range":
+        low, high = curves.min(0), curves.max(0)
+    else:
+        raise ValueError(f"spread must be 'std' or 'range'; got spread={spread!r}")
+    ax.plot(x, mean, **style(method))
+    ax.fill_between(x, low, high, alpha=0.15, color=style(method).get("color"))

@@ -267,3 +267,24 @@ def test_quadrature_on_an_expanded_batch_equals_it_on_a_copy():
         (y * grad_hard).sum().backward()
         results.append(x.grad)
     assert torch.allclose(results[0], results[1], rtol=1e-6, atol=1e-7)
+
+
+def test_section_6_1_claims_on_a_made_up_record():
+    """Hand-made curves (2 seeds, 3 epochs): ReinMax reaches the optimum first, ST stalls,
+    STGS ends near ReinMax; each claim's verdict follows."""
+    def method(curve):
+        return {"exact_loss": [curve, curve], "logged_loss": [curve[1:], curve[1:]], "tau": 1.0}
+    record = {"optimum": 0.0, "config": {"epochs": 3},
+              "methods": {"ReinMax": method([1.0, 0.01, 0.0, 0.0]),
+                          "ST": method([1.0, 0.6, 0.5, 0.5]),
+                          "STGS": method([1.0, 0.5, 0.1, 0.03])}}
+    claims = P.section_6_1_claims(record)
+    assert claims["ReinMax reaches near-optimal loss"][0]
+    assert claims["ReinMax converges fastest"][0]
+    assert claims["ST stalls"][0]
+    assert claims["STGS close to ReinMax at the end"][0]
+    record["methods"]["STGS"] = method([1.0, 0.01, 0.0, 0.2])
+    claims = P.section_6_1_claims(record)
+    assert not claims["STGS close to ReinMax at the end"][0]
+    assert P.section_6_1_claims({"optimum": 0.0, "config": {"epochs": 3},
+                                 "methods": {"ST": method([1.0, 0.5, 0.5, 0.5])}}) == {}

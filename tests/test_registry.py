@@ -74,3 +74,18 @@ def test_public_api():
     from reinmax import reinmax as official_name   # drop-in for the official package's import
     y, soft = official_name(torch.randn(2, 3), 1.3)
     assert y.shape == soft.shape == (2, 3)
+
+
+def test_mean_band_spread_is_checked():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from reinmax import plots
+    fig, ax = plt.subplots()
+    plots.mean_band(ax, [[1.0, 2.0], [3.0, 4.0]], [0, 1], "ReinMax")
+    plots.mean_band(ax, [[1.0, 2.0], [3.0, 4.0]], [0, 1], "ST", spread="range")
+    assert [line.get_label() for line in ax.get_lines()] == ["ReinMax", "ST"]
+    assert ax.get_lines()[0].get_ydata().tolist() == [2.0, 3.0]
+    with pytest.raises(ValueError, match="spread"):
+        plots.mean_band(ax, [[1.0]], [0], "ST", spread="iqr")
+    plt.close(fig)

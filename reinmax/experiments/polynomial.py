@@ -446,6 +446,44 @@ def epochs_to_reach(record: Dict[str, Any], method: str, level: float) -> Option
     return int(hits[0]) if len(hits) else None
 
 
+def section_6_1_claims(record: Dict[str, Any]) -> Dict[str, Tuple[bool, str]]:
+    """Section 6.1's claims about Figure 1, checked on one run: ``{claim: (holds, numbers)}``.
+
+    Thresholds are fractions of the initial gap to the optimum (the largest method's seed-mean
+    exact loss at epoch 0 minus the optimum): ReinMax ends within 2% of it, converges (to 5% of
+    it) no later than any other method, ST and GST-1.0 stall (end 10% or more above the optimum),
+    and STGS and GR-MCK end within 5% of ReinMax.
+    """
+    opt = record["optimum"]
+    final = {m: v[0] for m, v in final_exact_losses(record).items()}
+    start = {m: torch.tensor(r["exact_loss"], dtype=torch.float64).mean(0)[0].item()
+             for m, r in record["methods"].items()}
+    gap0 = max(start.values()) - opt
+    speed = {m: epochs_to_reach(record, m, opt + 0.05 * gap0) for m in record["methods"]}
+    never = record["config"]["epochs"] + 1
+    out: Dict[str, Tuple[bool, str]] = {}
+    if "ReinMax" not in final:
+        return out
+    out["ReinMax reaches near-optimal loss"] = (
+        final["ReinMax"] - opt <= 0.02 * gap0,
+        f"final gap {final['ReinMax'] - opt:.5f}, 2% of initial gap {0.02 * gap0:.5f}")
+    others = {m: (speed[m] if speed[m] is not None else never) for m in speed if m != "ReinMax"}
+    first = speed["ReinMax"] if speed["ReinMax"] is not None else never
+    out["ReinMax converges fastest"] = (
+        all(first <= s for s in others.values()) and first < never,
+        f"epochs to 5% of gap: ReinMax {speed['ReinMax']}, " + ", ".join(f"{m} {speed[m]}" for m in others))
+    for m in ("ST", "GST-1.0"):
+        if m in final:
+            out[f"{m} stalls"] = (final[m] - opt >= 0.10 * gap0,
+                                  f"final gap {final[m] - opt:.5f}, 10% of initial gap {0.10 * gap0:.5f}")
+    for m in ("STGS", "GR-MCK"):
+        if m in final:
+            out[f"{m} close to ReinMax at the end"] = (
+                abs(final[m] - final["ReinMax"]) <= 0.05 * gap0,
+                f"|{final[m]:.5f} - {final['ReinMax']:.5f}| vs 5% of gap {0.05 * gap0:.5f}")
+    return out
+
+
 def temperature_sweep(config: PolynomialConfig, taus: Sequence[float] = TABLE7_TEMPERATURES,
                       progress: bool = True) -> Dict[str, Any]:
     """Train each method of ``config`` at every temperature of ``taus``; choose by final exact loss.
