@@ -16,6 +16,7 @@ Sampling uses the inverse CDF (a cumulative sum and a comparison), several times
 closed form. Both Functions support ``torch.func`` (``setup_context`` and a generated vmap rule).
 """
 import inspect
+import math
 from typing import Optional, Tuple, Union
 
 import torch
@@ -412,6 +413,91 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
 
 
+# GR-MCK's K relaxations given the sample, fused. With E_i = -log(1 - u_i) the Exp(1) draws of
+# _exponential and p = softmax(theta), the conditional Gumbel formula of _gumbel_given_sample
+# gives, relative to the sampled (largest) perturbed logit,
+#     (theta_i + G_i) - (theta_d + G_d) = -log(1 + r_i),   r_i = E_i / (E_d p_i)   (i != d),
+# so softmax((theta + G) / tau)_i is proportional to w_i = (1 + r_i)^(-1/tau), with w_d = 1: no
+# logarithm of E, no logsumexp per draw, no max (the sampled category is the maximum by
+# construction) and no torch.where (slow on CPU). A masked category (p_i = 0) gets r_i = inf and
+# w_i = 0 exactly. The draws are the same uniforms in the same order as the unfused code (drawn
+# block by block: the CPU generator fills a tensor serially, so blocks continue one stream).
+# r_i overflows (to w_i = 0) only where the exact w_i is below about exp(-log(max/17) / tau),
+# under the working precision relative to w_d = 1 while tau <= _GR_TAU_LIMIT; above it the
+# unfused code runs. Blocks of about _GR_BLOCK elements keep the passes over each block in cache.
+_GR_BLOCK = 1 << 18
+_GR_FUSED = True       # False: always the unfused reference (benchmarks compare the two)
+
+
+def _gr_tau_limit(dtype: torch.dtype) -> float:
+    info = torch.finfo(dtype)
+    return (math.log(info.max) - math.log(17.0)) / -math.log(info.eps)
+
+
+def _gr_relaxations(theta: Tensor, index: Tensor, tau: float, K: int,
+                    generator: Optional[torch.Generator]) -> Tensor:
+    """The K relaxations softmax((theta + G_k) / tau), shape (K,) + theta.shape, with G_k drawn
+    from ``generator`` exactly as _exponential and _gumbel_given_sample would draw them."""
+    inv_p = torch.softmax(theta, -1).reciprocal_()            # inf where masked
+    # 1/p_d := 0 makes r_d = 0 and so w_d = 1 exactly, once per row instead of once per draw.
+    inv_p.scatter_(-1, index.unsqueeze(-1), 0.0)
+    s = torch.empty((K,) + tuple(theta.shape), dtype=theta.dtype, device=theta.device)
+    per_draw = max(1, theta.numel())
+    step = max(1, _GR_BLOCK // per_draw)
+    where = index.unsqueeze(-1).expand((min(step, K),) + tuple(index.shape) + (1,))
+    ones = torch.ones(theta.shape[-1], 1, dtype=theta.dtype, device=theta.device)
+    tiny = torch.finfo(theta.dtype).tiny
+    for start in range(0, K, step):
+        block = s[start:start + step]
+        at = where[:len(block)]
+        block.uniform_(generator=generator)                    # = torch.rand, same stream
+        block.neg_().log1p_()                                  # -E
+        # _exponential's clamp (E >= tiny) matters only for E_d, the divisor: an E_i of 0 gives
+        # w_i = 1 with or without it.
+        minus_e_d = block.gather(-1, at).clamp_(max=-tiny)
+        block.mul_(inv_p).div_(minus_e_d)                      # r
+        if tau == 1.0:
+            block.add_(1.0).reciprocal_()
+        else:
+            block.log1p_().mul_(-1.0 / tau).exp_()             # w
+        block.div_(block @ ones)                               # matmul: fast sum of short rows
+    return s
+
+
+class _GumbelRaoFunction(torch.autograd.Function):
+    """Forward: one-hot(index) (hard) or the mean relaxation; backward through the mean of the
+    K relaxations s_k, noise fixed: the softmax VJP (1/tau) mean_k s_k (g - <s_k, g>).
+    Plain autograd only (torch.func transforms take the unfused path)."""
+
+    @staticmethod
+    def forward(ctx, logits, index, tau, K, generator, hard):
+        work = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        s = _gr_relaxations(logits.detach().to(work), index, tau, K, generator)
+        ctx.save_for_backward(s)
+        ctx.tau = tau
+        return _one_hot(index, logits) if hard else s.mean(0).to(logits.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (s,) = ctx.saved_tensors
+        g = grad.to(s.dtype)
+        K = s.shape[0]
+        step = max(1, _GR_BLOCK // max(1, g.numel()))
+        ones = torch.ones(s.shape[-1], 1, dtype=s.dtype, device=s.device)
+        acc = torch.zeros_like(g)
+        buffer = torch.empty_like(s[:step])
+        for start in range(0, K, step):
+            block = s[start:start + step]
+            product = torch.mul(block, g, out=buffer[:len(block)])
+            dots = product @ ones                              # <s_k, g> per row
+            # s_k (g - <s_k, g>) term by term, as autograd's softmax backward does: exactly 0
+            # where s_k is one-hot (one allowed category), where mean_s g - mean(s <s, g>) is not.
+            acc += torch.sub(g, dots, out=product).mul_(block).sum(0)
+        grad_logits = acc.mul_(1.0 / (K * ctx.tau))
+        return grad_logits.to(grad.dtype), None, None, None, None, None
+
+
 def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
                sample: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
                K: Union[int, str] = 1000) -> Pair:
@@ -422,6 +508,12 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
     category, so its mean equals STGS's and its variance falls as ``K`` grows. Memory and time
     grow as ``K * logits.numel()`` (the paper uses K = 1000; Table 3 measures 100, 300, 1000).
     ``hard=False`` returns the averaged relaxation as ``y_hard``.
+
+    A fused autograd Function computes the K relaxations in place, block by block, and keeps
+    one copy of them (K * numel numbers in float32, or float64 for float64 logits) for its
+    closed-form backward; on the CPU it draws the same numbers as the term-by-term definition
+    (``_gr_reference_relaxed``), which runs instead under torch.func transforms and above
+    ``tau = 5.39`` (float32 logits; 19.6 for float64).
 
     ``K="quadrature"`` (two categories only, ``hard=True``): the limit ``K -> inf``. With two
     categories the conditional expectation is a one-dimensional integral over the logistic noise
@@ -442,13 +534,29 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
         probs = torch.softmax(logits, -1)
         _check_rows(probs, logits)
         index = _draw_index(probs, logits, sample, generator)
+    work = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    if (_GR_FUSED and not torch._C._functorch.get_interpreter_stack()
+            and tau <= _gr_tau_limit(work)):
+        y = _GumbelRaoFunction.apply(logits, index, tau, K, generator, hard)
+        return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
+    # Under torch.func transforms (the Function is written for plain autograd) and at very high
+    # temperatures: the unfused reference.
+    relaxed = _gr_reference_relaxed(logits, index, tau, K, generator)
+    y = _through(_one_hot(index, logits), relaxed) if hard else relaxed
+    return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
+
+
+def _gr_reference_relaxed(logits: Tensor, index: Tensor, tau: float, K: int,
+                          generator: Optional[torch.Generator]) -> Tensor:
+    """GR-MCK's mean relaxation written term by term, with autograd's softmax backward: the
+    definition the fused Function is tested against. Noise is drawn out of place, so that
+    torch.func.vmap(randomness='different') can batch it."""
+    with torch.no_grad():
         work = torch.float64 if logits.dtype == torch.float64 else torch.float32
         e = _exponential((K,) + tuple(logits.shape), logits, generator)
         noise = _noise_from_perturbed(_gumbel_given_sample(logits.to(work), index, e),
                                       logits).to(logits.dtype)
-    relaxed = torch.softmax((logits + noise) / tau, -1).mean(0)
-    y = _through(_one_hot(index, logits), relaxed) if hard else relaxed
-    return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
+    return torch.softmax((logits + noise) / tau, -1).mean(0)
 
 
 def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,

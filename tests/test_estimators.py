@@ -314,6 +314,88 @@ def test_gumbel_rao_variance_falls_as_k_grows():
     assert var[100] < 0.5 * var[1], var          # measured: 0.14 vs 0.99
 
 
+# GR-MCK's fused Function (reinmax/estimators.py, _GumbelRaoFunction) against the unfused
+# reference written term by term (_GR_FUSED = False): same generator state, same draws, so the
+# same outputs and gradients to rounding, in float64.
+GR_CASES = [  # (shape, dim, K, tau)
+    ((7, 5), -1, 50, 1.0),          # tau = 1 has its own branch (a reciprocal, no exp/log)
+    ((3, 4, 8), -1, 20, 0.5),
+    ((6, 3, 10), 1, 33, 1.3),       # categories not last
+    ((9, 2), -1, 30, 2.0),          # two categories
+    ((4, 3), 0, 700, 5.0),          # 34 blocks of draws (21 per block, the last one 7)
+    ((40, 64), -1, 3, 0.3),         # long rows
+]
+
+
+def _gr_run(monkeypatch, fused, theta, g, dim, K, tau, hard, sample=None, seed=5):
+    monkeypatch.setattr(reinmax.estimators, "_GR_FUSED", fused)
+    leaf = theta.clone().requires_grad_(True)
+    y, soft = reinmax.gumbel_rao(leaf, tau, hard, dim=dim, K=K, sample=sample,
+                                 generator=torch.Generator().manual_seed(seed))
+    (grad,) = torch.autograd.grad((g * y).sum() + (g.flip(dim) * soft).sum(), leaf)
+    return y.detach(), grad
+
+
+@pytest.mark.parametrize("hard", [True, False])
+@pytest.mark.parametrize("shape, dim, K, tau", GR_CASES)
+def test_fused_gumbel_rao_equals_the_reference(monkeypatch, shape, dim, K, tau, hard):
+    monkeypatch.setattr(reinmax.estimators, "_GR_BLOCK", 256)    # several blocks per call
+    theta = 2 * random_logits(shape, seed=40)
+    if shape[dim] > 2:                          # a masked category in every other row
+        masked = theta.movedim(dim, -1)
+        masked[::2, ..., 1] = -math.inf
+    g = random_logits(shape, seed=41)
+    y1, grad1 = _gr_run(monkeypatch, True, theta, g, dim, K, tau, hard)
+    y2, grad2 = _gr_run(monkeypatch, False, theta, g, dim, K, tau, hard)
+    if hard:
+        assert torch.equal(y1, y2)              # same sample
+        assert ((y1 == 0) | (y1 == 1)).all()
+    assert (y1 - y2).abs().max() < EXACT
+    assert (grad1 - grad2).abs().max() < EXACT
+    assert torch.isneginf(theta).sum() == 0 or (grad1[torch.isneginf(theta)] == 0).all()
+
+
+def test_fused_gumbel_rao_equals_the_reference_given_samples(monkeypatch):
+    theta, g = random_logits((50, 6), seed=42), random_logits((50, 6), seed=43)
+    theta[:, 0] = -math.inf
+    sample = torch.randint(1, 6, (50,), generator=torch.Generator().manual_seed(44))
+    y1, grad1 = _gr_run(monkeypatch, True, theta, g, -1, 40, 0.7, True, sample=sample)
+    y2, grad2 = _gr_run(monkeypatch, False, theta, g, -1, 40, 0.7, True, sample=sample)
+    assert torch.equal(y1, F.one_hot(sample, 6).double()) and torch.equal(y1, y2)
+    assert (grad1 - grad2).abs().max() < EXACT
+
+
+def test_fused_gumbel_rao_in_float32_and_near_its_temperature_limit(monkeypatch):
+    """A category of probability exp(-90) (subnormal 1/p: w_i = 0 in the fused form) at the
+    largest fused temperature: the weight it loses is below float32 resolution, as argued at
+    _gr_tau_limit; above the limit the reference runs."""
+    theta = random_logits((200, 4), seed=45).float()
+    theta[:, 3] = theta[:, 0] - 90.0
+    g = random_logits((200, 4), seed=46).float()
+    tau = 5.0
+    assert tau <= reinmax.estimators._gr_tau_limit(torch.float32) < 6.0
+    y1, grad1 = _gr_run(monkeypatch, True, theta, g, -1, 64, tau, False)
+    y2, grad2 = _gr_run(monkeypatch, False, theta, g, -1, 64, tau, False)
+    assert (y1 - y2).abs().max() < 1e-6 and (grad1 - grad2).abs().max() < 1e-6
+
+
+def test_fused_gumbel_rao_saves_one_copy_of_the_draws_and_allows_a_second_backward():
+    """The fused backward keeps the K relaxations (K * numel numbers) and nothing K-sized else;
+    it leaves them unchanged, so a retained graph gives the same gradient twice."""
+    theta = random_logits((10, 3, 6), seed=47).float().requires_grad_(True)
+    K = 50
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t,
+                                                  lambda t: t):
+        y, _ = reinmax.gumbel_rao(theta, 0.7, K=K, generator=torch.Generator().manual_seed(0))
+    big = [n for n in saved if n > theta.numel()]
+    assert big == [K * theta.numel()], saved
+    g = random_logits((10, 3, 6), seed=48).float()
+    (first,) = torch.autograd.grad((g * y).sum(), theta, retain_graph=True)
+    (second,) = torch.autograd.grad((g * y).sum(), theta)
+    assert torch.equal(first, second) and first.abs().sum() > 0
+
+
 # Two categories: STGS and GR-MCK have a separate sigmoid implementation (reinmax/_binary.py).
 # GR-MCK with K="quadrature" is deterministic given the sample, so its expectation is exact by
 # enumeration; it must equal E[STGS], which torch's own gumbel_softmax estimates independently.
