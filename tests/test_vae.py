@@ -200,3 +200,124 @@ def test_training_lowers_the_loss_for_every_method():
         curve = [epoch[0] for epoch in record["history"]["train_neg_elbo"]]
         assert curve[1] < curve[0] < 560, (record["method"], curve)   # 784 log 2 = 543 at chance
         assert all(math.isfinite(v) for v in record["history"]["test_neg_elbo"][-1])
+
+
+# ---------------------------------------------------------------- Figure 6's methods
+def test_figure6_methods_use_the_uniform_baseline_estimators_and_reinmax_hyperparameters():
+    config = VAEConfig(methods=("reinmax-1/n", "ReinMax-1/n-Authors"))
+    assert config.methods == vae.FIGURE6_METHODS == ("ReinMax-1/n", "ReinMax-1/n-authors")
+    assert vae._estimator("ReinMax-1/n", config) is reinmax.reinmax_uniform_baseline
+    assert vae._estimator("ReinMax-1/n-authors", config) is reinmax.reinmax_uniform_baseline_authors
+    assert vae._estimator("ReinMax", config) is reinmax.reinmax
+    for name in vae.CONFIGURATIONS:
+        for method in vae.FIGURE6_METHODS:
+            assert config.hyperparameters(name, method) == config.hyperparameters(name, "ReinMax")
+    assert VAEConfig(methods=("ReinMax-1/n",), overrides={"reinmax-1/n": {"tau": 1.0}}
+                     ).hyperparameters("8x4", "ReinMax-1/n")["tau"] == 1.0
+    with pytest.raises(ValueError, match="unknown method 'ReinMax-1/m'; available: STGS, .*"
+                                         "ReinMax, ReinMax-1/n, ReinMax-1/n-authors"):
+        VAEConfig(methods=("ReinMax-1/m",))
+
+
+def test_fingerprint_of_the_five_methods_is_unchanged():
+    """Runs already on disk (results/vae/paper_8x4) resume only if this dict stays the same."""
+    config = VAEConfig.paper_scale(configs=["8x4"], seeds=[0, 1, 2], out_dir="unused")
+    assert vae._fingerprint(config, "8x4", "ReinMax", torch.device("cpu")) == {
+        "config": "8x4", "method": "ReinMax",
+        "hyperparameters": {"optimizer": "Adam", "lr": 5e-4, "tau": 1.3}, "seeds": [0, 1, 2],
+        "epochs": 160, "train_subset": None, "test_subset": None, "batch_size": 100,
+        "test_every": 1, "gradient": None, "grmck_samples": None, "device_type": "cpu"}
+    assert vae._fingerprint(config, "8x4", "GR-MCK", torch.device("cpu"))["grmck_samples"] == 1000
+
+
+@needs_mnist
+def test_figure6_methods_train_and_are_written_under_file_safe_names(tmp_path):
+    config = tiny(seeds=(0,), epochs=2, train_subset=300, methods=vae.FIGURE6_METHODS,
+                  out_dir=str(tmp_path))
+    results = run(config, progress=False)
+    assert [r["method"] for r in results["runs"]] == list(vae.FIGURE6_METHODS)
+    for record in results["runs"]:
+        curve = [epoch[0] for epoch in record["history"]["train_neg_elbo"]]
+        assert all(math.isfinite(v) for v in curve) and curve[-1] < 560, (record["method"], curve)
+        assert record["hyperparameters"] == {"optimizer": "Adam", "lr": 5e-4, "tau": 1.3}
+    assert sorted(p.name for p in tmp_path.glob("8x4_*.json")) == [
+        "8x4_ReinMax-1_n-authors.json", "8x4_ReinMax-1_n.json"]
+
+
+# ---------------------------------------------------------------- Figure 2: temperature grid
+@pytest.mark.parametrize("taus, message", [
+    ([], "taus must be a non-empty list of distinct positive finite numbers"),
+    (1.0, "got taus=1.0"),
+    ("0.5", "got taus='0.5'"),
+    ([0.5, 0], "(not allowed: [0])"),
+    ([0.5, -1.0, float("nan")], "(not allowed: [-1.0, nan])"),
+    ([True], "(not allowed: [True])"),
+    ([1, 1.0], "taus must be distinct"),
+])
+def test_bad_temperatures_are_clear_errors(taus, message):
+    with pytest.raises(ValueError) as error:
+        vae.check_temperatures(taus)
+    assert message in str(error.value)
+    with pytest.raises(ValueError):
+        vae.temperature_grid(tiny(), taus, progress=False)
+
+
+def test_temperature_grid_needs_a_config_and_the_paper_grid_is_figure_2s():
+    assert vae.TEMPERATURES == (0.1, 0.3, 0.5, 0.7, 1.0, 2.0, 3.0, 4.0, 5.0)
+    assert vae.FIGURE2_CONFIGS == ("4x24", "8x16", "16x12", "64x8")
+    assert all(C ** L == 2 ** 48 for C, L in (vae.CONFIGURATIONS[c] for c in vae.FIGURE2_CONFIGS))
+    with pytest.raises(TypeError, match="config must be a VAEConfig; got dict"):
+        vae.temperature_grid({"configs": ["4x24"]})
+
+
+def _grid_record(values):
+    """A temperature_grid-shaped record from {(config, method, tau): mean}."""
+    return {"runs": [{"config": c, "method": m, "hyperparameters": {"tau": t},
+                      "final": {"train_neg_elbo": {"mean": v, "std": 0.0, "n": 1, "per_seed": [v]}}}
+                     for (c, m, t), v in values.items()]}
+
+
+def test_temperature_preferences_read_the_best_temperature():
+    record = _grid_record({("4x24", "STGS", 0.5): 10.0, ("4x24", "STGS", 1.0): 11.0,
+                           ("4x24", "STGS", 2.0): 12.0,
+                           ("4x24", "ReinMax", 0.5): 9.0, ("4x24", "ReinMax", 1.0): 11.0,
+                           ("4x24", "ReinMax", 2.0): 10.0,
+                           ("4x24", "ST", 1.0): 8.0, ("4x24", "ST", 2.0): 8.5,
+                           ("4x24", "ReinMax-1/n", 2.0): 7.0})
+    found = vae.temperature_preferences(record)
+    assert found["4x24", "STGS"] == {"best_tau": 0.5, "best": 10.0, "best_low": 10.0,
+                                     "best_high": 11.0, "paper_side": "tau <= 1", "agrees": True}
+    assert found["4x24", "ReinMax"]["best_tau"] == 0.5 and found["4x24", "ReinMax"]["agrees"] is False
+    assert found["4x24", "ST"]["agrees"] is True                     # tau = 1 is on both sides
+    assert found["4x24", "ReinMax-1/n"]["paper_side"] is None
+    assert math.isnan(found["4x24", "ReinMax-1/n"]["best_low"])
+    methods, taus, values = vae.temperature_matrix(record, "4x24")
+    assert methods == ["STGS", "ST", "ReinMax", "ReinMax-1/n"] and taus == [0.5, 1.0, 2.0]
+    assert values[2].tolist() == [9.0, 11.0, 10.0] and math.isnan(values[1, 0])
+    with pytest.raises(ValueError, match="config '8x16' is not in this temperature grid; it has: 4x24"):
+        vae.temperature_matrix(record, "8x16")
+    with pytest.raises(ValueError, match="metric must be"):
+        vae.temperature_table(record, "loss")
+
+
+@needs_mnist
+def test_a_tiny_temperature_grid_runs_and_resumes(tmp_path):
+    config = tiny(configs=("4x24",), seeds=(0,), train_subset=200, test_subset=100,
+                  methods=("ST", "ReinMax-1/n"), overrides={"ST": {"lr": 2e-3, "tau": 9.0}},
+                  out_dir=str(tmp_path))
+    results = vae.temperature_grid(config, [2, 0.5], progress=False)
+    assert results["taus"] == [2.0, 0.5] and len(results["runs"]) == 4
+    seen = {(r["config"], r["method"], r["hyperparameters"]["tau"]): r for r in results["runs"]}
+    assert set(seen) == {("4x24", m, t) for m in ("ST", "ReinMax-1/n") for t in (0.5, 2.0)}
+    assert seen["4x24", "ST", 0.5]["hyperparameters"] == {"optimizer": "RAdam", "lr": 2e-3, "tau": 0.5}
+    assert seen["4x24", "ReinMax-1/n", 2.0]["hyperparameters"]["lr"] == 5e-4     # ReinMax's row
+    for record in results["runs"]:
+        assert len(record["history"]["train_neg_elbo"]) == 1
+        assert math.isfinite(record["final"]["train_neg_elbo"]["mean"])
+    assert (tmp_path / "tau_0.5" / "4x24_ReinMax-1_n.json").is_file()
+    assert (tmp_path / "temperature_grid.json").is_file()
+    table = vae.temperature_table(results)
+    assert table["4x24", "ST", 2.0] == seen["4x24", "ST", 2.0]["final"]["train_neg_elbo"]
+    again = vae.temperature_grid(config, [2, 0.5], progress=False)     # finished: read back
+    assert [r["history"] for r in again["runs"]] == [r["history"] for r in results["runs"]]
+    assert [r["wall_s"] for r in again["runs"]] == [r["wall_s"] for r in results["runs"]]

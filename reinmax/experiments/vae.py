@@ -39,6 +39,28 @@ CONFIGURATIONS: Dict[str, Tuple[int, int]] = {
 METHODS = ("STGS", "GR-MCK", "GST-1.0", "ST", "ReinMax")
 """The five methods of Table 2, in the paper's column order."""
 
+FIGURE6_METHODS = ("ReinMax-1/n", "ReinMax-1/n-authors")
+"""Figure 6's ReinMax with the uniform baseline (1/n) sum_i f(I_i) instead of E[f(D)]: the
+estimator derived in PROTOCOLS.md (``reinmax.reinmax_uniform_baseline``) and the authors' variant
+that the published figure measured (``reinmax.reinmax_uniform_baseline_authors``). They train with
+ReinMax's Table 8 row (``HYPERPARAMETERS_OF``)."""
+
+ALL_METHODS = METHODS + FIGURE6_METHODS
+"""Every method the experiment runs: Table 2's five, then Figure 6's two."""
+
+HYPERPARAMETERS_OF = {"ReinMax-1/n": "ReinMax", "ReinMax-1/n-authors": "ReinMax"}
+"""Methods without a Table 8 row of their own, and the method whose row they use."""
+
+TEMPERATURES = (0.1, 0.3, 0.5, 0.7, 1.0, 2.0, 3.0, 4.0, 5.0)
+"""Figure 2's temperature grid (Section 6.6)."""
+
+FIGURE2_CONFIGS = ("4x24", "8x16", "16x12", "64x8")
+"""Figure 2's settings: the four with a latent space of 2^48 points."""
+
+PAPER_TEMPERATURE_SIDE = {"STGS": "tau <= 1", "GST-1.0": "tau <= 1", "GR-MCK": "tau <= 1",
+                          "ST": "tau >= 1", "ReinMax": "tau >= 1"}
+"""Section 6.6 / Figure 2's claim: which side of tau = 1 each method's best temperature is on."""
+
 OPTIMIZERS = {"Adam": torch.optim.Adam, "RAdam": torch.optim.RAdam}
 
 NOISY_METHODS = frozenset({"STGS", "GR-MCK"})
@@ -119,7 +141,7 @@ class VAEConfig:
     Fields::
 
         configs        settings "CxL" among CONFIGURATIONS (8x4, 4x24, 8x16, 16x12, 64x8, 10x30)
-        methods        among METHODS; case-insensitive
+        methods        among METHODS, or FIGURE6_METHODS (ReinMax's Table 8 row); case-insensitive
         seeds          distinct non-negative integers; all seeds of a setting train as one batched model
         epochs         passes over the training images (paper: 160)
         train_subset   use the first N training images (None: all 60,000)
@@ -160,7 +182,7 @@ class VAEConfig:
 
     def __post_init__(self):
         self.configs = _names(self.configs, tuple(CONFIGURATIONS), "configuration C x L", "configs")
-        self.methods = _names(self.methods, METHODS, "method", "methods")
+        self.methods = _names(self.methods, ALL_METHODS, "method", "methods")
         seeds = (self.seeds,) if isinstance(self.seeds, (int, np.integer)) else self.seeds
         try:
             seeds = tuple(seeds)
@@ -181,7 +203,8 @@ class VAEConfig:
         self.gradient_samples = _positive_int("gradient_samples", self.gradient_samples)
         self.grmck_samples = _positive_int("grmck_samples", self.grmck_samples)
         if self.gradient_methods is not None:
-            self.gradient_methods = _names(self.gradient_methods, METHODS, "method", "gradient_methods")
+            self.gradient_methods = _names(self.gradient_methods, ALL_METHODS, "method",
+                                           "gradient_methods")
         if self.gradient_every:
             if self.gradient_images > self.batch_size:
                 raise ValueError(f"gradient_images={self.gradient_images} exceeds batch_size="
@@ -195,7 +218,7 @@ class VAEConfig:
             raise ValueError(f"overrides must be a dict {{method: {{key: value}}}}; got {self.overrides!r}")
         overrides = {}
         for method, changes in self.overrides.items():
-            method = _canonical(method, METHODS, "method in overrides")
+            method = _canonical(method, ALL_METHODS, "method in overrides")
             if not isinstance(changes, dict):
                 raise ValueError(f"overrides[{method!r}] must be a dict with keys "
                                  f"{', '.join(HYPERPARAMETER_KEYS)}; got {changes!r}")
@@ -240,8 +263,9 @@ class VAEConfig:
         return cls(**values)
 
     def hyperparameters(self, config: str, method: str) -> Dict[str, object]:
-        """Optimizer, learning rate and temperature of one setting: Table 8, then ``overrides``."""
-        optimizer, lr, tau = TABLE8[config][method]
+        """Optimizer, learning rate and temperature of one setting: Table 8 (Figure 6's methods:
+        ReinMax's row), then ``overrides``."""
+        optimizer, lr, tau = TABLE8[config][HYPERPARAMETERS_OF.get(method, method)]
         values = {"optimizer": optimizer, "lr": lr, "tau": tau}
         values.update(self.overrides.get(method, {}))
         return values
@@ -307,6 +331,11 @@ def _summary(per_seed: List[float]) -> dict:
             "per_seed": values.tolist()}
 
 
+def _file_stem(name: str, method: str) -> str:
+    """``<name>_<method>`` with "/" (in "ReinMax-1/n") spelled "_", so that it is one file name."""
+    return f"{name}_{method.replace('/', '_')}"
+
+
 def load_images(split: str, subset: Optional[int], root, device) -> torch.Tensor:
     """MNIST grey levels in [0, 1] as ``(N, 784)`` float32 on ``device``; the first ``subset``."""
     images, _ = load_mnist(split, root=root)
@@ -327,8 +356,8 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
     device = config.resolved_device()
     fingerprint = _fingerprint(config, name, method, device)
     out = Path(config.out_dir) if config.out_dir is not None else None
-    record_path = out / f"{name}_{method}.json" if out else None
-    checkpoint_path = out / f"{name}_{method}.ckpt" if out else None
+    record_path = out / f"{_file_stem(name, method)}.json" if out else None
+    checkpoint_path = out / f"{_file_stem(name, method)}.ckpt" if out else None
     if record_path is not None and record_path.is_file():
         record = read_json(record_path)
         if record.get("fingerprint") != fingerprint:
@@ -471,3 +500,120 @@ def final_table(results: dict, metric: str = "train_neg_elbo") -> Dict[Tuple[str
     if metric not in ("train_neg_elbo", "test_neg_elbo"):
         raise ValueError(f"metric must be 'train_neg_elbo' or 'test_neg_elbo'; got {metric!r}")
     return {(r["config"], r["method"]): r["final"][metric] for r in results["runs"]}
+
+
+# ------------------------------------------------------------------------- Figure 2
+def check_temperatures(taus) -> Tuple[float, ...]:
+    """``taus`` as a tuple of distinct positive finite floats, or a ValueError that names the
+    parameter, the value and what is allowed."""
+    allowed = "a non-empty list of distinct positive finite numbers, e.g. [0.1, 0.5, 1, 2]"
+    if isinstance(taus, (str, bytes)) or isinstance(taus, (int, float)):
+        raise ValueError(f"taus must be {allowed}; got taus={taus!r}")
+    try:
+        taus = tuple(taus)
+    except TypeError:
+        raise ValueError(f"taus must be {allowed}; got taus={taus!r}") from None
+    bad = [t for t in taus if isinstance(t, bool) or not isinstance(t, (int, float, np.floating,
+                                                                        np.integer))
+           or not math.isfinite(t) or t <= 0]
+    if not taus or bad:
+        raise ValueError(f"taus must be {allowed}; got taus={taus!r}"
+                         + (f" (not allowed: {bad!r})" if bad else ""))
+    taus = tuple(float(t) for t in taus)
+    if len(set(taus)) != len(taus):
+        raise ValueError(f"taus must be distinct; got taus={taus!r}")
+    return taus
+
+
+def temperature_grid(config: VAEConfig, taus: Sequence[float] = TEMPERATURES, *,
+                     progress: bool = True) -> dict:
+    """Figure 2: every (configuration, method) of ``config`` trained at every temperature of
+    ``taus``, everything else as ``config`` says (Table 8's optimizer and learning rate, and any
+    ``overrides`` other than ``tau``, which the grid replaces).
+
+    Each temperature is one ``train_setting`` call with ``overrides={method: {"tau": tau}}``, so
+    with ``out_dir`` set every run checkpoints and resumes as :func:`run`'s do, under
+    ``<out_dir>/tau_<tau>/``; the combined record is written to
+    ``<out_dir>/temperature_grid.json``. Returns ``{"experiment", "taus", "config", "runs",
+    "wall_s", "provenance"}`` with one record per (configuration, method, temperature), whose
+    ``hyperparameters["tau"]`` says which; :func:`temperature_table` reads it.
+    """
+    if not isinstance(config, VAEConfig):
+        raise TypeError(f"config must be a VAEConfig; got {type(config).__name__}")
+    taus = check_temperatures(taus)
+    began = time.perf_counter()
+    device = config.resolved_device()
+    train = load_images("train", config.train_subset, config.data_root, device)
+    test = load_images("test", config.test_subset, config.data_root, device)
+    jobs = [(tau, name, method) for name in config.configs for method in config.methods
+            for tau in taus]
+    runs = []
+    bar = progress_bar(jobs, desc="temperature grid", disable=not progress)
+    for tau, name, method in bar:
+        bar.set_postfix_str(f"{name} {method} tau={tau:g}")
+        overrides = dict(config.overrides)
+        overrides[method] = dict(overrides.get(method, {}), tau=tau)
+        out_dir = None if config.out_dir is None else str(Path(config.out_dir) / f"tau_{tau:g}")
+        at_tau = dataclasses.replace(config, overrides=overrides, out_dir=out_dir)
+        runs.append(train_setting(at_tau, name, method, train, test, progress=progress))
+    results = {"experiment": "mnist_vae_temperature_grid", "taus": list(taus),
+               "config": dataclasses.asdict(config), "runs": runs,
+               "wall_s": time.perf_counter() - began, "provenance": provenance(device)}
+    if config.out_dir is not None:
+        write_json(Path(config.out_dir) / "temperature_grid.json", results)
+    return results
+
+
+def temperature_table(results: dict, metric: str = "train_neg_elbo"
+                      ) -> Dict[Tuple[str, str, float], dict]:
+    """``{(config, method, tau): {"mean", "std", "n", "per_seed"}}`` of the last epoch's
+    ``metric`` ("train_neg_elbo" or "test_neg_elbo") in a :func:`temperature_grid` record."""
+    if metric not in ("train_neg_elbo", "test_neg_elbo"):
+        raise ValueError(f"metric must be 'train_neg_elbo' or 'test_neg_elbo'; got {metric!r}")
+    return {(r["config"], r["method"], float(r["hyperparameters"]["tau"])): r["final"][metric]
+            for r in results["runs"]}
+
+
+def temperature_matrix(results: dict, config: str, metric: str = "train_neg_elbo"
+                       ) -> Tuple[List[str], List[float], np.ndarray]:
+    """One Figure 2 panel: ``(methods, taus, values)`` with ``values[i, j]`` the mean over seeds
+    of ``metric`` for ``methods[i]`` at ``taus[j]`` (NaN where that run is missing)."""
+    table = temperature_table(results, metric)
+    configs = sorted({c for c, _, _ in table})
+    if config not in configs:
+        raise ValueError(f"config {config!r} is not in this temperature grid; it has: "
+                         f"{', '.join(configs)}")
+    methods = [m for m in ALL_METHODS if any(c == config and mm == m for c, mm, _ in table)]
+    taus = sorted({t for c, _, t in table if c == config})
+    values = np.full((len(methods), len(taus)), np.nan)
+    for i, method in enumerate(methods):
+        for j, tau in enumerate(taus):
+            entry = table.get((config, method, tau))
+            if entry is not None:
+                values[i, j] = entry["mean"]
+    return methods, taus, values
+
+
+def temperature_preferences(results: dict, metric: str = "train_neg_elbo"
+                            ) -> Dict[Tuple[str, str], dict]:
+    """Section 6.6's claim per (configuration, method) of a :func:`temperature_grid` record:
+    ``best_tau`` (lowest mean ``metric``), ``best`` (that mean), ``best_low`` and ``best_high``
+    (the lowest mean over tau <= 1 and over tau >= 1; NaN if the grid has none there), the side of
+    tau = 1 the paper says the method prefers (``paper_side``, None for methods it does not
+    discuss) and whether ``best_tau`` is on it (``agrees``; None without a ``paper_side``)."""
+    table = temperature_table(results, metric)
+    found: Dict[Tuple[str, str], dict] = {}
+    for (config, method, tau), entry in table.items():
+        found.setdefault((config, method), {})[tau] = entry["mean"]
+    preferences = {}
+    for key, by_tau in found.items():
+        best_tau = min(by_tau, key=by_tau.get)
+        low = [v for t, v in by_tau.items() if t <= 1]
+        high = [v for t, v in by_tau.items() if t >= 1]
+        side = PAPER_TEMPERATURE_SIDE.get(key[1])
+        agrees = None if side is None else (best_tau <= 1 if side == "tau <= 1" else best_tau >= 1)
+        preferences[key] = {"best_tau": best_tau, "best": by_tau[best_tau],
+                            "best_low": min(low) if low else math.nan,
+                            "best_high": min(high) if high else math.nan,
+                            "paper_side": side, "agrees": agrees}
+    return preferences
