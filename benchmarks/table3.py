@@ -195,7 +195,7 @@ def summarise(samples, memory, steps_per_epoch):
                           "ratio_to_st": statistics.median(pairs),
                           "ratio_to_st_range": [min(pairs), max(pairs)]}
         row["memory"] = memory.get(label)
-        if row["memory"] and "peak_mib" in row["memory"] and "peak_mib" in memory.get("ST", {}):
+        if row["memory"] and "peak_mib" in row["memory"] and memory.get("ST", {}).get("peak_mib"):
             row["memory"]["ratio_to_st"] = row["memory"]["peak_mib"] / memory["ST"]["peak_mib"]
         rows[label] = row
     return rows

@@ -57,3 +57,55 @@ def test_bad_options_are_clear_errors(capsys):
             benchmark.main([option, value])
         assert exit_.value.code == 2
         assert option in capsys.readouterr().err
+
+
+TABLE3 = Path(__file__).resolve().parent.parent / "benchmarks" / "table3.py"
+
+
+def test_table3_quick_run_prints_and_writes_the_papers_layout(tmp_path):
+    """benchmarks/table3.py --quick: both problems, every column of the paper's Table 3 (GR-MCK
+    at tiny K), ratios to ST from the same run, the paper's row beside, JSON with provenance."""
+    output = tmp_path / "table3.json"
+    done = subprocess.run([sys.executable, str(TABLE3), "--quick", "--threads", "1",
+                           "--unfused", "QP", "--out", str(output)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "time / ST, CPU" in done.stdout and "paper (idle A6000 GPU)" in done.stdout
+    record = json.loads(output.read_text())
+    assert record["provenance"]["torch_threads"] == 1 and record["provenance"]["git_commit"]
+    expected = ["ReinMax", "ST", "STGS", "GST-1.0", "GR-MCK2", "GR-MCK3"]
+    for problem, epoch in (("QP", 200), ("MNIST-VAE", 600)):
+        result = record["problems"][problem]
+        assert result["steps_per_epoch"] == epoch
+        unfused = ["GR-MCK2 unfused", "GR-MCK3 unfused"] if problem == "QP" else []
+        assert list(result["rows"]) == expected + unfused
+        for label, row in result["rows"].items():
+            for clock in ("wall", "cpu"):
+                assert row[clock]["seconds_per_step"] > 0
+                assert row[clock]["seconds_per_epoch"] == pytest.approx(
+                    epoch * row[clock]["seconds_per_step"])
+        assert result["rows"]["ST"]["cpu"]["ratio_to_st"] == 1.0    # ST against itself, by round
+        # (tiny QP steps can allocate less than a page: no ratio then)
+        assert result["rows"]["ST"]["memory"].get("ratio_to_st", 1.0) == 1.0
+        assert result["rows"]["GR-MCK2"]["memory"]["peak_mib"] >= 0
+        # the paper's row, parsed from results/paper/tables.json
+        paper = result["paper"]
+        assert list(paper) == ["ReinMax", "ST", "STGS", "GST-1.0", "GR-MCK100", "GR-MCK300",
+                               "GR-MCK1000"]
+        assert paper["ST"]["time_ratio_to_st"] == 1.0
+    assert record["problems"]["QP"]["paper"]["GR-MCK1000"]["seconds_per_epoch"] == 6.6
+    assert record["problems"]["QP"]["paper"]["GR-MCK1000"]["memory_mb"] == 3 * 1024
+    assert record["problems"]["MNIST-VAE"]["paper"]["GR-MCK100"]["memory_mb"] == 76
+
+
+def test_table3_bad_options_are_clear_errors(capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("benchmark_table3", TABLE3)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    for option, value in [("--rounds", "0"), ("--ks", "0"), ("--threads", "-1"),
+                          ("--unfused", "LISTOPS"), ("--block", "0")]:
+        with pytest.raises(SystemExit) as exit_:
+            benchmark.main([option, value])
+        assert exit_.value.code == 2
+        assert option in capsys.readouterr().err
