@@ -1,4 +1,5 @@
-"""The categorical MNIST-VAE experiment (Section 6.3, Appendix F.2/F.5; Tables 2, 8-11; Figure 4).
+"""The categorical MNIST-VAE experiment (Section 6.3, 6.6, Appendix F.2/F.5; Tables 2, 8-11;
+Figures 2, 4 and 6).
 
 ``run(VAEConfig(...)) -> results``: for every configuration ``C x L`` and method, all seeds are
 trained as one batched ensemble (``reinmax.models.vae.CategoricalVAE``) with the method's
@@ -12,6 +13,12 @@ With ``out_dir`` set, every ensemble checkpoints after every epoch and resumes f
 an interruption; a finished ensemble is written as ``<out_dir>/<C>x<L>_<method>.json`` (atomic,
 with provenance) and skipped by a later run with the same settings. The book runs a small
 ``VAEConfig``; :meth:`VAEConfig.paper_scale` is the paper's protocol.
+
+Figure 6 is two more methods, ``FIGURE6_METHODS`` (ReinMax with the 1/n baseline, derived and as
+the authors computed it), run like the others with ReinMax's Table 8 row. Figure 2 is
+:func:`temperature_grid`: every method of a config at every temperature of a grid, resumable the
+same way; :func:`temperature_table`, :func:`temperature_matrix` and
+:func:`temperature_preferences` read its record.
 """
 import dataclasses
 import math
