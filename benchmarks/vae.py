@@ -12,6 +12,9 @@ Three ways to train the same S seeds for one step each (ReinMax, Adam, batch 100
   ensemble      one CategoricalVAE holding all S seeds (batched matrix products, one optimizer).
 Timings are the best of several interleaved rounds, so that other load on the machine inflates
 them as little as possible (``--clock cpu`` with one thread is steadier still on a shared machine). Random images stand in for MNIST (speed does not depend on them).
+
+The per-method costs printed last are a quick look at Table 3's MNIST-VAE row; the whole table
+(both problems, time per epoch, peak memory, the paper's numbers beside) is benchmarks/table3.py.
 """
 import argparse
 import math
