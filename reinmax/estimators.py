@@ -103,7 +103,7 @@ def _softmax(logits: Tensor) -> Tensor:
 # whose backward is written in closed form: a few passes over the data, O(numel), and as few
 # fresh tensors as possible (on the machines this book is built on, the page faults of a fresh
 # allocation cost more than the arithmetic done in it). Two categories (binary variables) take a
-# fast path inside the same Functions: everything is a function of d = theta_1 - theta_0,
+# fast path, reinmax._binary.st_reinmax: everything is a function of d = theta_1 - theta_0,
 # softmax(theta) = (sigmoid(-d), sigmoid(d)) costs dozens of times less than a row softmax over a
 # last dimension of 2, and the softmax VJP of two categories is p0 p1 (g1 - g0) [-1, +1].
 def _in_place_ok() -> bool:
@@ -123,15 +123,13 @@ class _SampleFunction(torch.autograd.Function):
 
     ``index`` (given samples) or ``u`` (uniform numbers in (0, 1]) decides the sample; both are
     plain tensor arguments so that the forward is a pure function and ``torch.func`` can batch
-    it. The sample is a third, non-differentiable output (category indices; for two categories
-    whether category 1 was drawn), so that backward can gather and scatter at it.
+    it. The sample is a third, non-differentiable output (category indices), so that backward
+    can gather and scatter at it. Two categories take ``reinmax._binary.st_reinmax`` instead.
     """
     generate_vmap_rule = True
 
     @staticmethod
     def forward(logits, index, u, tau):
-        if logits.shape[-1] == 2:
-            return _binary_forward(logits, index, u)
         probs = _softmax(logits)
         # A given index is returned as a view: autograd cannot save an input returned as-is.
         index = _inverse_cdf(probs, u) if index is None else index.view_as(index)
@@ -157,77 +155,11 @@ class _SampleFunction(torch.autograd.Function):
 _SampleFunction.forward.__signature__ = inspect.signature(_SampleFunction.forward)
 
 
-def _pair(first: Tensor, second: Tensor, dtype: torch.dtype) -> Tensor:
-    """``torch.stack((first, second), -1)`` in ``dtype``, about 4x faster: stacking along a new
-    last dimension of 2 is slow in torch, two strided copies are not. ``first`` decides whether
-    the result is batched under vmap, so callers derive both from the same tensors."""
-    out = first.new_empty(first.shape + (2,), dtype=dtype)
-    out.select(-1, 0).copy_(first)
-    out.select(-1, 1).copy_(second)
-    return out
-
-
-def _binary_forward(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor]):
-    """Two categories: (one_hot, probs, chosen) from sigmoids of d = theta_1 - theta_0."""
-    work = logits if logits.dtype in (torch.float32, torch.float64) else logits.float()
-    d = work[..., 1] - work[..., 0]
-    p0 = torch.neg(d).sigmoid_()     # sigmoid(-d) itself, not 1 - p1: small p0 stay exact
-    p1 = d.sigmoid_()                # d is not needed any more
-    if index is None:
-        # The inverse CDF with cdf = (p0, 1) and u in (0, 1]: category 1 iff u > p0, so a
-        # masked category (probability exactly 0) is never drawn.
-        chosen = u > p0
-    else:
-        chosen = index == 1
-    return _pair(~chosen, chosen, logits.dtype), _pair(p0, p1, logits.dtype), chosen
-
-
-def _binary_backward(reinmax: bool, tau: float, logits, probs, chosen, grad_hard, grad_soft):
-    """Closed-form gradients for two categories; both are c * [-1, +1] for a per-row c.
-
-    With delta = g1 - g0 for the gradient g of y_hard and q = softmax(logits / tau):
-        ST:       c = q0 q1 delta / tau
-        ReinMax:  c = (2 m0 m1 - p0 p1 / 2) delta,  m = (q + D) / 2              (eq. 7)
-                    = (q0 q1 + q_other - p0 p1) delta / 2,
-    where q_other is q at the category not drawn (D0 D1 = 0 expands 4 m0 m1 = q0 q1 + q_other);
-    at tau = 1 this is p_other delta / 2. y_soft = softmax(logits) adds p0 p1 (s1 - s0).
-    """
-    in_place = _in_place_ok()
-    p0, p1 = probs[..., 0], probs[..., 1]
-    c = None
-    if grad_hard is not None:
-        c = grad_hard[..., 1] - grad_hard[..., 0]
-        if tau == 1.0:
-            q0, q1 = p0, p1
-        else:
-            d = (logits[..., 1] - logits[..., 0]).div_(tau)
-            q0, q1 = torch.neg(d).sigmoid_(), d.sigmoid_()
-        if reinmax:
-            # q at the category not drawn. lerp with weights 0/1 is exact and, on CPU, several
-            # times faster than torch.where with a boolean mask.
-            factor = torch.lerp(q1, q0, chosen.to(q1.dtype))
-            if tau != 1.0:
-                factor = _addcmul(_addcmul(factor, q0, q1, 1.0, in_place), p0, p1, -1.0, in_place)
-            c = c.mul_(factor) if in_place else c * factor
-            c = c.mul_(0.5)
-        else:
-            c = c.mul_(q0).mul_(q1) if in_place else c * q0 * q1
-            if tau != 1.0:
-                c = c.div_(tau)
-    if grad_soft is not None:
-        soft = (grad_soft[..., 1] - grad_soft[..., 0]) * p0
-        soft = soft.mul_(p1) if in_place else soft * p1
-        c = soft if c is None else (c.add_(soft) if in_place else c + soft)
-    return _pair(-c, c, probs.dtype)
-
-
 class _STFunction(_SampleFunction):
     @staticmethod
     def backward(ctx, grad_hard, grad_soft, _):
         logits, probs, index = ctx.saved_tensors
         tau = ctx.tau
-        if probs.shape[-1] == 2:
-            return _binary_backward(False, tau, logits, probs, index, grad_hard, grad_soft), None, None, None
         # ST: VJP(softmax_tau, g) / tau for y_hard's gradient g, plus VJP(softmax, s) for y_soft's.
         if tau == 1.0:   # both are VJPs at probs: one VJP of the summed gradient
             total = grad_hard if grad_soft is None else grad_soft if grad_hard is None else grad_hard + grad_soft
@@ -246,8 +178,6 @@ class _ReinMaxFunction(_SampleFunction):
     def backward(ctx, grad_hard, grad_soft, _):
         logits, probs, index = ctx.saved_tensors
         tau = ctx.tau
-        if probs.shape[-1] == 2:
-            return _binary_backward(True, tau, logits, probs, index, grad_hard, grad_soft), None, None, None
         if grad_hard is None:      # only y_soft = softmax(logits) is used: its plain gradient
             return _softmax_vjp(probs, grad_soft), None, None, None
         # eq. 7: 2 VJP(m, g) - 1/2 VJP(pi, g) with m = (pi_tau + D) / 2, plus VJP(pi, s) for
@@ -281,32 +211,19 @@ class _ReinMaxFunction(_SampleFunction):
         return grad, None, None, None
 
 
-def _check_binary_rows(logits: Tensor) -> None:
-    """The sigmoid form maps a +inf logit to a finite probability where softmax gives NaN, so
-    two-category rows are checked on the logits: one full sum is finite unless some logit is
-    NaN or infinite (or the sum overflows), and only then do the precise checks run."""
-    if not validate_args_enabled():
-        return
-    total = logits.sum(dtype=torch.float64 if logits.dtype == torch.float64 else torch.float32)
-    if torch.isfinite(total):
-        return
-    if (torch.isnan(logits).any() or torch.isposinf(logits).any()
-            or torch.isneginf(logits).all(-1).any()):
-        diagnose_bad_rows(logits.detach())
-
-
 def _fused(function, logits, tau, hard, dim, sample, generator, name) -> Pair:
     _no_soft_form(name, hard)
-    logits, tau, dim = _prepare(logits, tau, dim)
+    dim = check_logits(logits, dim)
+    tau = check_tau(tau)
+    if logits.shape[dim] == 2:    # same samples from the same random numbers, sigmoid form
+        return _binary.st_reinmax(logits, tau, dim, sample, generator, function is _ReinMaxFunction)
+    logits = logits.movedim(dim, -1)
     if sample is not None:
         index, u = check_sample(sample, logits), None
     else:
         index, u = None, _uniform(logits.shape[:-1], logits, generator)
     y_hard, y_soft, _ = function.apply(logits, index, u, tau)
-    if logits.shape[-1] == 2:
-        _check_binary_rows(logits)
-    else:
-        _check_rows(y_soft, logits)
+    _check_rows(y_soft, logits)
     if dim == y_hard.dim() - 1:
         return y_hard, y_soft
     return y_hard.movedim(-1, dim), y_soft.movedim(-1, dim)

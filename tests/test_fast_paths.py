@@ -196,3 +196,89 @@ def test_two_categories_keep_small_probabilities_exact(name):
     (y_soft[:, 0] + y_soft[:, 1] * 0).sum().backward()   # gradient p0 p1 [-1, 1], p0 tiny
     gradient = expected[:, 0] * expected[:, 1]
     assert ((logits.grad[:, 1] + gradient).abs() <= 1e-12 * gradient).all()
+
+
+# Two categories at any dim and from a broadcast (expanded) input: the results are new tensors
+# laid out with the categories at the caller's dim (two contiguous planes unless dim is last),
+# and what depends on the logits only is computed once per distinct row (reinmax._binary).
+def broadcast_problem(seed):
+    """float64 parameters (4, 1, 3, 2) seen as logits (4, 5, 3, 2) through expand, a sample
+    for every one of the 4 * 5 * 3 rows, and loss weights."""
+    base = random_logits((4, 1, 3, 2), seed, scale=2.0)
+    sample = torch.randint(0, 2, (4, 5, 3), generator=torch.Generator().manual_seed(seed + 1))
+    return base, sample, random_logits((4, 5, 3, 2), seed + 2), random_logits((4, 5, 3, 2), seed + 3)
+
+
+@pytest.mark.parametrize("name,tau,use,dim", list(itertools.product(
+    ESTIMATORS, TAUS, USES, [3, 1, 0])))
+def test_two_categories_at_any_dim_from_a_broadcast_input_equal_the_reference(name, tau, use, dim):
+    base, sample, w_hard, w_soft = broadcast_problem(seed=30)
+    theta = base.clone().requires_grad_()
+    # the caller's tensor: categories at dim, rows broadcast along the batch of 5
+    logits = theta.expand(4, 5, 3, 2).movedim(-1, dim)
+    y_hard, y_soft = ESTIMATORS[name](logits, tau, dim=dim, sample=sample)
+    assert y_hard.shape == y_soft.shape == logits.shape
+    assert y_hard.is_contiguous()          # the caller's layout, not a view of another one
+    y_hard, y_soft = y_hard.movedim(dim, -1), y_soft.movedim(dim, -1)
+    loss_of(y_hard, y_soft, use, w_hard, w_soft).backward()
+
+    reference = base.expand(4, 5, 3, 2).clone().requires_grad_()
+    ref_hard = REFERENCES[name](reference, tau, sample=sample)
+    loss_of(ref_hard, torch.softmax(reference, -1), use, w_hard, w_soft).backward()
+    assert torch.equal(y_hard.detach(), ref_hard.detach())
+    assert (y_soft.detach() - torch.softmax(reference.detach(), -1)).abs().max() < EXACT
+    # autograd sums the reference's gradient over the batch of 5, as expand's backward does
+    assert (theta.grad - reference.grad.sum(1, keepdim=True)).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("name,dtype", list(itertools.product(ESTIMATORS, [torch.float32, torch.float64])))
+def test_two_categories_at_dim_1_draw_the_same_samples_as_at_the_last_dim(name, dtype):
+    """The uniform numbers are drawn in the logical order of the rows, so the layout of the
+    result does not change the sample; the gradients agree to rounding."""
+    base = random_logits((3, 1, 7, 2), seed=31).to(dtype)
+    results = []
+    for dim in (-1, 1):
+        theta = base.clone().requires_grad_()
+        logits = theta.expand(3, 50, 7, 2)
+        if dim == 1:
+            logits = logits.movedim(-1, 1)
+        y_hard, _ = ESTIMATORS[name](logits, 1.3, dim=dim, generator=torch.Generator().manual_seed(32))
+        y_hard = y_hard.movedim(1, -1) if dim == 1 else y_hard
+        (torch.sin(3 * y_hard) * torch.arange(14.0, dtype=dtype).view(7, 2)).sum().backward()
+        results.append((y_hard.detach(), theta.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert 0.2 < results[0][0][..., 1].mean() < 0.8
+    tolerance = EXACT if dtype == torch.float64 else 1e-5
+    assert (results[0][1] - results[1][1]).abs().max() < tolerance
+
+
+@pytest.mark.parametrize("name,dim", list(itertools.product(ESTIMATORS, [-1, 0])))
+def test_two_category_one_hot_can_be_modified_in_place(name, dim):
+    """Outputs of an autograd Function that are views of its own tensors refuse in-place
+    changes; the fast path returns whole tensors, as torch's own functions do, and does not
+    save the one-hot for backward (y_soft is saved, as torch.softmax saves its output)."""
+    logits = random_logits((2, 6), seed=33) if dim == 0 else random_logits((6, 2), seed=33)
+    logits.requires_grad_()
+    y_hard, y_soft = ESTIMATORS[name](logits, 1.3, dim=dim, generator=torch.Generator().manual_seed(0))
+    expected = torch.autograd.grad((y_hard * 2.0).sum() + (y_soft * y_soft).sum(), logits,
+                                   retain_graph=True)[0]
+    y_hard.mul_(2.0)
+    (y_hard.sum() + (y_soft * y_soft).sum()).backward()
+    assert (logits.grad - expected).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("name,dim", list(itertools.product(ESTIMATORS, [-1, 1])))
+def test_two_categories_double_backward_through_the_fast_path(name, dim):
+    """create_graph=True runs the backward with autograd on: the functional form is used, and
+    its gradient agrees with the fast one."""
+    base = random_logits((3, 1, 4, 2), seed=34)
+    sample = torch.randint(0, 2, (3, 5, 4), generator=torch.Generator().manual_seed(35))
+    grads = []
+    for create_graph in (False, True):
+        theta = base.clone().requires_grad_()
+        logits = theta.expand(3, 5, 4, 2)
+        logits = logits.movedim(-1, dim) if dim != -1 else logits
+        y_hard, y_soft = ESTIMATORS[name](logits, 1.3, dim=dim, sample=sample)
+        loss = (torch.sin(3 * y_hard) + y_soft * y_soft).sum()
+        grads.append(torch.autograd.grad(loss, theta, create_graph=create_graph)[0])
+    assert (grads[0] - grads[1]).abs().max() < EXACT
