@@ -72,6 +72,19 @@ def test_polynomial_loss_gradient_is_the_true_derivative(p):
         assert torch.allclose(a.grad, b.grad, rtol=1e-12, atol=1e-14)
 
 
+def test_polynomial_loss_gradient_keeps_the_layout_of_its_input():
+    """The trainer passes the one-hot as two contiguous planes, (seeds, 2, batch, L) seen as
+    (seeds, batch, L, 2); the gradient comes back in that layout, with the same values."""
+    c, p = torch.rand(5, dtype=torch.float64), 1.5
+    planes = torch.randint(0, 2, (3, 2, 4, 5)).to(torch.float64)
+    x = planes.movedim(1, -1).requires_grad_()          # not contiguous: categories are planes
+    gradient, = torch.autograd.grad(P.polynomial_loss(x, c, p).sum(), x)
+    reference = x.detach().contiguous().requires_grad_()
+    (reference[..., 0] - c).abs().pow(p).mean(-1).sum().backward()
+    assert gradient.stride() == x.stride()
+    assert torch.allclose(gradient, reference.grad, rtol=1e-12, atol=1e-14)
+
+
 # --------------------------------------------------------------------------- trainer
 def test_batched_adam_equals_torch_adam_run_per_seed():
     torch.manual_seed(2)

@@ -7,7 +7,9 @@ R^2 (``X_i`` is the indicator of category 0), minimise ``E[ ||X - c||_p^p / L ]`
 
 All seeds of a method are trained as one tensor program: ``theta`` has shape ``(seeds, L, 2)``,
 the Adam state the same, and one step draws ``(seeds, batch, L, 2)`` one-hot samples through the
-public estimator (``reinmax.get_estimator``). The seeds are independent problems: each one's
+public estimator (``reinmax.get_estimator``), called with the categories at dim 1 so that a
+two-category estimator lays the samples out as two contiguous planes (see ``reinmax._binary``):
+the batched program then streams through contiguous memory in every pass. The seeds are independent problems: each one's
 loss enters the summed objective once, and Adam is elementwise, so every seed follows exactly the
 updates a separate run would make (given the same random numbers).
 
@@ -50,8 +52,12 @@ MethodFunction = Callable[..., Tuple[torch.Tensor, torch.Tensor]]
 def _straight_through(name: str) -> MethodFunction:
     def method(logits, f, tau, generator, config):
         options = {"K": config.gr_mck_samples} if name == "GR-MCK" else {}
-        y_hard, _ = reinmax.get_estimator(name, **options)(logits, tau, generator=generator)
-        values = f(y_hard)
+        # The categories go to dim 1, (seeds, 2, batch, L): a two-category estimator then lays
+        # its one-hot out as two contiguous planes (reinmax._binary), so that the loss and every
+        # backward pass read and write contiguous memory. Same random numbers, same samples.
+        y_hard, _ = reinmax.get_estimator(name, **options)(logits.movedim(-1, 1), tau, dim=1,
+                                                            generator=generator)
+        values = f(y_hard.movedim(1, -1))
         return values, values
     method.__name__ = name
     return method
@@ -190,24 +196,31 @@ def optimum(config: PolynomialConfig) -> float:
 
 
 class _PowerLoss(torch.autograd.Function):
-    """``|x - c|^p`` elementwise with its derivative ``p |x - c|^(p-1) sign(x - c)`` written as
-    ``p v / (x - c)``: one power instead of autograd's two (the power dominates the step)."""
+    """``mean_i |D_i0 - c_i|^p`` with its derivative ``p |x - c|^(p-1) sign(x - c)`` written as
+    ``p v / (x - c)``: one power instead of autograd's two (the power dominates the step).
+
+    Takes the whole ``D`` and returns its gradient in ``D``'s memory layout (zero for category
+    1), instead of autograd's select and mean backward, which would build a tensor of zeros
+    shaped like ``D`` in the default layout and copy the gradient into it."""
 
     @staticmethod
-    def forward(ctx, x, c, p):
-        difference = x - c
+    def forward(ctx, D, c, p):
+        difference = D[..., 0] - c
         value = difference.abs().pow_(p)          # in place: fresh tensors cost page faults
         ctx.p = p
-        ctx.save_for_backward(difference, value)
-        return value
+        ctx.save_for_backward(D, difference, value)
+        return value.mean(-1)
 
     @staticmethod
     def backward(ctx, grad):
-        difference, value = ctx.saved_tensors
-        slope = torch.div(value, difference).mul_(ctx.p)
+        D, difference, value = ctx.saved_tensors
+        grad_D = torch.empty_like(D)              # D's layout (empty_like keeps its strides)
+        slope = torch.div(value, difference, out=grad_D[..., 0]).mul_(ctx.p)
         if ctx.p >= 1:       # at x = c, 0 / 0: the derivative is 0 for p > 1 (autograd's sign(0) = 0 at p = 1)
             slope.nan_to_num_(nan=0.0)
-        return slope.mul_(grad), None, None
+        slope.mul_(grad.unsqueeze(-1) / D.shape[-2])     # the mean's gradient, as autograd forms it
+        grad_D[..., 1].zero_()
+        return grad_D, None, None
 
 
 def polynomial_loss(x: torch.Tensor, c: torch.Tensor, p: float) -> torch.Tensor:
@@ -217,7 +230,7 @@ def polynomial_loss(x: torch.Tensor, c: torch.Tensor, p: float) -> torch.Tensor:
     gradient at the sample, the ``df/dD`` every straight-through estimator uses, is the true
     derivative (tests hold it equal to autograd's of ``(x - c).abs().pow(p)``).
     """
-    return _PowerLoss.apply(x[..., 0], c, p).mean(-1)
+    return _PowerLoss.apply(x, c, p)
 
 
 def exact_loss(theta: torch.Tensor, c: torch.Tensor, p: float) -> torch.Tensor:
