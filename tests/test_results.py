@@ -59,3 +59,17 @@ def test_paper_tables_hold_the_papers_numbers():
 def test_unknown_paper_table_lists_the_known_ones():
     with pytest.raises(KeyError, match="table7_search_space"):
         results.paper_table("table99")
+
+
+def test_agreement_measures_distance_in_the_papers_standard_deviations():
+    paper = {"mean": 124.66, "std": 0.88}
+    near = results.agreement(125.08, paper)
+    assert near["within"] and abs(near["z"] - 0.42 / 0.88) < 1e-12
+    far = results.agreement(124.66 + 2.01 * 0.88, paper)
+    assert not far["within"] and far["difference"] > 0
+    assert results.agreement(124.66 - 2.0 * 0.88 + 1e-9, paper)["within"]
+    assert not results.agreement(126.0, paper, k=1)["within"]
+    with pytest.raises(ValueError, match="k must be"):
+        results.agreement(1.0, paper, k=0)
+    with pytest.raises(ValueError, match="std must be positive"):
+        results.agreement(1.0, {"mean": 1.0, "std": 0.0})
