@@ -17,13 +17,14 @@ sigmoid, and GR-MCK's ``K`` copies of the noise are replaced by a table per dist
 ST and ReinMax (:class:`_STReinMax`) draw exactly the samples of the general code from the same
 uniform numbers, and give its gradients to rounding.
 
-Every result is a new tensor laid out like the caller's logits, with the categories at the
+ST and ReinMax return new tensors laid out like the caller's logits, with the categories at the
 caller's ``dim``: with ``dim`` last the two categories interleave in memory; with any other
 ``dim`` each category is one contiguous plane, and every pass over the data (sampling, the loss,
 the backward) reads and writes whole contiguous planes, several times faster than interleaved
-strided access. Probabilities, and anything else that depends on the logits only, are computed
-once per distinct row of a broadcast (expanded) input, e.g. one parameter row repeated over a
-batch of samples, and broadcast back.
+strided access. (The Gumbel family still builds categories-last results and moves ``dim``.)
+Probabilities, and anything else that depends on the logits only, are computed once per
+distinct row of a broadcast (expanded) input, e.g. one parameter row repeated over a batch of
+samples, and broadcast back.
 """
 import inspect
 import math
@@ -78,11 +79,6 @@ def _fill_pair(first: Tensor, second: Tensor, like: Tensor, dim: int, dtype: tor
     return out
 
 
-def _is_broadcast(rows: Tensor, full: Tensor) -> bool:
-    """Whether ``rows`` (from :func:`_distinct_rows`) is smaller than ``full``."""
-    return rows.shape != full.shape
-
-
 # ------------------------------------------------------------------------ ST and ReinMax
 class _STReinMax(torch.autograd.Function):
     r"""ST (``reinmax=False``) and ReinMax (``reinmax=True``) for two categories.
@@ -112,7 +108,7 @@ class _STReinMax(torch.autograd.Function):
         last = logits.movedim(dim, -1)
         plain = _plain()
         rows = _distinct_rows(last) if plain else last
-        broadcast = _is_broadcast(rows, last)
+        broadcast = rows.shape != last.shape     # a broadcast input: fewer distinct rows
         work = rows if dtype in (torch.float32, torch.float64) else rows.float()
         d = work[..., 1] - work[..., 0]
         p0 = torch.neg(d).sigmoid_()     # sigmoid(-d) itself, not 1 - p1: small p0 stay exact
