@@ -321,3 +321,18 @@ def test_a_tiny_temperature_grid_runs_and_resumes(tmp_path):
     again = vae.temperature_grid(config, [2, 0.5], progress=False)     # finished: read back
     assert [r["history"] for r in again["runs"]] == [r["history"] for r in results["runs"]]
     assert [r["wall_s"] for r in again["runs"]] == [r["wall_s"] for r in results["runs"]]
+
+
+@needs_mnist
+def test_a_record_carries_the_provenance_of_the_code_that_trained_it(monkeypatch):
+    # A paper-scale run lasts hours; the commit at the end may not be the one that trained.
+    calls = []
+
+    def fake_provenance(device=None):
+        calls.append(len(calls))
+        return {"call": len(calls) - 1}
+
+    monkeypatch.setattr(vae, "provenance", fake_provenance)
+    results = run(tiny(seeds=(0,), methods=("ST",), train_subset=100, test_subset=50), progress=False)
+    assert results["runs"][0]["provenance"] == {"call": 0}      # taken before training
+    assert results["provenance"]["call"] > 0                    # the combined record: at the end

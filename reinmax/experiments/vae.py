@@ -373,6 +373,9 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
                              "use another out_dir or remove the file")
         return record
 
+    # Provenance of the code that trains, taken now: a run lasts hours, and the tree (its commit,
+    # its uncommitted changes) may move on before the record is written.
+    trained_by = provenance(device)
     C, L = CONFIGURATIONS[name]
     hp = config.hyperparameters(name, method)
     seeds = list(config.seeds)
@@ -454,7 +457,7 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
         "history": history,
         "final": {"train_neg_elbo": _summary(history["train_neg_elbo"][-1]),
                   "test_neg_elbo": _summary(history["test_neg_elbo"][-1])},
-        "wall_s": wall, "fingerprint": fingerprint, "provenance": provenance(device),
+        "wall_s": wall, "fingerprint": fingerprint, "provenance": trained_by,
     }
     if record_path is not None:
         write_json(record_path, record)
