@@ -30,14 +30,19 @@ PAPER_TABLES = RESULTS_DIR / "paper" / "tables.json"
 
 
 def git_commit(directory: PathLike = REPOSITORY) -> Optional[str]:
-    """The checked-out commit, with ``+dirty`` when tracked files differ from it; None outside git."""
+    """The checked-out commit, with ``+dirty`` when tracked files differ from it.
+
+    Outside git: ``$REINMAX_SOURCE_COMMIT`` if set (a copied tree's declared origin), else None.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                cwd=directory, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
+        # A copy of the tree without git (a container, a rented GPU machine): the commit the
+        # copy was made from, if whoever copied it declared it.
+        return os.environ.get("REINMAX_SOURCE_COMMIT") or None
     return commit + ("+dirty" if dirty else "")
 
 

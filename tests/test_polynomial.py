@@ -301,3 +301,34 @@ def test_section_6_1_claims_on_a_made_up_record():
     assert not claims["STGS close to ReinMax at the end"][0]
     assert P.section_6_1_claims({"optimum": 0.0, "config": {"epochs": 3},
                                  "methods": {"ST": method([1.0, 0.5, 0.5, 0.5])}}) == {}
+
+
+def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path):
+    """The sweep's cells, trained by two worker processes, equal the same cells trained in
+    this process; a second sweep trains nothing; figure1 takes each p's own temperatures."""
+    out, records = tmp_path / "sweep.json", tmp_path / "records"
+    common = ["--L", "4", "--batch-size", "4", "--steps", "3", "--epochs", "2", "--seeds", "2",
+              "--methods", "ReinMax", "ST", "--device", "cpu"]
+    P._main(["sweep", "--out", str(out), "--records", str(records), "--workers", "2",
+             "--p", "1.5", "3", *common])
+    sweeps = P._results.read_json(out)["sweeps"]
+    assert [s["config"]["p"] for s in sweeps] == [1.5, 3.0]
+    assert len(list(records.glob("*.json"))) == 2 * 2 * len(P.TABLE7_TEMPERATURES)
+    config = P.PolynomialConfig(p=3.0, L=4, batch_size=4, steps=3, epochs=2, seeds=2,
+                                methods=["ReinMax", "ST"], device="cpu")
+    for method in ("ReinMax", "ST"):
+        for tau in (0.1, 1.5):
+            alone = P.run(dataclasses.replace(config, methods=[method], taus=tau), progress=False)
+            assert sweeps[1]["final"][method][str(tau)] == pytest.approx(
+                P.final_exact_losses(alone)[method][0], rel=1e-6)
+    stamps = {path: path.stat().st_mtime_ns for path in records.glob("*.json")}
+    P._main(["sweep", "--out", str(out), "--records", str(records), "--workers", "2",
+             "--p", "1.5", "3", *common])
+    assert {path: path.stat().st_mtime_ns for path in records.glob("*.json")} == stamps
+
+    figure = tmp_path / "figure1.json"
+    P._main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "1.5", "3", *common])
+    runs = P._results.read_json(figure)["runs"]
+    assert [r["config"]["taus"] for r in runs] == [s["chosen"] for s in sweeps]
+    with pytest.raises(ValueError, match="no sweep for p=2, setting='A'"):
+        P._main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "2", *common])

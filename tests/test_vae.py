@@ -193,6 +193,24 @@ def test_resume_after_interruption_loses_nothing(tmp_path):
 
 
 @needs_mnist
+def test_a_finished_record_from_another_device_answers_auto_only(tmp_path):
+    """A record trained on a GPU completes a CPU run's results when device="auto" (it names
+    its device); with device="cpu" it is a mismatch, as a checkpoint would be."""
+    config = dict(seeds=(0,), epochs=1, train_subset=100, test_subset=50, methods=("ST",),
+                  out_dir=str(tmp_path))
+    run(tiny(**config), progress=False)
+    path = tmp_path / "8x4_ST.json"
+    record = json.loads(path.read_text())
+    record["fingerprint"]["device_type"] = "cuda"          # as if trained on a GPU
+    record["final"]["train_neg_elbo"]["mean"] = 12345.0
+    path.write_text(json.dumps(record))
+    combined = run(tiny(device="auto", **config), progress=False)
+    assert combined["runs"][0]["final"]["train_neg_elbo"]["mean"] == 12345.0
+    with pytest.raises(ValueError, match="device_type: found 'cuda', now 'cpu'"):
+        run(tiny(device="cpu", **config), progress=False)
+
+
+@needs_mnist
 def test_training_lowers_the_loss_for_every_method():
     results = run(tiny(seeds=(0,), epochs=2, train_subset=500, grmck_samples=10), progress=False)
     assert [r["method"] for r in results["runs"]] == list(vae.METHODS)

@@ -19,12 +19,13 @@ the minibatch loss (what the authors' script prints), and the **exact expected l
 form: the problem is separable). The optimum is ``mean_i min(c_i^p, (1 - c_i)^p)``.
 """
 import dataclasses
+import json
 import math
 import os
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -497,31 +498,95 @@ def section_6_1_claims(record: Dict[str, Any]) -> Dict[str, Tuple[bool, str]]:
     return out
 
 
+def sweep_record_path(out_dir: Union[str, Path], config: PolynomialConfig, method: str,
+                      tau: float) -> Path:
+    """Where the sweep keeps the record of ``method`` at ``tau`` on ``config``'s problem."""
+    return Path(out_dir) / f"p{config.p:g}_{config.setting}_{method}_tau{float(tau):g}.json"
+
+
+def sweep_cell(config: PolynomialConfig, method: str, tau: float, *,
+               out_dir: Union[str, Path, None] = None, progress: bool = True) -> Dict[str, Any]:
+    """One cell of the sweep: train ``method`` at ``tau`` on ``config``; return its record.
+
+    With ``out_dir`` the record is written there (atomically) and a later call returns it
+    instead of training again, so an interrupted sweep resumes cell by cell.
+    """
+    one = dataclasses.replace(config, methods=[method], taus=float(tau))
+    path = sweep_record_path(out_dir, config, method, tau) if out_dir is not None else None
+    if path is not None and path.is_file():
+        record = _results.read_json(path)
+        if record["config"] != json.loads(json.dumps(_results._plain(one.as_dict()))):
+            raise ValueError(f"{path} holds a run of another config ({record['config']}); "
+                             "remove it or pass another out_dir")
+        return record
+    record = run(one, progress=progress)
+    if path is not None:
+        _results.write_json(path, record)
+    return record
+
+
+def _sweep_cells(configs: Sequence[PolynomialConfig], taus: Sequence[float]):
+    return [(config, method, float(tau)) for config in configs for method in config.methods
+            if method not in TEMPERATURE_FREE for tau in taus]
+
+
+def _sweep_worker(cell) -> None:
+    torch.set_num_threads(1)        # the workers share the cores; one thread each
+    config, method, tau, out_dir = cell
+    sweep_cell(config, method, tau, out_dir=out_dir, progress=False)
+
+
 def temperature_sweep(config: PolynomialConfig, taus: Sequence[float] = TABLE7_TEMPERATURES,
-                      progress: bool = True) -> Dict[str, Any]:
+                      progress: bool = True, *, out_dir: Union[str, Path, None] = None,
+                      workers: int = 1) -> Dict[str, Any]:
     """Train each method of ``config`` at every temperature of ``taus``; choose by final exact loss.
 
     Returns ``{"taus": [...], "final": {method: {tau: mean final exact loss}}, "chosen":
     {method: tau}}`` plus the config and provenance. REINFORCE and RLOO have no temperature.
+    With ``out_dir`` every (method, tau) cell keeps its record there and the sweep resumes
+    after an interruption; ``workers`` > 1 trains that many cells at once in separate
+    processes (one thread each; needs ``out_dir``).
     """
-    final: Dict[str, Dict[str, float]] = {}
-    chosen: Dict[str, float] = {}
-    started = time.perf_counter()
-    for method in config.methods:
-        if method in TEMPERATURE_FREE:
-            continue
-        final[method] = {}
-        for tau in taus:
-            one = dataclasses.replace(config, methods=[method], taus=float(tau))
-            record = run(one, progress=progress)
-            final[method][str(float(tau))] = final_exact_losses(record)[method][0]
-        best = min(final[method], key=final[method].get)
-        chosen[method] = float(best)
-    return {"experiment": "polynomial programming temperature sweep (Table 7 grid)",
-            "config": config.as_dict(), "taus": [float(t) for t in taus], "final": final,
-            "chosen": chosen, "optimum": optimum(config),
-            "provenance": _results.provenance(resolve_device(config.device)),
-            "wall_time_s": time.perf_counter() - started}
+    return temperature_sweeps([config], taus, progress, out_dir=out_dir, workers=workers)[0]
+
+
+def temperature_sweeps(configs: Sequence[PolynomialConfig],
+                       taus: Sequence[float] = TABLE7_TEMPERATURES, progress: bool = True, *,
+                       out_dir: Union[str, Path, None] = None, workers: int = 1
+                       ) -> List[Dict[str, Any]]:
+    """:func:`temperature_sweep` for several configs (e.g. each ``p``), sharing the workers."""
+    _positive_int("workers", workers)
+    taus = [_temperature("taus", tau) for tau in taus]
+    if workers > 1:
+        if out_dir is None:
+            _fail("out_dir", out_dir, "a folder for the cells' records when workers > 1")
+        import multiprocessing
+        cells = [cell + (out_dir,) for cell in _sweep_cells(configs, taus)
+                 if not sweep_record_path(out_dir, *cell).is_file()]
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for _ in progress_bar(pool.imap_unordered(_sweep_worker, cells), total=len(cells),
+                                  desc="temperature sweep", disable=not progress):
+                pass
+    sweeps = []
+    for config in configs:
+        final: Dict[str, Dict[str, float]] = {}
+        wall = 0.0
+        trained_on = set()
+        for _, method, tau in _sweep_cells([config], taus):
+            record = sweep_cell(config, method, tau, out_dir=out_dir, progress=progress)
+            final.setdefault(method, {})[str(tau)] = final_exact_losses(record)[method][0]
+            wall += record["wall_time_s"]
+            trained_on.add((record["provenance"]["git_commit"], record["provenance"]["platform"],
+                            record["provenance"]["device"]))
+        chosen = {method: float(min(values, key=values.get)) for method, values in final.items()}
+        sweeps.append({
+            "experiment": "polynomial programming temperature sweep (Table 7 grid)",
+            "config": config.as_dict(), "taus": taus, "final": final, "chosen": chosen,
+            "optimum": optimum(config), "provenance": _results.provenance(),
+            "cells_trained_by": [dict(zip(("git_commit", "platform", "device"), t))
+                                 for t in sorted(trained_on, key=str)],
+            "wall_time_s": wall})
+    return sweeps
 
 
 # ------------------------------------------------------------------------ paper-scale runs
@@ -544,12 +609,28 @@ def run_figure(configs: Sequence[PolynomialConfig], path: Union[str, Path], *,
     return record
 
 
+def chosen_temperatures(sweep_file: Union[str, Path], p: float, setting: str = "A"
+                        ) -> Dict[str, float]:
+    """The temperatures a sweep file chose for problem ``(p, setting)``."""
+    sweeps = _results.read_json(sweep_file)["sweeps"]
+    for sweep in sweeps:
+        if sweep["config"]["p"] == float(p) and sweep["config"]["setting"] == setting:
+            return dict(sweep["chosen"])
+    swept = [(s["config"]["p"], s["config"]["setting"]) for s in sweeps]
+    raise ValueError(f"{sweep_file} has no sweep for p={p:g}, setting={setting!r}; "
+                     f"it has (p, setting) = {swept}")
+
+
 def _main(argv: Optional[Sequence[str]] = None) -> None:
     import argparse
     parser = argparse.ArgumentParser(description="Polynomial programming at paper scale.")
     parser.add_argument("what", choices=["sweep", "figure1"])
     parser.add_argument("--out", required=True, help="results JSON file")
-    parser.add_argument("--sweep", help="(figure1) the sweep's results file: its chosen taus")
+    parser.add_argument("--sweep", help="(figure1) the sweep's results file: each p's chosen taus")
+    parser.add_argument("--records", help="(sweep) folder for each cell's record, to resume "
+                        "(default: <out without .json>_records)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="(sweep) cells trained at once, one process and thread each")
     parser.add_argument("--p", type=float, nargs="+", default=[1.5, 2.0, 3.0])
     parser.add_argument("--methods", nargs="+", default=list(FIGURE1_METHODS))
     parser.add_argument("--L", type=int, default=128)
@@ -563,14 +644,14 @@ def _main(argv: Optional[Sequence[str]] = None) -> None:
     common = dict(L=args.L, batch_size=args.batch_size, setting=args.setting, methods=args.methods,
                   epochs=args.epochs, steps=args.steps, seeds=args.seeds, device=args.device)
     if args.what == "sweep":
-        sweeps = [temperature_sweep(PolynomialConfig(p=p, **common)) for p in args.p]
-        _results.write_json(args.out, {"sweeps": sweeps})
+        out = Path(args.out)
+        records = args.records or out.with_name(out.stem + "_records")
+        sweeps = temperature_sweeps([PolynomialConfig(p=p, **common) for p in args.p],
+                                    out_dir=records, workers=args.workers)
+        _results.write_json(out, {"sweeps": sweeps})
         return
-    taus: Dict[str, float] = {}
-    if args.sweep:
-        for sweep in _results.read_json(args.sweep)["sweeps"]:
-            taus.update(sweep["chosen"])   # the last p listed wins; the sweep says which p it used
-    configs = [PolynomialConfig(p=p, taus=dict(taus), **common) for p in args.p]
+    configs = [PolynomialConfig(p=p, taus=chosen_temperatures(args.sweep, p, args.setting)
+                                if args.sweep else 1.0, **common) for p in args.p]
     run_figure(configs, args.out, extra={"temperature_source": args.sweep})
 
 

@@ -299,6 +299,17 @@ def _fingerprint(config: VAEConfig, name: str, method: str, device: torch.device
     }
 
 
+def _same_result(found: dict, expected: dict, device: str) -> bool:
+    """Whether a finished record answers this configuration. With ``device="auto"`` a record
+    trained on another kind of device answers it too (the numbers are draws of the same
+    experiment, and the record names its device); a checkpoint must match exactly, because
+    random-generator states do not move between devices."""
+    if device == "auto":
+        found = {k: v for k, v in found.items() if k != "device_type"}
+        expected = {k: v for k, v in expected.items() if k != "device_type"}
+    return found == expected
+
+
 def _mismatch(found: dict, expected: dict) -> str:
     keys = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
     return "; ".join(f"{k}: found {found.get(k)!r}, now {expected.get(k)!r}" for k in keys)
@@ -367,7 +378,7 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
     checkpoint_path = out / f"{_file_stem(name, method)}.ckpt" if out else None
     if record_path is not None and record_path.is_file():
         record = read_json(record_path)
-        if record.get("fingerprint") != fingerprint:
+        if not _same_result(record.get("fingerprint", {}), fingerprint, config.device):
             raise ValueError(f"{record_path} holds a finished run with other settings "
                              f"({_mismatch(record.get('fingerprint', {}), fingerprint)}); "
                              "use another out_dir or remove the file")
