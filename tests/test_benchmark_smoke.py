@@ -109,3 +109,14 @@ def test_table3_bad_options_are_clear_errors(capsys):
             benchmark.main([option, value])
         assert exit_.value.code == 2
         assert option in capsys.readouterr().err
+
+
+def test_vae_step_benchmark_runs_on_cpu_and_restores_the_block_size():
+    """benchmarks/vae_step.py on a few images: five timed lines, in milliseconds per step."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "vae_step.py"
+    done = subprocess.run([sys.executable, str(script), "--device", "cpu", "--images", "200"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "ms per step (2 steps)" in line]
+    assert [line.split(":")[0] for line in lines] == [
+        "warm-up", "ST", "GR-MCK one block", "GR-MCK CPU-sized blocks", "GR-MCK one block, again"]

@@ -710,3 +710,13 @@ def test_cuda_sampling_and_masking(name):
     assert counts[1] == 0
     keep = [0, 2, 3, 4]
     assert chi_square_p_value(counts[keep], torch.softmax(MASKED_LOGITS, -1)[keep]) > ALPHA
+
+
+def test_fused_gumbel_rao_draws_in_cpu_sized_blocks_on_cpu_and_one_block_elsewhere():
+    """Blocks keep a CPU's cache warm; on a GPU one block holds all K draws, because there the
+    per-block kernel launches cost (2.4x an 8x4 training step on an H200, benchmarks/README)."""
+    from reinmax import estimators
+    cpu = torch.empty(3 * 100 * 4, 8)
+    assert estimators._gr_block_draws(cpu) == estimators._GR_BLOCK // cpu.numel() < 1000
+    elsewhere = torch.empty(3 * 100 * 4, 8, device="meta")
+    assert estimators._gr_block_draws(elsewhere) >= 10**12
