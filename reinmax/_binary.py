@@ -17,11 +17,11 @@ sigmoid, and GR-MCK's ``K`` copies of the noise are replaced by a table per dist
 ST and ReinMax (:class:`_STReinMax`) draw exactly the samples of the general code from the same
 uniform numbers, and give its gradients to rounding.
 
-ST and ReinMax return new tensors laid out like the caller's logits, with the categories at the
-caller's ``dim``: with ``dim`` last the two categories interleave in memory; with any other
+Every estimator here returns new tensors laid out like the caller's logits, with the categories
+at the caller's ``dim``: with ``dim`` last the two categories interleave in memory; with any other
 ``dim`` each category is one contiguous plane, and every pass over the data (sampling, the loss,
 the backward) reads and writes whole contiguous planes, several times faster than interleaved
-strided access. (The Gumbel family still builds categories-last results and moves ``dim``.)
+strided access.
 Probabilities, and anything else that depends on the logits only, are computed once per
 distinct row of a broadcast (expanded) input, e.g. one parameter row repeated over a batch of
 samples, and broadcast back.
@@ -258,39 +258,45 @@ class _BinaryThrough(torch.autograd.Function):
     """Forward: the one-hot sample and ``softmax(logits)``; backward: ``weight * (g0 - g1)``.
 
     ``weight`` is ``d sigmoid(z / tau) / dz`` at the perturbed logit difference (or its average
-    over the noise, for GR-MCK): the Jacobian of the relaxation, held as data.
+    over the noise, for GR-MCK): the Jacobian of the relaxation, held as data. ``logits`` and
+    every result are in the caller's layout (categories at ``dim``), as in ``_STReinMax``:
+    with ``dim`` not last, each category is one contiguous plane.
     """
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(logits, first, weight):
+    def forward(logits, first, weight, dim):
         # softmax(logits) once per distinct row of a broadcast input, then broadcast back.
-        distinct = _distinct_rows(logits)
+        distinct = _distinct_rows(logits.movedim(dim, -1))
         difference = distinct[..., 0] - distinct[..., 1]
         probs = torch.stack([torch.sigmoid(difference), torch.sigmoid(-difference)], -1)
-        one_hot = torch.stack([first, ~first], -1).to(logits.dtype)
-        return one_hot, probs.expand(logits.shape)
+        one_hot = _fill_pair(first, ~first, logits, dim, logits.dtype)
+        return one_hot, probs.movedim(-1, dim).expand(logits.shape)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _, _, weight = inputs
+        _, _, weight, dim = inputs
         _, probs = output
         ctx.set_materialize_grads(False)     # an unused output costs no tensor of zeros
         ctx.save_for_backward(weight, probs)
+        ctx.dim = dim
 
     @staticmethod
     def backward(ctx, grad_hard, grad_soft):
         weight, probs = ctx.saved_tensors
+        dim = ctx.dim
         grad = None
         if grad_hard is not None:
-            grad = weight * (grad_hard[..., 0] - grad_hard[..., 1])
+            g = grad_hard.movedim(dim, -1)
+            grad = weight * (g[..., 0] - g[..., 1])
         if grad_soft is not None:
             # The ordinary gradient of y_soft = softmax(logits): p0 p1 (gs0 - gs1) into l0.
-            soft = probs[..., 0] * probs[..., 1] * (grad_soft[..., 0] - grad_soft[..., 1])
+            s, p = grad_soft.movedim(dim, -1), probs.movedim(dim, -1)
+            soft = p[..., 0] * p[..., 1] * (s[..., 0] - s[..., 1])
             grad = soft if grad is None else grad + soft
         if grad is None:
-            return None, None, None
-        return torch.stack([grad, -grad], -1), None, None
+            return None, None, None, None
+        return _fill_pair(grad, -grad, probs, dim, grad.dtype), None, None, None
 
 
 def _check(difference: Tensor, logits: Tensor) -> None:
@@ -315,9 +321,10 @@ def _draw_first(difference: Tensor, logits: Tensor, sample, generator) -> Tensor
 
 
 def _through(logits, first, weight, dim) -> Tuple[Tensor, Tensor]:
+    """``logits`` categories-last (a view of the caller's tensor); results in the caller's layout."""
     weight = torch.nan_to_num(weight.to(logits.dtype), nan=0.0)  # a masked (-inf) logit: no gradient
-    y_hard, y_soft = _BinaryThrough.apply(logits, first, weight)
-    return y_hard.movedim(-1, dim), y_soft.movedim(-1, dim)
+    y_hard, y_soft = _BinaryThrough.apply(logits.movedim(-1, dim), first, weight, dim)
+    return y_hard, y_soft
 
 
 def _slope(z: Tensor, tau: float) -> Tensor:

@@ -282,3 +282,64 @@ def test_two_categories_double_backward_through_the_fast_path(name, dim):
         loss = (torch.sin(3 * y_hard) + y_soft * y_soft).sum()
         grads.append(torch.autograd.grad(loss, theta, create_graph=create_graph)[0])
     assert (grads[0] - grads[1]).abs().max() < EXACT
+
+
+# ------------------------------------------------ the Gumbel family's two-category path
+GUMBEL_FAMILY = {
+    "stgs": reinmax.stgs,
+    "gst": lambda logits, tau, **options: reinmax.gst(logits, tau, gap=1.0, **options),
+    "gumbel_rao": lambda logits, tau, **options: reinmax.gumbel_rao(logits, tau, K="quadrature",
+                                                                    **options),
+}
+
+
+@pytest.mark.parametrize("name,use", list(itertools.product(GUMBEL_FAMILY, USES)))
+def test_gumbel_family_at_dim_1_equals_the_last_dim_and_lays_out_planes(name, use):
+    """Categories at dim 1 of a broadcast input: the same samples and gradients as at the last
+    dim (float64, same generator seed), results in the caller's layout as contiguous planes."""
+    base = random_logits((3, 1, 4, 2), seed=40, scale=2.0)
+    w_hard = torch.randn(3, 5, 4, 2, generator=torch.Generator().manual_seed(41), dtype=torch.float64)
+    w_soft = torch.randn(3, 5, 4, 2, generator=torch.Generator().manual_seed(42), dtype=torch.float64)
+    results = {}
+    for dim in (-1, 1):
+        theta = base.clone().requires_grad_()
+        logits = theta.expand(3, 5, 4, 2)
+        logits = logits.movedim(-1, 1) if dim == 1 else logits
+        y_hard, y_soft = GUMBEL_FAMILY[name](logits, 0.7, dim=dim,
+                                             generator=torch.Generator().manual_seed(43))
+        if dim == 1:
+            assert y_hard.shape == (3, 2, 5, 4) and y_hard.is_contiguous()
+            y_hard, y_soft = y_hard.movedim(1, -1), y_soft.movedim(1, -1)
+        loss = loss_of(y_hard, y_soft, use, w_hard, w_soft)
+        results[dim] = (y_hard.detach(), y_soft.detach(), torch.autograd.grad(loss, theta)[0])
+    for a, b in zip(results[-1], results[1]):
+        assert (a - b).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("name,dim", list(itertools.product(GUMBEL_FAMILY, [-1, 0])))
+def test_gumbel_family_one_hot_can_be_modified_in_place(name, dim):
+    logits = random_logits((2, 6), seed=44) if dim == 0 else random_logits((6, 2), seed=44)
+    logits.requires_grad_()
+    y_hard, y_soft = GUMBEL_FAMILY[name](logits, 1.3, dim=dim,
+                                         generator=torch.Generator().manual_seed(0))
+    expected = torch.autograd.grad((y_hard * 2.0).sum() + (y_soft * y_soft).sum(), logits,
+                                   retain_graph=True)[0]
+    y_hard.mul_(2.0)
+    (y_hard.sum() + (y_soft * y_soft).sum()).backward()
+    assert (logits.grad - expected).abs().max() < EXACT
+
+
+@pytest.mark.parametrize("name,dim", list(itertools.product(GUMBEL_FAMILY, [-1, 1])))
+def test_gumbel_family_double_backward_agrees_with_the_fast_backward(name, dim):
+    base = random_logits((3, 1, 4, 2), seed=45)
+    sample = torch.randint(0, 2, (3, 5, 4), generator=torch.Generator().manual_seed(46))
+    grads = []
+    for create_graph in (False, True):
+        theta = base.clone().requires_grad_()
+        logits = theta.expand(3, 5, 4, 2)
+        logits = logits.movedim(-1, dim) if dim != -1 else logits
+        y_hard, y_soft = GUMBEL_FAMILY[name](logits, 1.3, dim=dim, sample=sample,
+                                             generator=torch.Generator().manual_seed(47))
+        loss = (torch.sin(3 * y_hard) + y_soft * y_soft).sum()
+        grads.append(torch.autograd.grad(loss, theta, create_graph=create_graph)[0])
+    assert (grads[0] - grads[1]).abs().max() < EXACT
