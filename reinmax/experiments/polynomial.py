@@ -580,7 +580,8 @@ def temperature_sweeps(configs: Sequence[PolynomialConfig],
                             record["provenance"]["device"]))
         chosen = {method: float(min(values, key=values.get)) for method, values in final.items()}
         sweeps.append({
-            "experiment": "polynomial programming temperature sweep (Table 7 grid)",
+            "experiment": "polynomial programming temperature sweep " + (
+                "(Table 7 grid)" if tuple(taus) == TABLE7_TEMPERATURES else "(temperatures given)"),
             "config": config.as_dict(), "taus": taus, "final": final, "chosen": chosen,
             "optimum": optimum(config), "provenance": _results.provenance(),
             "cells_trained_by": [dict(zip(("git_commit", "platform", "device"), t))
@@ -631,6 +632,8 @@ def _main(argv: Optional[Sequence[str]] = None) -> None:
                         "(default: <out without .json>_records)")
     parser.add_argument("--workers", type=int, default=1,
                         help="(sweep) cells trained at once, one process and thread each")
+    parser.add_argument("--taus", type=float, nargs="+", default=list(TABLE7_TEMPERATURES),
+                        help="(sweep) the temperatures tried (default: Table 7's grid)")
     parser.add_argument("--p", type=float, nargs="+", default=[1.5, 2.0, 3.0])
     parser.add_argument("--methods", nargs="+", default=list(FIGURE1_METHODS))
     parser.add_argument("--L", type=int, default=128)
@@ -646,7 +649,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> None:
     if args.what == "sweep":
         out = Path(args.out)
         records = args.records or out.with_name(out.stem + "_records")
-        sweeps = temperature_sweeps([PolynomialConfig(p=p, **common) for p in args.p],
+        sweeps = temperature_sweeps([PolynomialConfig(p=p, **common) for p in args.p], args.taus,
                                     out_dir=records, workers=args.workers)
         _results.write_json(out, {"sweeps": sweeps})
         return
