@@ -332,3 +332,17 @@ def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path):
     assert [r["config"]["taus"] for r in runs] == [s["chosen"] for s in sweeps]
     with pytest.raises(ValueError, match="no sweep for p=2, setting='A'"):
         P._main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "2", *common])
+
+
+def test_a_sweep_cell_trained_on_another_device_answers_auto_only(tmp_path):
+    config = P.PolynomialConfig(p=2.0, L=4, batch_size=4, steps=3, epochs=2, seeds=2,
+                                methods=["ST"], device="cpu")
+    record = P.sweep_cell(config, "ST", 0.5, out_dir=tmp_path, progress=False)
+    path = P.sweep_record_path(tmp_path, config, "ST", 0.5)
+    saved = P._results.read_json(path)
+    saved["config"]["device"] = "cuda"                     # as if trained on a GPU
+    P._results.write_json(path, saved)
+    auto = dataclasses.replace(config, device="auto")
+    assert P.sweep_cell(auto, "ST", 0.5, out_dir=tmp_path)["methods"] == record["methods"]
+    with pytest.raises(ValueError, match="holds a run of another config"):
+        P.sweep_cell(config, "ST", 0.5, out_dir=tmp_path)
