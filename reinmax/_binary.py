@@ -323,8 +323,7 @@ def _draw_first(difference: Tensor, logits: Tensor, sample, generator) -> Tensor
 def _through(logits, first, weight, dim) -> Tuple[Tensor, Tensor]:
     """``logits`` categories-last (a view of the caller's tensor); results in the caller's layout."""
     weight = torch.nan_to_num(weight.to(logits.dtype), nan=0.0)  # a masked (-inf) logit: no gradient
-    y_hard, y_soft = _BinaryThrough.apply(logits.movedim(-1, dim), first, weight, dim)
-    return y_hard, y_soft
+    return _BinaryThrough.apply(logits.movedim(-1, dim), first, weight, dim)
 
 
 def _slope(z: Tensor, tau: float) -> Tensor:

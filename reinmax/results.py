@@ -30,20 +30,21 @@ PAPER_TABLES = RESULTS_DIR / "paper" / "tables.json"
 
 
 def git_commit(directory: PathLike = REPOSITORY) -> Optional[str]:
-    """The checked-out commit, with ``+dirty`` when tracked files differ from it.
-
-    Outside git: ``$REINMAX_SOURCE_COMMIT`` if set (a copied tree's declared origin), else None.
-    """
+    """The checked-out commit, with ``+dirty`` when tracked files differ from it; None outside git."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                cwd=directory, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        # A copy of the tree without git (a container, a rented GPU machine): the commit the
-        # copy was made from, if whoever copied it declared it.
-        return os.environ.get("REINMAX_SOURCE_COMMIT") or None
+        return None
     return commit + ("+dirty" if dirty else "")
+
+
+def equal_apart_from(found: Dict[str, Any], expected: Dict[str, Any], *keys: str) -> bool:
+    """Whether two records' settings are equal once ``keys`` are left out of both."""
+    return ({k: v for k, v in found.items() if k not in keys}
+            == {k: v for k, v in expected.items() if k not in keys})
 
 
 def provenance(device: Union[str, torch.device, None] = None) -> Dict[str, Any]:

@@ -20,6 +20,14 @@ from conftest import random_logits
 
 ESTIMATORS = {"st": reinmax.st, "reinmax": reinmax.reinmax}
 REFERENCES = {"st": st_algorithm1, "reinmax": reinmax_algorithm2}
+# The Gumbel family's two-category paths (same layout and autograd properties as ST/ReinMax).
+GUMBEL_FAMILY = {
+    "stgs": reinmax.stgs,
+    "gst": lambda logits, tau, **options: reinmax.gst(logits, tau, gap=1.0, **options),
+    "gumbel_rao": lambda logits, tau, **options: reinmax.gumbel_rao(logits, tau, K="quadrature",
+                                                                    **options),
+}
+TWO_CATEGORY = {**ESTIMATORS, **GUMBEL_FAMILY}
 TAUS = [1.0, 1.3, 0.5]
 USES = ["hard", "soft", "both"]   # which outputs the loss uses (so either gradient may be None)
 EXACT = 1e-12                     # float64 rounding of O(1) values; anything wrong is far larger
@@ -252,14 +260,14 @@ def test_two_categories_at_dim_1_draw_the_same_samples_as_at_the_last_dim(name, 
     assert (results[0][1] - results[1][1]).abs().max() < tolerance
 
 
-@pytest.mark.parametrize("name,dim", list(itertools.product(ESTIMATORS, [-1, 0])))
+@pytest.mark.parametrize("name,dim", list(itertools.product(TWO_CATEGORY, [-1, 0])))
 def test_two_category_one_hot_can_be_modified_in_place(name, dim):
     """Outputs of an autograd Function that are views of its own tensors refuse in-place
     changes; the fast path returns whole tensors, as torch's own functions do, and does not
     save the one-hot for backward (y_soft is saved, as torch.softmax saves its output)."""
     logits = random_logits((2, 6), seed=33) if dim == 0 else random_logits((6, 2), seed=33)
     logits.requires_grad_()
-    y_hard, y_soft = ESTIMATORS[name](logits, 1.3, dim=dim, generator=torch.Generator().manual_seed(0))
+    y_hard, y_soft = TWO_CATEGORY[name](logits, 1.3, dim=dim, generator=torch.Generator().manual_seed(0))
     expected = torch.autograd.grad((y_hard * 2.0).sum() + (y_soft * y_soft).sum(), logits,
                                    retain_graph=True)[0]
     y_hard.mul_(2.0)
@@ -267,7 +275,7 @@ def test_two_category_one_hot_can_be_modified_in_place(name, dim):
     assert (logits.grad - expected).abs().max() < EXACT
 
 
-@pytest.mark.parametrize("name,dim", list(itertools.product(ESTIMATORS, [-1, 1])))
+@pytest.mark.parametrize("name,dim", list(itertools.product(TWO_CATEGORY, [-1, 1])))
 def test_two_categories_double_backward_through_the_fast_path(name, dim):
     """create_graph=True runs the backward with autograd on: the functional form is used, and
     its gradient agrees with the fast one."""
@@ -278,19 +286,11 @@ def test_two_categories_double_backward_through_the_fast_path(name, dim):
         theta = base.clone().requires_grad_()
         logits = theta.expand(3, 5, 4, 2)
         logits = logits.movedim(-1, dim) if dim != -1 else logits
-        y_hard, y_soft = ESTIMATORS[name](logits, 1.3, dim=dim, sample=sample)
+        y_hard, y_soft = TWO_CATEGORY[name](logits, 1.3, dim=dim, sample=sample,
+                                            generator=torch.Generator().manual_seed(47))
         loss = (torch.sin(3 * y_hard) + y_soft * y_soft).sum()
         grads.append(torch.autograd.grad(loss, theta, create_graph=create_graph)[0])
     assert (grads[0] - grads[1]).abs().max() < EXACT
-
-
-# ------------------------------------------------ the Gumbel family's two-category path
-GUMBEL_FAMILY = {
-    "stgs": reinmax.stgs,
-    "gst": lambda logits, tau, **options: reinmax.gst(logits, tau, gap=1.0, **options),
-    "gumbel_rao": lambda logits, tau, **options: reinmax.gumbel_rao(logits, tau, K="quadrature",
-                                                                    **options),
-}
 
 
 @pytest.mark.parametrize("name,use", list(itertools.product(GUMBEL_FAMILY, USES)))
@@ -314,32 +314,3 @@ def test_gumbel_family_at_dim_1_equals_the_last_dim_and_lays_out_planes(name, us
         results[dim] = (y_hard.detach(), y_soft.detach(), torch.autograd.grad(loss, theta)[0])
     for a, b in zip(results[-1], results[1]):
         assert (a - b).abs().max() < EXACT
-
-
-@pytest.mark.parametrize("name,dim", list(itertools.product(GUMBEL_FAMILY, [-1, 0])))
-def test_gumbel_family_one_hot_can_be_modified_in_place(name, dim):
-    logits = random_logits((2, 6), seed=44) if dim == 0 else random_logits((6, 2), seed=44)
-    logits.requires_grad_()
-    y_hard, y_soft = GUMBEL_FAMILY[name](logits, 1.3, dim=dim,
-                                         generator=torch.Generator().manual_seed(0))
-    expected = torch.autograd.grad((y_hard * 2.0).sum() + (y_soft * y_soft).sum(), logits,
-                                   retain_graph=True)[0]
-    y_hard.mul_(2.0)
-    (y_hard.sum() + (y_soft * y_soft).sum()).backward()
-    assert (logits.grad - expected).abs().max() < EXACT
-
-
-@pytest.mark.parametrize("name,dim", list(itertools.product(GUMBEL_FAMILY, [-1, 1])))
-def test_gumbel_family_double_backward_agrees_with_the_fast_backward(name, dim):
-    base = random_logits((3, 1, 4, 2), seed=45)
-    sample = torch.randint(0, 2, (3, 5, 4), generator=torch.Generator().manual_seed(46))
-    grads = []
-    for create_graph in (False, True):
-        theta = base.clone().requires_grad_()
-        logits = theta.expand(3, 5, 4, 2)
-        logits = logits.movedim(-1, dim) if dim != -1 else logits
-        y_hard, y_soft = GUMBEL_FAMILY[name](logits, 1.3, dim=dim, sample=sample,
-                                             generator=torch.Generator().manual_seed(47))
-        loss = (torch.sin(3 * y_hard) + y_soft * y_soft).sum()
-        grads.append(torch.autograd.grad(loss, theta, create_graph=create_graph)[0])
-    assert (grads[0] - grads[1]).abs().max() < EXACT

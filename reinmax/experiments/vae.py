@@ -34,7 +34,7 @@ import torch
 from .. import get_estimator
 from ..data.mnist import load_mnist
 from ..models.vae import CategoricalVAE, gradient_quality, seed_generators
-from ..results import provenance, read_json, write_json
+from ..results import equal_apart_from, provenance, read_json, write_json
 from . import progress_bar
 
 CONFIGURATIONS: Dict[str, Tuple[int, int]] = {
@@ -304,10 +304,7 @@ def _same_result(found: dict, expected: dict, device: str) -> bool:
     trained on another kind of device answers it too (the numbers are draws of the same
     experiment, and the record names its device); a checkpoint must match exactly, because
     random-generator states do not move between devices."""
-    if device == "auto":
-        found = {k: v for k, v in found.items() if k != "device_type"}
-        expected = {k: v for k, v in expected.items() if k != "device_type"}
-    return found == expected
+    return equal_apart_from(found, expected, *(("device_type",) if device == "auto" else ()))
 
 
 def _mismatch(found: dict, expected: dict) -> str:
