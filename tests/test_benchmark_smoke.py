@@ -120,3 +120,34 @@ def test_vae_step_benchmark_runs_on_cpu_and_restores_the_block_size():
     lines = [line for line in done.stdout.splitlines() if "ms per step (2 steps)" in line]
     assert [line.split(":")[0] for line in lines] == [
         "warm-up", "ST", "GR-MCK one block", "GR-MCK CPU-sized blocks", "GR-MCK one block, again"]
+
+
+def test_vae_ensemble_benchmark_reports_the_speed_up_and_its_bound(tmp_path):
+    """benchmarks/vae.py --only ensemble: the three ways to train the seeds, the two parts that
+    batching cannot remove, and the bound they imply, printed and written with provenance."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "vae.py"
+    out = tmp_path / "vae.json"
+    done = subprocess.run([sys.executable, str(script), "--seeds", "2", "--steps", "1", "--rounds",
+                           "1", "--only", "ensemble", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "Table 3 style" not in done.stdout
+    record = json.loads(out.read_text())
+    assert set(record["ensemble_seconds_per_step"]) == {"conventional loop", "loop of S=1", "ensemble"}
+    assert set(record["ensemble_floor_seconds"]) == {"floor: matrix products", "floor: Adam update"}
+    floor = sum(record["ensemble_floor_seconds"].values())
+    loop = record["ensemble_seconds_per_step"]["conventional loop"]
+    assert record["largest_possible_speedup"] == pytest.approx(loop / floor)
+    assert record["ensemble_speedup"]["ensemble"] == 1.0
+    assert "no ensemble doing these products" in done.stdout
+    assert record["provenance"]["device"] == "cpu"
+
+
+def test_vae_benchmark_bad_options_are_clear_errors():
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "vae.py"
+    for option, value in [("--seeds", "0"), ("--only", "everything"), ("--config", "3x3")]:
+        done = subprocess.run([sys.executable, str(script), option, value],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2
+        assert option in done.stderr or value in done.stderr
