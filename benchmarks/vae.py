@@ -3,6 +3,7 @@ cost (forward + backward, no parameter update, as the paper measured), printed a
 
     .venv/bin/python benchmarks/vae.py                      # 8x4, 4 seeds; Table 3 on 10x30
     .venv/bin/python benchmarks/vae.py --seeds 10 --out results/vae/benchmark.json
+    .venv/bin/python benchmarks/vae.py --seeds 3 --only ensemble      # the ensemble part only
 
 Three ways to train the same S seeds for one step each (ReinMax, Adam, batch 100, 8x4):
   conventional  one nn.Module per seed (nn.Linear layers, sigmoid + binary_cross_entropy,
@@ -10,6 +11,8 @@ Three ways to train the same S seeds for one step each (ReinMax, Adam, batch 100
                 and most code train one model at a time;
   loop of S=1   this package's CategoricalVAE with one seed, looped over seeds;
   ensemble      one CategoricalVAE holding all S seeds (batched matrix products, one optimizer).
+It also times the two parts of the ensemble's step that batching cannot remove, its matrix
+products and its optimizer update, whose sum bounds the speed-up any ensemble can reach here.
 Timings are the best of several interleaved rounds, so that other load on the machine inflates
 them as little as possible (``--clock cpu`` with one thread is steadier still on a shared machine). Random images stand in for MNIST (speed does not depend on them).
 
@@ -235,6 +238,7 @@ def print_ensemble(args, best, floor):
     print(f"  together {bound * 1e3:.2f} ms: no ensemble doing these products (float32) and this "
           f"update gains more than x{best['conventional loop'] / bound:.2f} over the conventional "
           f"loop here; this one's step is {bound / best['ensemble']:.0%} these two parts")
+
 
 if __name__ == "__main__":
     main()
