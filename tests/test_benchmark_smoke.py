@@ -123,30 +123,36 @@ def test_vae_step_benchmark_runs_on_cpu_and_restores_the_block_size():
 
 
 def test_vae_ensemble_benchmark_reports_the_speed_up_and_its_bound(tmp_path):
-    """benchmarks/vae.py --only ensemble: the three ways to train the seeds, the two parts that
-    batching cannot remove, and the bound they imply, printed and written with provenance."""
+    """benchmarks/vae.py --only ensemble: for each ensemble size, the three ways to train the
+    seeds, the two parts that batching cannot remove, and the bound they imply, printed and
+    written with provenance."""
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "vae.py"
     out = tmp_path / "vae.json"
-    done = subprocess.run([sys.executable, str(script), "--seeds", "2", "--steps", "1", "--rounds",
-                           "1", "--only", "ensemble", "--out", str(out)],
+    done = subprocess.run([sys.executable, str(script), "--seeds", "1", "2", "--steps", "1",
+                           "--rounds", "1", "--only", "ensemble", "--out", str(out)],
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
     assert "Table 3 style" not in done.stdout
     record = json.loads(out.read_text())
-    assert set(record["ensemble_seconds_per_step"]) == {"conventional loop", "loop of S=1", "ensemble"}
-    assert set(record["ensemble_floor_seconds"]) == {"floor: matrix products", "floor: Adam update"}
-    floor = sum(record["ensemble_floor_seconds"].values())
-    loop = record["ensemble_seconds_per_step"]["conventional loop"]
-    assert record["largest_possible_speedup"] == pytest.approx(loop / floor)
-    assert record["ensemble_speedup"]["ensemble"] == 1.0
-    assert "no ensemble doing these products" in done.stdout
+    assert [entry["seeds"] for entry in record["ensemble"]] == [1, 2]
+    for entry in record["ensemble"]:
+        seconds = entry["seconds_per_step"]
+        assert set(seconds) == {"conventional loop", "loop of S=1", "ensemble"}
+        assert set(entry["floor_seconds"]) == {"floor: matrix products", "floor: Adam update"}
+        floor = sum(entry["floor_seconds"].values())
+        assert entry["largest_possible_speedup"] == pytest.approx(seconds["conventional loop"] / floor)
+        assert entry["speedup"]["loop of S=1"] == pytest.approx(seconds["loop of S=1"] / seconds["ensemble"])
+        assert entry["speedup"]["ensemble"] == 1.0
+    assert done.stdout.count("no ensemble doing these products") == 2
+    assert "Ensemble speed-up by size" in done.stdout
     assert record["provenance"]["device"] == "cpu"
 
 
 def test_vae_benchmark_bad_options_are_clear_errors():
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "vae.py"
-    for option, value in [("--seeds", "0"), ("--only", "everything"), ("--config", "3x3")]:
+    for option, value in [("--seeds", "0"), ("--seeds", "x"), ("--only", "everything"),
+                          ("--config", "3x3")]:
         done = subprocess.run([sys.executable, str(script), option, value],
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 2
