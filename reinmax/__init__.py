@@ -29,5 +29,4 @@ SCORE_ESTIMATORS = registry.EstimatorView("score")
 
 __all__ = ["st", "reinmax", "stgs", "gumbel_rao", "gst", "reinmax_uniform_baseline",
            "reinmax_uniform_baseline_authors", "reinforce", "rloo", "ESTIMATORS",
-           "SCORE_ESTIMATORS", "get_estimator", "get_score_estimator", "registry", "sampling",
-           "set_validate_args", "validate_args_enabled", "__version__"]
+           "SCORE_ESTIMATORS", "get_estimator", "get_score_estimator", "set_validate_args", "validate_args_enabled", "__version__"]
