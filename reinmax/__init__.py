@@ -11,12 +11,13 @@ REINFORCE family (needs f): :func:`reinforce`, :func:`rloo`; exact enumeration:
 options, whether it draws noise beyond the sample, plot style); sampling primitives are in
 :mod:`reinmax.sampling`.
 """
-from . import registry, sampling
+from . import estimators, registry, sampling, score
 from ._checks import set_validate_args, validate_args_enabled
-from .estimators import (gst, gumbel_rao, reinmax, reinmax_uniform_baseline,
-                         reinmax_uniform_baseline_authors, st, stgs)
+# Each estimator module lists its public functions in __all__ (and registers them with
+# reinmax.registry on import), so that adding an estimator to it changes nothing here.
+from .estimators import *  # noqa: F401,F403
 from .registry import get_estimator, get_score_estimator
-from .score import reinforce, rloo
+from .score import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 

@@ -30,6 +30,10 @@ from .sampling import (draw_index, exponential, inside_transform, inside_vmap, i
 Tensor = torch.Tensor
 Pair = Tuple[Tensor, Tensor]
 
+__all__ = ["st", "reinmax", "stgs", "gumbel_rao", "gst", "reinmax_uniform_baseline",
+           "reinmax_uniform_baseline_authors"]
+"""What ``reinmax`` exports from here (``from reinmax import st``)."""
+
 
 # ----------------------------------------------------------------------------- helpers
 # Sampling (uniform numbers, the inverse CDF, one-hot rows, exponential draws) is in

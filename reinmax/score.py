@@ -18,6 +18,9 @@ from ._checks import check_logits, check_positive_int, check_softmax_rows
 from .registry import EstimatorSpec, register
 from .sampling import draw_index, one_hot
 
+__all__ = ["reinforce", "rloo"]
+"""What ``reinmax`` exports from here (``from reinmax import rloo``)."""
+
 
 def _log_prob(logits, index, batch_dims):
     log_probs = torch.log_softmax(logits, -1).gather(-1, index.unsqueeze(-1)).squeeze(-1)
