@@ -3,6 +3,7 @@
     python benchmarks/estimators.py                 # the full run (a few minutes on 2 cores)
     python benchmarks/estimators.py --quick         # seconds: small shapes, a smoke test
     python benchmarks/estimators.py --json out.json # also write every number, atomically
+    python benchmarks/estimators.py --register my_estimators.py   # also your registered ones
 
 What is timed: one forward and backward step, ``y_hard, y_soft = estimator(logits, tau)``,
 ``loss = <y_hard, w1> + <y_soft, w2>``, ``loss.backward()``, with the default settings (input
@@ -51,7 +52,7 @@ import torch  # noqa: E402
 
 import reinmax  # noqa: E402
 from reinmax.results import provenance, write_json  # noqa: E402
-from reinmax.estimators import _inverse_cdf, _uniform  # noqa: E402  (the sampler under test)
+from reinmax.sampling import inverse_cdf, uniform  # noqa: E402  (the sampler under test)
 
 FULL_SHAPES = [(512, 128, 2), (100, 30, 10), (256, 64, 64)]
 QUICK_SHAPES = [(64, 16, 2), (20, 6, 10), (16, 8, 64)]
@@ -108,8 +109,22 @@ def load_official(path: Path):
 
 
 # ------------------------------------------------------------------ what is measured
+def import_registering(modules):
+    """Import each module (a dotted name, or a path to a .py file) for the estimators it
+    registers with ``reinmax.registry.register`` when imported; they are then measured too."""
+    for index, module in enumerate(modules or ()):
+        if module.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(f"registered_estimators_{index}", module)
+            if spec is None or not Path(module).is_file():
+                raise FileNotFoundError(f"--register: no such file {module!r}")
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        else:
+            importlib.import_module(module)
+
+
 def estimator_table(official_path):
-    """(label, function) for every registered estimator; GR-MCK at the paper's sample counts."""
+    """(label, function) for every registered straight-through estimator (later registrations
+    included); GR-MCK at the paper's sample counts."""
     table = []
     for name, function in reinmax.ESTIMATORS.items():
         if name == "GR-MCK":
@@ -198,7 +213,7 @@ def milliseconds(times, clock: int = 0):
 
 
 # ------------------------------------------------------------------ peak memory
-def _status_kib(field: str):
+def status_kib(field: str):
     """A field of /proc/self/status in KiB (VmRSS: resident now; VmHWM: its high-water mark)."""
     with open("/proc/self/status") as stream:
         for line in stream:
@@ -210,6 +225,7 @@ def _status_kib(field: str):
 def memory_worker(spec: dict) -> dict:
     """Run in a fresh process: the rise of the resident high-water mark over one step."""
     torch.set_num_threads(spec["threads"])
+    import_registering(spec.get("register"))
     official = spec.get("official")
     function = (load_official(Path(official)) if spec["label"] == OFFICIAL
                 else dict(estimator_table(None))[spec["label"]])
@@ -221,9 +237,9 @@ def memory_worker(spec: dict) -> dict:
         # read rather than ru_maxrss, which also remembers the parent's size at exec.
         with open("/proc/self/clear_refs", "w") as stream:
             stream.write("5")
-        before = _status_kib("VmRSS")
+        before = status_kib("VmRSS")
         step(function, tau, *inputs)
-        return {"peak_mib": (_status_kib("VmHWM") - before) / 1024, "bound": False}
+        return {"peak_mib": (status_kib("VmHWM") - before) / 1024, "bound": False}
     except OSError:
         # No /proc: the rise over the old mark (ru_maxrss) bounds the step's peak from above.
         before_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss   # KiB on Linux
@@ -232,9 +248,9 @@ def memory_worker(spec: dict) -> dict:
                 "bound": True, "note": f"no /proc; high-water mark before: {before_peak} KiB"}
 
 
-def measure_memory(label, shape, tau, official_path, threads):
+def measure_memory(label, shape, tau, official_path, threads, register=()):
     spec = {"label": label, "shape": list(shape), "tau": tau, "threads": threads,
-            "official": str(official_path) if official_path else None}
+            "official": str(official_path) if official_path else None, "register": list(register)}
     command = [sys.executable, str(Path(__file__).resolve()), "--memory-worker", json.dumps(spec)]
     environment = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
     try:
@@ -252,7 +268,7 @@ def time_sampling(shape, rounds, block):
     flat = probs.reshape(-1, shape[-1])
     calls = {
         "torch.multinomial": lambda: torch.multinomial(flat, 1),
-        "inverse CDF": lambda: _inverse_cdf(probs, _uniform(probs.shape[:-1], probs, None)),
+        "inverse CDF": lambda: inverse_cdf(probs, uniform(probs.shape[:-1], probs, None)),
     }
     samples = time_interleaved(calls, rounds, rounds, block, slow=float("inf"))
     return {"multinomial_ms": milliseconds(samples["torch.multinomial"]),
@@ -329,6 +345,9 @@ def main(argv=None):
                         help="torch threads (default: torch's own choice, recorded in the output)")
     parser.add_argument("--check-targets", action="store_true",
                         help="exit with status 1 when a speed target is missed")
+    parser.add_argument("--register", metavar="MODULE", action="append", default=[],
+                        help="import MODULE (dotted name or .py file) first, so that the estimators "
+                             "it registers are measured too (repeatable)")
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -345,6 +364,11 @@ def main(argv=None):
         args.taus = [1.3] if args.quick else [1.0, 1.3]
     if any(not (0 < tau < float("inf")) for tau in args.taus):
         parser.error(f"--taus must be positive finite numbers; got {args.taus}")
+
+    try:
+        import_registering(args.register)
+    except Exception as error:   # a missing file, an import error, a clashing name
+        parser.error(f"--register: {type(error).__name__}: {error}")
 
     quick = args.quick
     shapes = QUICK_SHAPES if quick else FULL_SHAPES
@@ -395,7 +419,7 @@ def main(argv=None):
                     rows[label]["cpu_x_official"] = ratios(samples, label, OFFICIAL, 1)
                 if not args.no_memory and tau == args.taus[0] and (not quick or label in ("ST", "ReinMax")):
                     rows[label]["memory"] = measure_memory(label, shape, tau, official_path,
-                                                           torch.get_num_threads())
+                                                           torch.get_num_threads(), args.register)
             print_table(shape, tau, rows, official_path is not None)
             record["results"].append({"shape": list(shape), "tau": tau, "rows": rows})
             target = {"shape": list(shape), "tau": tau, "reinmax_x_st": rows["ReinMax"]["x_st"],

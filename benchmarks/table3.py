@@ -46,11 +46,11 @@ import torch
 import reinmax
 from reinmax import estimators
 from reinmax.experiments import polynomial as P
-from reinmax.experiments.vae import NOISY_METHODS, TABLE8
+from reinmax.experiments.vae import TABLE8
 from reinmax.models.vae import CategoricalVAE, seed_generators
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from estimators import _status_kib  # noqa: E402  (the same /proc reader as benchmarks/estimators.py)
+from estimators import status_kib  # noqa: E402  (the same /proc reader as benchmarks/estimators.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "benchmarks" / "table3.json"
@@ -95,7 +95,8 @@ def make_step(problem, name, options, fused, size, batch=None):
         tau = TABLE8[VAE_CONFIG][name][2]
 
         def loss():
-            value, _ = model.neg_elbo(x, estimator, tau, generators, noisy=name in NOISY_METHODS)
+            value, _ = model.neg_elbo(x, estimator, tau, generators,
+                                     noisy=reinmax.registry.get_spec(name).draws_noise)
             return value.sum()
         parameters = list(model.parameters())
 
@@ -144,9 +145,9 @@ def memory_worker(spec):
     step = make_step(problem, name, options, fused, size)
     with open("/proc/self/clear_refs", "w") as stream:
         stream.write("5")                                                 # VmHWM := VmRSS
-    before = _status_kib("VmRSS")
+    before = status_kib("VmRSS")
     step()
-    return {"peak_mib": (_status_kib("VmHWM") - before) / 1024,
+    return {"peak_mib": (status_kib("VmHWM") - before) / 1024,
             "parameter_mib": step.parameter_bytes / 2 ** 20}
 
 

@@ -7,68 +7,27 @@ Straight-through family (functional, like ``torch.nn.functional.gumbel_softmax``
     estimator = reinmax.get_estimator("GR-MCK", K=100)      # by the names the paper prints
 
 REINFORCE family (needs f): :func:`reinforce`, :func:`rloo`; exact enumeration:
-:mod:`reinmax.exact`.
+:mod:`reinmax.exact`. Every estimator is an entry of :mod:`reinmax.registry` (its name, family,
+options, whether it draws noise beyond the sample, plot style); sampling primitives are in
+:mod:`reinmax.sampling`.
 """
-import functools
-from typing import Callable, Dict
-
+from . import estimators, registry, sampling, score
 from ._checks import set_validate_args, validate_args_enabled
-from .estimators import (gst, gumbel_rao, reinmax, reinmax_uniform_baseline,
-                         reinmax_uniform_baseline_authors, st, stgs)
-from .score import reinforce, rloo
+# Each estimator module lists its public functions in __all__ (and registers them with
+# reinmax.registry on import), so that adding an estimator to it changes nothing here.
+from .estimators import *  # noqa: F401,F403
+from .registry import get_estimator, get_score_estimator
+from .score import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 
+ESTIMATORS = registry.EstimatorView("straight-through")
+"""The straight-through family, name -> callable, read-only and read from the registry when used
+(later registrations included): the names the paper prints, and two Figure 6 variants."""
 
-def _named(function, name, **fixed):
-    """A partial with a readable name, so that registries and error messages stay legible."""
-    bound = functools.partial(function, **fixed)
-    functools.update_wrapper(bound, function)
-    bound.__name__ = name
-    return bound
-
-
-ESTIMATORS: Dict[str, Callable] = {
-    "ST": st,
-    "ReinMax": reinmax,
-    "STGS": stgs,
-    "GR-MCK": gumbel_rao,
-    "GST-1.0": _named(gst, "gst_1", gap=1.0),
-    "GST-p": _named(gst, "gst_p", gap="p"),
-    "ReinMax-1/n": reinmax_uniform_baseline,
-    "ReinMax-1/n-authors": reinmax_uniform_baseline_authors,
-}
-"""The straight-through family, keyed by the names the paper prints (and two Figure 6 variants)."""
-
-SCORE_ESTIMATORS: Dict[str, Callable] = {"REINFORCE": reinforce, "RLOO": rloo}
+SCORE_ESTIMATORS = registry.EstimatorView("score")
 """The REINFORCE family, which needs f itself, called as ``fn(logits, f, ...) -> (surrogate, values)``."""
-
-
-def _lookup(registry: Dict[str, Callable], name: str, options) -> Callable:
-    if not isinstance(name, str):
-        raise TypeError(f"estimator name must be a string; got {name!r}")
-    by_key = {key.lower(): key for key in registry}
-    key = by_key.get(name.strip().lower())
-    if key is None:
-        raise ValueError(f"unknown estimator {name!r}; valid names: {', '.join(registry)}")
-    function = registry[key]
-    return functools.partial(function, **options) if options else function
-
-
-def get_estimator(name: str, **options) -> Callable:
-    """Look up a straight-through-family estimator by its paper name, case-insensitively.
-
-    ``options`` are bound as keyword arguments, e.g. ``get_estimator("GR-MCK", K=100)``.
-    """
-    return _lookup(ESTIMATORS, name, options)
-
-
-def get_score_estimator(name: str, **options) -> Callable:
-    """Look up a REINFORCE-family estimator ("REINFORCE", "RLOO") by name."""
-    return _lookup(SCORE_ESTIMATORS, name, options)
-
 
 __all__ = ["st", "reinmax", "stgs", "gumbel_rao", "gst", "reinmax_uniform_baseline",
            "reinmax_uniform_baseline_authors", "reinforce", "rloo", "ESTIMATORS",
-           "SCORE_ESTIMATORS", "get_estimator", "get_score_estimator", "set_validate_args",
-           "validate_args_enabled", "__version__"]
+           "SCORE_ESTIMATORS", "get_estimator", "get_score_estimator", "set_validate_args", "validate_args_enabled", "__version__"]

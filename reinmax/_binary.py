@@ -33,6 +33,7 @@ from typing import Tuple, Union
 import torch
 
 from ._checks import check_sample, diagnose_bad_rows, validate_args_enabled
+from .sampling import inside_transform, uniform, working_dtype
 
 Tensor = torch.Tensor
 
@@ -49,7 +50,7 @@ def _plain() -> bool:
     torch.func transform (vmap cannot write a batched value into an unbatched tensor, and grad
     traces the backward, where ``out=`` is not differentiable) nor a backward that is itself
     differentiated (create_graph). Otherwise the same values come from functional operations."""
-    return not torch._C._functorch.get_interpreter_stack() and not torch.is_grad_enabled()
+    return not inside_transform() and not torch.is_grad_enabled()
 
 
 def _new_pair(like: Tensor, dim: int, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
@@ -248,7 +249,7 @@ def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax:
         index, u = check_sample(sample, last), None
     else:
         # 1 - U with U uniform in [0, 1): the general code's numbers, in (0, 1].
-        index, u = None, _uniform(last.detach()[..., 0], generator)
+        index, u = None, uniform(last.shape[:-1], last, generator)
     y_hard, y_soft, _ = _STReinMax.apply(logits, index, u, tau, dim, reinmax)
     check_rows(last)
     return y_hard, y_soft
@@ -305,19 +306,12 @@ def _check(difference: Tensor, logits: Tensor) -> None:
         diagnose_bad_rows(logits.detach())
 
 
-def _uniform(like: Tensor, generator) -> Tensor:
-    """Uniform numbers in (0, 1], in float64 for float64 input and float32 otherwise."""
-    dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
-    return 1.0 - torch.rand(like.shape, generator=generator, device=like.device, dtype=dtype)
-
-
 def _draw_first(difference: Tensor, logits: Tensor, sample, generator) -> Tensor:
     """True where category 0 is drawn (probability sigmoid(a)), or where ``sample`` says 0."""
     if sample is not None:
         return check_sample(sample, logits) == 0
-    return _uniform(difference, generator) <= torch.sigmoid(difference.to(torch.float64 if
-                                                          difference.dtype == torch.float64
-                                                          else torch.float32))
+    return uniform(difference.shape, difference, generator) <= torch.sigmoid(
+        difference.to(working_dtype(difference)))
 
 
 def _through(logits, first, weight, dim) -> Tuple[Tensor, Tensor]:
@@ -336,8 +330,8 @@ def stgs(logits: Tensor, tau: float, dim: int, sample, generator) -> Tuple[Tenso
     """STGS (hard) for two categories; ``logits`` has its categories last already."""
     difference = logits.detach()[..., 0] - logits.detach()[..., 1]
     _check(difference, logits)
-    work = difference.to(torch.float64 if logits.dtype == torch.float64 else torch.float32)
-    v = _uniform(work, generator)
+    work = difference.to(working_dtype(logits))
+    v = uniform(work.shape, work, generator)
     if sample is None:
         # One uniform decides both: z = a + logit(v), category 0 iff z > 0 (argmax of l + G).
         z = work + torch.logit(v)

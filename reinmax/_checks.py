@@ -9,6 +9,9 @@ import numbers
 
 import torch
 
+# The module, not its names: reinmax.sampling calls check_sample from here in turn.
+from . import sampling
+
 _VALIDATE = True
 
 
@@ -20,15 +23,10 @@ def set_validate_args(value: bool) -> None:
 
 def validate_args_enabled() -> bool:
     """Whether the data-dependent checks run now: switched on, and not inside
-    ``torch.func.vmap`` (which cannot branch on tensor values, so the checks are skipped there;
-    run the function once without vmap to have your inputs checked)."""
-    return _VALIDATE and not _inside_vmap()
-
-
-def _inside_vmap() -> bool:
-    stack = torch._C._functorch.get_interpreter_stack()
-    return bool(stack) and any(level.key() == torch._C._functorch.TransformType.Vmap
-                               for level in stack)
+    ``torch.func.vmap`` (which cannot branch on tensor values) nor while ``torch.compile`` traces
+    the code (where such a branch would break the graph); run the function once without vmap
+    or compile to have your inputs checked."""
+    return _VALIDATE and not sampling.inside_vmap()
 
 
 def check_tau(tau) -> float:
@@ -75,6 +73,19 @@ def diagnose_bad_rows(logits: torch.Tensor) -> None:
     if torch.isneginf(logits).all(dim=-1).any():
         raise ValueError("a row of logits is all -inf: at least one category must be possible")
     raise ValueError("softmax(logits) is not finite; check the logits for extreme values")
+
+
+def check_softmax_rows(probs: torch.Tensor, logits: torch.Tensor) -> None:
+    """Raise a clear error when ``probs = softmax(logits)`` (categories last) is not finite.
+
+    softmax gives NaN for NaN, +inf or all -inf rows, so one sum over all of ``probs`` detects
+    all three (a full reduction costs a fraction of a per-row one on short rows; float32 or
+    float64 accumulation keeps a half-precision sum of many rows from overflowing)."""
+    if not validate_args_enabled():
+        return
+    total = probs.sum(dtype=torch.float64 if probs.dtype == torch.float64 else torch.float32)
+    if not torch.isfinite(total):
+        diagnose_bad_rows(logits.detach())
 
 
 def check_sample(sample, logits: torch.Tensor) -> torch.Tensor:

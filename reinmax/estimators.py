@@ -22,59 +22,28 @@ from typing import Optional, Tuple, Union
 import torch
 
 from . import _binary
-from ._checks import (_inside_vmap, check_logits, check_positive_int, check_sample, check_tau,
-                      diagnose_bad_rows, validate_args_enabled)
+from ._checks import check_logits, check_positive_int, check_sample, check_softmax_rows, check_tau
+from .registry import EstimatorSpec, register
+from .sampling import (draw_index, exponential, inside_transform, inside_vmap, inverse_cdf, one_hot,
+                       uniform, working_dtype)
 
 Tensor = torch.Tensor
 Pair = Tuple[Tensor, Tensor]
 
+__all__ = ["st", "reinmax", "stgs", "gumbel_rao", "gst", "reinmax_uniform_baseline",
+           "reinmax_uniform_baseline_authors"]
+"""What ``reinmax`` exports from here (``from reinmax import st``)."""
+
 
 # ----------------------------------------------------------------------------- helpers
-def _one_hot(index: Tensor, like: Tensor) -> Tensor:
-    """One-hot rows (dtype of ``like``) for ``index``; a comparison, so it works under vmap."""
-    categories = torch.arange(like.shape[-1], device=like.device)
-    return (index.unsqueeze(-1) == categories).to(like.dtype)
-
-
-def _uniform(shape, like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
-    """Uniform numbers in (0, 1]: excluding 0 keeps masked categories (probability 0) unsampled."""
-    dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
-    return torch.rand(shape, generator=generator, device=like.device, dtype=dtype).neg_().add_(1.0)
-
-
-def _inverse_cdf(probs: Tensor, u: Tensor) -> Tensor:
-    """Category indices with P(index = i) = probs[..., i]; rows need not sum exactly to one."""
-    if probs.dtype in (torch.float16, torch.bfloat16):
-        probs = probs.float()
-    cdf = probs.cumsum(-1)
-    # The index is the number of categories whose cumulative mass lies below u * total, found by
-    # a binary search per row (cheaper than comparing every category). The clamp keeps a NaN row,
-    # possible only with the input checks off, from giving an index out of range.
-    target = (u * cdf[..., -1]).unsqueeze(-1)
-    return torch.searchsorted(cdf, target).squeeze(-1).clamp(max=probs.shape[-1] - 1)
-
-
-def _check_rows(probs: Tensor, logits: Tensor) -> None:
-    """softmax gives NaN for NaN, +inf or all -inf rows, so one sum over all of ``probs`` detects
-    all three (a full reduction costs a fraction of a per-row one on short rows; float32 or
-    float64 accumulation keeps a half-precision sum of many rows from overflowing)."""
-    if not validate_args_enabled():
-        return
-    total = probs.sum(dtype=torch.float64 if probs.dtype == torch.float64 else torch.float32)
-    if not torch.isfinite(total):
-        diagnose_bad_rows(logits.detach())
+# Sampling (uniform numbers, the inverse CDF, one-hot rows, exponential draws) is in
+# reinmax.sampling, shared with the two-category fast paths, the score estimators and the models.
 
 
 def _prepare(logits: Tensor, tau, dim: int) -> Tuple[Tensor, float, int]:
     dim = check_logits(logits, dim)
     tau = check_tau(tau)
     return logits.movedim(dim, -1), tau, dim
-
-
-def _draw_index(probs: Tensor, logits: Tensor, sample, generator) -> Tensor:
-    if sample is not None:
-        return check_sample(sample, logits)
-    return _inverse_cdf(probs, _uniform(probs.shape[:-1], probs, generator))
 
 
 def _no_soft_form(name: str, hard: bool) -> None:
@@ -110,7 +79,7 @@ def _in_place_ok() -> bool:
     """Arithmetic in place on a fresh temporary saves an allocation. Under torch.func.vmap it
     fails when the other operand is batched and the temporary is not (and some in-place ops have
     no batching rule), so it is used outside vmap only."""
-    return not _inside_vmap()
+    return not inside_vmap()
 
 
 def _addcmul(tensor: Tensor, a: Tensor, b: Tensor, value: float, in_place: bool) -> Tensor:
@@ -132,7 +101,7 @@ class _SampleFunction(torch.autograd.Function):
     def forward(logits, index, u, tau):
         probs = _softmax(logits)
         # A given index is returned as a view: autograd cannot save an input returned as-is.
-        index = _inverse_cdf(probs, u) if index is None else index.view_as(index)
+        index = inverse_cdf(probs, u) if index is None else index.view_as(index)
         # The one-hot depends on the index alone, so it is made from it (batched under vmap
         # exactly when the index is; scatter_ has no batching rule, scatter has).
         one_hot = index.new_zeros(index.shape + probs.shape[-1:], dtype=probs.dtype)
@@ -221,9 +190,9 @@ def _fused(function, logits, tau, hard, dim, sample, generator, name) -> Pair:
     if sample is not None:
         index, u = check_sample(sample, logits), None
     else:
-        index, u = None, _uniform(logits.shape[:-1], logits, generator)
+        index, u = None, uniform(logits.shape[:-1], logits, generator)
     y_hard, y_soft, _ = function.apply(logits, index, u, tau)
-    _check_rows(y_soft, logits)
+    check_softmax_rows(y_soft, logits)
     if dim == y_hard.dim() - 1:
         return y_hard, y_soft
     return y_hard.movedim(-1, dim), y_soft.movedim(-1, dim)
@@ -261,15 +230,6 @@ def reinmax(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -
 
 
 # ------------------------------------------------------------------- Gumbel family
-def _exponential(shape, like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
-    """Exp(1) draws as -log(U), out of place so that torch.func.vmap can batch them, drawn in
-    logical order (the noise must not depend on the memory layout of ``like``); clamped away
-    from 0, whose logarithm the conditional Gumbel formula would turn into an infinite logit."""
-    dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
-    u = torch.rand(shape, generator=generator, device=like.device, dtype=dtype)
-    return (-torch.log1p(-u)).clamp(min=torch.finfo(dtype).tiny)
-
-
 def _gumbel_given_sample(logits: Tensor, index: Tensor, exponentials: Tensor) -> Tensor:
     """Perturbed logits ``theta + G`` with Gumbel noise G drawn conditionally on argmax = index.
 
@@ -281,7 +241,7 @@ def _gumbel_given_sample(logits: Tensor, index: Tensor, exponentials: Tensor) ->
     log_z = torch.logsumexp(logits, -1, keepdim=True)
     top = log_z - log_e.gather(-1, index.expand(log_e.shape[:-1]).unsqueeze(-1))
     others = -torch.logaddexp(log_e - logits, -top)
-    return torch.where(_one_hot(index, logits).bool(), top, others)
+    return torch.where(one_hot(index, logits).bool(), top, others)
 
 
 def _noise_from_perturbed(perturbed: Tensor, logits: Tensor) -> Tensor:
@@ -312,7 +272,7 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
         return _binary.stgs(logits, tau, dim, sample, generator)   # same estimator, sigmoid form
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
-        _check_rows(probs, logits)
+        check_softmax_rows(probs, logits)
         if gumbels is not None:
             gumbels = gumbels.movedim(dim, -1)
             if gumbels.shape != logits.shape:
@@ -321,17 +281,17 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
             noise = gumbels.to(logits.dtype)
             index = (logits + noise).argmax(-1)
         else:
-            index = _draw_index(probs, logits, sample, generator)
-            e = _exponential(tuple(logits.shape), logits, generator)
+            index = draw_index(probs, logits, sample, generator)
+            e = exponential(tuple(logits.shape), logits, generator)
             noise = _noise_from_perturbed(_gumbel_given_sample(logits.to(e.dtype), index, e),
                                           logits).to(logits.dtype)
     relaxed = torch.softmax((logits + noise) / tau, -1)
-    y = _through(_one_hot(index, logits), relaxed) if hard else relaxed
+    y = _through(one_hot(index, logits), relaxed) if hard else relaxed
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
 
 
 # GR-MCK's K relaxations given the sample, fused. With E_i = -log(1 - u_i) the Exp(1) draws of
-# _exponential and p = softmax(theta), the conditional Gumbel formula of _gumbel_given_sample
+# reinmax.sampling.exponential and p = softmax(theta), the conditional Gumbel formula of _gumbel_given_sample
 # gives, relative to the sampled (largest) perturbed logit,
 #     (theta_i + G_i) - (theta_d + G_d) = -log(1 + r_i),   r_i = E_i / (E_d p_i)   (i != d),
 # so softmax((theta + G) / tau)_i is proportional to w_i = (1 + r_i)^(-1/tau), with w_d = 1: no
@@ -364,7 +324,7 @@ def _gr_block_draws(like: Tensor) -> int:
 def _gr_relaxations(theta: Tensor, index: Tensor, tau: float, K: int,
                     generator: Optional[torch.Generator]) -> Tensor:
     """The K relaxations softmax((theta + G_k) / tau), shape (K,) + theta.shape, with G_k drawn
-    from ``generator`` exactly as _exponential and _gumbel_given_sample would draw them."""
+    from ``generator`` exactly as sampling.exponential and _gumbel_given_sample would draw them."""
     inv_p = torch.softmax(theta, -1).reciprocal_()            # inf where masked
     # 1/p_d := 0 makes r_d = 0 and so w_d = 1 exactly, once per row instead of once per draw.
     inv_p.scatter_(-1, index.unsqueeze(-1), 0.0)
@@ -378,7 +338,7 @@ def _gr_relaxations(theta: Tensor, index: Tensor, tau: float, K: int,
         at = where[:len(block)]
         block.uniform_(generator=generator)                    # = torch.rand, same stream
         block.neg_().log1p_()                                  # -E
-        # _exponential's clamp (E >= tiny) matters only for E_d, the divisor: an E_i of 0 gives
+        # sampling.exponential's clamp (E >= tiny) matters only for E_d, the divisor: an E_i of 0 gives
         # w_i = 1 with or without it.
         minus_e_d = block.gather(-1, at).clamp_(max=-tiny)
         block.mul_(inv_p).div_(minus_e_d)                      # r
@@ -397,11 +357,11 @@ class _GumbelRaoFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, index, tau, K, generator, hard):
-        work = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        work = working_dtype(logits)
         s = _gr_relaxations(logits.detach().to(work), index, tau, K, generator)
         ctx.save_for_backward(s)
         ctx.tau = tau
-        return _one_hot(index, logits) if hard else s.mean(0).to(logits.dtype)
+        return one_hot(index, logits) if hard else s.mean(0).to(logits.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -458,17 +418,16 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
     K = check_positive_int("K", K)
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
-        _check_rows(probs, logits)
-        index = _draw_index(probs, logits, sample, generator)
-    work = torch.float64 if logits.dtype == torch.float64 else torch.float32
-    if (_GR_FUSED and not torch._C._functorch.get_interpreter_stack()
-            and tau <= _gr_tau_limit(work)):
+        check_softmax_rows(probs, logits)
+        index = draw_index(probs, logits, sample, generator)
+    work = working_dtype(logits)
+    if _GR_FUSED and not inside_transform() and tau <= _gr_tau_limit(work):
         y = _GumbelRaoFunction.apply(logits, index, tau, K, generator, hard)
         return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
     # Under torch.func transforms (the Function is written for plain autograd) and at very high
     # temperatures: the unfused reference.
     relaxed = _gr_reference_relaxed(logits, index, tau, K, generator)
-    y = _through(_one_hot(index, logits), relaxed) if hard else relaxed
+    y = _through(one_hot(index, logits), relaxed) if hard else relaxed
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
 
 
@@ -478,8 +437,8 @@ def _gr_reference_relaxed(logits: Tensor, index: Tensor, tau: float, K: int,
     definition the fused Function is tested against. Noise is drawn out of place, so that
     torch.func.vmap(randomness='different') can batch it."""
     with torch.no_grad():
-        work = torch.float64 if logits.dtype == torch.float64 else torch.float32
-        e = _exponential((K,) + tuple(logits.shape), logits, generator)
+        work = working_dtype(logits)
+        e = exponential((K,) + tuple(logits.shape), logits, generator)
         noise = _noise_from_perturbed(_gumbel_given_sample(logits.to(work), index, e),
                                       logits).to(logits.dtype)
     return torch.softmax((logits + noise) / tau, -1).mean(0)
@@ -504,9 +463,9 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
         return _binary.gst(logits, tau, dim, sample, generator, gap)   # same estimator, sigmoid form
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
-        _check_rows(probs, logits)
-        index = _draw_index(probs, logits, sample, generator)
-        chosen = _one_hot(index, logits).bool()
+        check_softmax_rows(probs, logits)
+        index = draw_index(probs, logits, sample, generator)
+        chosen = one_hot(index, logits).bool()
         top = logits.max(-1, keepdim=True).values
         if gap == "p":
             p_d = probs.gather(-1, index.unsqueeze(-1)) * (1 - 1e-5)  # keeps log(1 - p) finite
@@ -536,7 +495,7 @@ class _UniformBaselineFunction(torch.autograd.Function):
     @staticmethod
     def forward(logits, index, tau, authors):
         probs = _softmax(logits)
-        return _one_hot(index, logits), probs
+        return one_hot(index, logits), probs
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -568,8 +527,8 @@ def _uniform_baseline(logits, tau, hard, dim, sample, generator, authors, name) 
     logits, tau, dim = _prepare(logits, tau, dim)
     with torch.no_grad():
         probs = _softmax(logits)
-        _check_rows(probs, logits)
-        index = _draw_index(probs, logits, sample, generator)
+        check_softmax_rows(probs, logits)
+        index = draw_index(probs, logits, sample, generator)
     y_hard, y_soft = _UniformBaselineFunction.apply(logits, index, tau, authors)
     return y_hard.movedim(-1, dim), y_soft.movedim(-1, dim)
 
@@ -597,3 +556,47 @@ def reinmax_uniform_baseline_authors(logits: Tensor, tau: float = 1.0, hard: boo
     """
     return _uniform_baseline(logits, tau, hard, dim, sample, generator, True,
                              "reinmax_uniform_baseline_authors")
+
+
+# ------------------------------------------------------------------------ the registry
+# The straight-through family under the names the paper prints (and Figure 6's two variants), in
+# the order the book lists them. Every list of estimators in the package, the tests and the
+# benchmarks is read from these entries (reinmax.registry); styles are the book's figure colours.
+# draws_noise: given the sample, STGS and GR-MCK still draw Gumbel noise from the generator.
+# sample_only_backward: the others' backward is a function of the logits, the sample and the
+# upstream gradient (tests/test_registry.py checks both claims for every entry).
+register(EstimatorSpec(
+    name="ST", family="straight-through", function=st, sample_only_backward=True,
+    description="Straight-Through (Bengio et al. 2013), Algorithm 1",
+    style=dict(color="#7f7f7f", linestyle="--")))
+register(EstimatorSpec(
+    name="ReinMax", family="straight-through", function=reinmax, sample_only_backward=True,
+    description="ReinMax (Liu et al. 2023), Algorithm 2: second order at ST's cost",
+    style=dict(color="#d62728", linestyle="-")))
+register(EstimatorSpec(
+    name="STGS", family="straight-through", function=stgs, draws_noise=True,
+    description="Straight-Through Gumbel-Softmax (Jang et al. 2017)",
+    style=dict(color="#1f77b4", linestyle="-.")))
+register(EstimatorSpec(
+    name="GR-MCK", family="straight-through", function=gumbel_rao, options={"K": 1000},
+    draws_noise=True, description="Gumbel-Rao Monte Carlo with K draws (Paulus et al. 2021)",
+    style=dict(color="#2ca02c", linestyle=":")))
+register(EstimatorSpec(
+    name="GST-1.0", family="straight-through", function=gst, fixed={"gap": 1.0},
+    sample_only_backward=True, description="Gapped Straight-Through, gap 1 (Fan et al. 2022)",
+    style=dict(color="#9467bd", linestyle=(0, (5, 1)))))
+register(EstimatorSpec(
+    name="GST-p", family="straight-through", function=gst, fixed={"gap": "p"},
+    sample_only_backward=True,
+    description="Gapped Straight-Through, adaptive gap -log(1 - p)/p (Fan et al. 2022)",
+    style=dict(color="#8c564b", linestyle=(0, (3, 1, 1, 1)))))
+register(EstimatorSpec(
+    name="ReinMax-1/n", family="straight-through", function=reinmax_uniform_baseline,
+    sample_only_backward=True,
+    description="ReinMax with the uniform 1/n baseline (Section 6.6), as derived in this book",
+    style=dict(color="#ff7f0e", linestyle="-")))
+register(EstimatorSpec(
+    name="ReinMax-1/n-authors", family="straight-through",
+    function=reinmax_uniform_baseline_authors, sample_only_backward=True,
+    description="ReinMax with the 1/n baseline as the authors' Figure 6 script computes it",
+    style=dict(color="#bcbd22", linestyle="--")))

@@ -1,22 +1,11 @@
-"""The book's figure style in one place: print-readable sizes, fixed colours per method."""
+"""The book's figure style in one place: print-readable sizes, fixed colours per method (the
+colours are part of each estimator's entry in :mod:`reinmax.registry`)."""
 from pathlib import Path
 from typing import Optional, Union
 
 import matplotlib
 
-# The paper's method names, each with one colour and line style across every figure of the book.
-METHOD_STYLE = {
-    "ReinMax": dict(color="#d62728", linestyle="-"),
-    "ST": dict(color="#7f7f7f", linestyle="--"),
-    "STGS": dict(color="#1f77b4", linestyle="-."),
-    "GR-MCK": dict(color="#2ca02c", linestyle=":"),
-    "GST-1.0": dict(color="#9467bd", linestyle=(0, (5, 1))),
-    "GST-p": dict(color="#8c564b", linestyle=(0, (3, 1, 1, 1))),
-    "ReinMax-1/n": dict(color="#ff7f0e", linestyle="-"),
-    "ReinMax-1/n-authors": dict(color="#bcbd22", linestyle="--"),
-    "REINFORCE": dict(color="#17becf", linestyle="-"),
-    "RLOO": dict(color="#e377c2", linestyle="-."),
-}
+from . import registry
 
 RC = {
     "figure.figsize": (6.4, 4.0),
@@ -40,8 +29,16 @@ def use_book_style() -> None:
 
 
 def style(method: str) -> dict:
-    """Line style keyword arguments for a method name, with the method name as its label."""
-    return dict(METHOD_STYLE.get(method, {}), label=method)
+    """Line style keyword arguments for a method name, with the method name as its label.
+
+    A registered estimator's style is its registry entry's (``reinmax.registry``: one colour and
+    line style per method across every figure; an estimator registered without one gets an
+    unused colour); any other name gets only its label."""
+    try:
+        spec = registry.get_spec(method)
+    except (TypeError, ValueError):
+        return {"label": method}
+    return dict(spec.style, label=method)
 
 
 def savefig(fig, name: str, directory: Optional[Union[str, Path]] = None) -> Path:

@@ -14,8 +14,12 @@ from typing import Callable, Optional
 
 import torch
 
-from ._checks import check_logits, check_positive_int
-from .estimators import _check_rows, _draw_index, _one_hot
+from ._checks import check_logits, check_positive_int, check_softmax_rows
+from .registry import EstimatorSpec, register
+from .sampling import draw_index, one_hot
+
+__all__ = ["reinforce", "rloo"]
+"""What ``reinmax`` exports from here (``from reinmax import rloo``)."""
 
 
 def _log_prob(logits, index, batch_dims):
@@ -30,8 +34,8 @@ def _sample(logits, dim, sample, generator, leading=()):
         logits = logits.expand(leading + tuple(logits.shape))
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
-        _check_rows(probs, logits)
-        index = _draw_index(probs, logits, sample, generator)
+        check_softmax_rows(probs, logits)
+        index = draw_index(probs, logits, sample, generator)
     return logits, dim, index
 
 
@@ -53,7 +57,7 @@ def reinforce(logits: torch.Tensor, f: Callable, *, dim: int = -1, sample=None,
     subtracted from f(D) in the score term; the paper's polynomial script uses none.
     """
     logits, dim, index = _sample(logits, dim, sample, generator)
-    values = _evaluate(f, _one_hot(index, logits), dim)
+    values = _evaluate(f, one_hot(index, logits), dim)
     log_p = _log_prob(logits, index, values.dim())
     advantage = values.detach() if baseline is None else values.detach() - baseline
     surrogate = values + advantage * (log_p - log_p.detach())
@@ -72,8 +76,22 @@ def rloo(logits: torch.Tensor, f: Callable, *, num_samples: int = 2, dim: int = 
     if K < 2:
         raise ValueError(f"rloo needs num_samples >= 2 (one draw has no others); got {K}")
     logits, dim, index = _sample(logits, dim, sample, generator, leading=(K,))
-    values = _evaluate(f, _one_hot(index, logits), dim + 1)
+    values = _evaluate(f, one_hot(index, logits), dim + 1)
     log_p = _log_prob(logits, index, values.dim())
     baseline = (values.detach().sum(0, keepdim=True) - values.detach()) / (K - 1)
     surrogate = values + (values.detach() - baseline) * (log_p - log_p.detach())
     return surrogate, values
+
+
+# ------------------------------------------------------------------------ the registry
+# Given the samples (sample=), neither draws anything more, and the gradient is a function of the
+# samples and f's values at them (tests/test_registry.py checks both claims).
+register(EstimatorSpec(
+    name="REINFORCE", family="score", function=reinforce, options={"baseline": None},
+    sample_only_backward=True, description="REINFORCE (Williams 1992), eq. 3",
+    style=dict(color="#17becf", linestyle="-")))
+register(EstimatorSpec(
+    name="RLOO", family="score", function=rloo, options={"num_samples": 2},
+    sample_only_backward=True,
+    description="REINFORCE leave-one-out (Kool et al. 2019), num_samples draws per evaluation",
+    style=dict(color="#e377c2", linestyle="-.")))

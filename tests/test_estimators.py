@@ -16,26 +16,22 @@ import torch
 import torch.nn.functional as F
 
 import reinmax
-from reinmax import exact, reference
+from reinmax import exact, reference, registry
 from conftest import random_logits, random_nonlinear_f, requires_cuda
 
 TAUS = [0.5, 1.0, 1.3, 2.0]
 EXACT = 1e-12
 
-# Every straight-through-family estimator, with GR-MCK at a small K to keep tests fast.
-ESTIMATORS = {
-    "ST": reinmax.st,
-    "ReinMax": reinmax.reinmax,
-    "STGS": reinmax.stgs,
-    "GR-MCK": reinmax.get_estimator("GR-MCK", K=8),
-    "GST-1.0": reinmax.get_estimator("GST-1.0"),
-    "GST-p": reinmax.get_estimator("GST-p"),
-    "ReinMax-1/n": reinmax.reinmax_uniform_baseline,
-    "ReinMax-1/n-authors": reinmax.reinmax_uniform_baseline_authors,
-}
+# Every registered straight-through-family estimator, with a small number of Monte Carlo draws
+# where it takes one (GR-MCK's K) to keep tests fast.
+SMALL = {"K": 8}
+ESTIMATORS = {spec.name: reinmax.get_estimator(spec.name, **{k: v for k, v in SMALL.items()
+                                                              if k in spec.options})
+              for spec in registry.specs("straight-through")}
 NAMES = list(ESTIMATORS)
-# Estimators whose backward depends only on the sample (no continuous noise).
-SAMPLE_ONLY = ["ST", "ReinMax", "GST-1.0", "GST-p", "ReinMax-1/n", "ReinMax-1/n-authors"]
+# Estimators whose backward depends only on the sample (no continuous noise); the registry's
+# claim, checked for every entry in tests/test_registry.py.
+SAMPLE_ONLY = registry.names("straight-through", sample_only_backward=True)
 
 
 def jacobian(p):

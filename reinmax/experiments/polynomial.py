@@ -79,7 +79,7 @@ def _rloo(logits, f, tau, generator, config):
     return surrogate.movedim(0, 2), values.movedim(0, 2)   # (group, seeds, groups) -> (seeds, groups, group)
 
 
-METHODS: Dict[str, MethodFunction] = {name: _straight_through(name) for name in reinmax.ESTIMATORS}
+METHODS = reinmax.registry.MethodTable(_straight_through, "straight-through")
 METHODS.update({"REINFORCE": _reinforce, "RLOO": _rloo})
 """Every method the experiment can train, by the names the paper prints."""
 

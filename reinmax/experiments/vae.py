@@ -31,7 +31,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .. import get_estimator
+from .. import get_estimator, registry
 from ..data.mnist import load_mnist
 from ..models.vae import CategoricalVAE, gradient_quality, seed_generators
 from ..results import equal_apart_from, provenance, read_json, write_json
@@ -70,7 +70,7 @@ PAPER_TEMPERATURE_SIDE = {"STGS": "tau <= 1", "GST-1.0": "tau <= 1", "GR-MCK": "
 
 OPTIMIZERS = {"Adam": torch.optim.Adam, "RAdam": torch.optim.RAdam}
 
-NOISY_METHODS = frozenset({"STGS", "GR-MCK"})
+NOISY_METHODS = registry.NameSet(draws_noise=True)
 """Methods that draw Gumbel noise beyond the sampled category (called once per seed)."""
 
 TABLE8: Dict[str, Dict[str, Tuple[str, float, float]]] = {

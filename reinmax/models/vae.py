@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..estimators import _inverse_cdf
+from ..sampling import inverse_cdf as _inverse_cdf
 from ..exact import configurations
 
 Tensor = torch.Tensor

@@ -1,0 +1,373 @@
+"""One registry of gradient estimators, with what the book, the experiments and the tests need to
+know about each: the source of every list of estimator names in the project.
+
+An estimator module registers its estimators where it defines them::
+
+    from .registry import EstimatorSpec, register
+
+    register(EstimatorSpec(
+        name="GST-1.0", family="straight-through", function=gst, fixed={"gap": 1.0},
+        description="Gapped Straight-Through with gap 1 (Fan et al. 2022)",
+        sample_only_backward=True, style=dict(color="#9467bd", linestyle=(0, (5, 1)))))
+
+and everything else reads the registry: :func:`get_estimator` and :func:`get_score_estimator`
+(by the paper's name, case-insensitively, with options checked), ``reinmax.ESTIMATORS`` and
+``reinmax.SCORE_ESTIMATORS`` (read-only name -> callable views), the plot style
+(:func:`reinmax.plots.style`), the experiments' method tables and noise handling, the benchmarks
+and the tests. Views read the registry when they are used, so an estimator registered later (a
+user's own, or a test's toy) appears in all of them.
+
+Two kinds of entries:
+
+* ``function=``: a plain function (or other stateless callable). ``get_estimator(name)`` returns
+  it (bound to the options the name fixes, e.g. GST-1.0's ``gap=1.0``); with options,
+  ``functools.partial(function, **fixed, **options)``.
+* ``factory=``: a callable that builds the estimator, e.g. a ``torch.nn.Module`` subclass with
+  learned parameters (control variates). ``get_estimator(name, **options)`` calls
+  ``factory(**fixed, **options)`` on **every** lookup and returns the new object, so two lookups
+  never share learned state; keep the object you train. ``ESTIMATORS[name]`` likewise builds a
+  fresh one with the default options each time it is read.
+
+Either way the callable has its family's call signature: straight-through
+``fn(logits, tau=1.0, hard=True, *, dim=-1, sample=None, generator=None) -> (y_hard, y_soft)``,
+score ``fn(logits, f, *, dim=-1, sample=None, generator=None) -> (surrogate, values)``.
+"""
+import dataclasses
+import functools
+import re
+import types
+from collections.abc import Mapping, MutableMapping, Set
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+FAMILIES = ("straight-through", "score")
+"""Straight-through: one-hot forward, a surrogate backward through a relaxation (needs f's
+gradient). Score: REINFORCE and its variance-reduced relatives (need f's values)."""
+
+DEFAULT_COLOURS = ("#1a55ff", "#006400", "#8b008b", "#b8860b", "#008b8b", "#dc143c", "#4b0082",
+                   "#556b2f", "#ff1493", "#2f4f4f")
+"""Colours given, in order, to registered estimators that bring no style of their own: the first
+one no registered estimator uses yet, so that a new estimator is told apart from the others."""
+
+
+def _frozen(name: str, field: str, value) -> Mapping:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"EstimatorSpec {name!r}: {field} must be a dict with string keys; "
+                        f"got {field}={value!r}")
+    return types.MappingProxyType(dict(value))
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatorSpec:
+    """One estimator and what is known about it (validated on construction).
+
+    Fields::
+
+        name         the name the paper prints ("ST", "GR-MCK", "GST-1.0"); looked up
+                     case-insensitively, so no two names may differ only in case
+        family       "straight-through" or "score" (see FAMILIES)
+        function     the estimator (a callable with the family's signature), or
+        factory      a callable that builds one (e.g. a torch.nn.Module class): give exactly one
+        description  one line: what it is and where it comes from
+        options      option name -> default, the keyword arguments a user may set at lookup,
+                     by their public names (GR-MCK: {"K": 1000}, RLOO: {"num_samples": 2})
+        fixed        options the name fixes (GST-1.0: {"gap": 1.0}): bound at lookup; passing
+                     one with another value is an error
+        draws_noise  whether, given the sampled categories (sample=), it still draws random
+                     numbers (STGS's and GR-MCK's Gumbel noise); such estimators must be called
+                     with a generator per independent stream (see models.vae.relaxed_codes)
+        sample_only_backward  whether its backward pass is a function of the logits, the
+                     sample and the upstream gradient (score family: and f at the sample) alone:
+                     no noise, no learned state
+        style        matplotlib keyword arguments for its lines (colour, line style); empty:
+                     register() gives it an unused colour from DEFAULT_COLOURS
+    """
+    name: str
+    family: str
+    function: Optional[Callable] = dataclasses.field(default=None, compare=False)
+    factory: Optional[Callable[..., Callable]] = dataclasses.field(default=None, compare=False)
+    description: str = ""
+    options: Mapping = dataclasses.field(default_factory=dict, hash=False)
+    fixed: Mapping = dataclasses.field(default_factory=dict, hash=False)
+    draws_noise: bool = False
+    sample_only_backward: bool = False
+    style: Mapping = dataclasses.field(default_factory=dict, hash=False)
+
+    def __post_init__(self):
+        name = self.name
+        if not isinstance(name, str) or not name or name != name.strip():
+            raise ValueError(f"EstimatorSpec name must be a non-empty string without surrounding "
+                             f"spaces; got name={name!r}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"EstimatorSpec {name!r}: family must be one of "
+                             f"{', '.join(map(repr, FAMILIES))}; got family={self.family!r}")
+        if (self.function is None) == (self.factory is None):
+            raise ValueError(f"EstimatorSpec {name!r}: give exactly one of function= (the "
+                             f"estimator) and factory= (a callable that builds it)")
+        given = self.function if self.function is not None else self.factory
+        if not callable(given):
+            raise TypeError(f"EstimatorSpec {name!r}: "
+                            f"{'function' if self.function is not None else 'factory'} must be "
+                            f"callable; got {given!r}")
+        if not isinstance(self.description, str):
+            raise TypeError(f"EstimatorSpec {name!r}: description must be a string; "
+                            f"got {self.description!r}")
+        for field in ("options", "fixed", "style"):
+            object.__setattr__(self, field, _frozen(name, field, getattr(self, field)))
+        both = sorted(set(self.options) & set(self.fixed))
+        if both:
+            raise ValueError(f"EstimatorSpec {name!r}: {', '.join(both)} cannot be both an "
+                             f"option and fixed by the name")
+        for field in ("draws_noise", "sample_only_backward"):
+            if not isinstance(getattr(self, field), bool):
+                raise TypeError(f"EstimatorSpec {name!r}: {field} must be True or False; "
+                                f"got {field}={getattr(self, field)!r}")
+        if self.draws_noise and self.sample_only_backward:
+            raise ValueError(f"EstimatorSpec {name!r}: an estimator that draws noise beyond the "
+                             f"sample cannot have a backward that depends only on the sample")
+        if self.function is not None:
+            # The callable get_estimator(name) returns: the function itself, or a partial
+            # binding the fixed options, named after the entry so that it reads well in errors.
+            bound = self.function
+            if self.fixed:
+                bound = functools.partial(self.function, **self.fixed)
+                functools.update_wrapper(bound, self.function)
+                bound.__name__ = bound.__qualname__ = re.sub(r"\W+", "_", name).lower()  # GST-1.0: gst_1_0
+            object.__setattr__(self, "_bound", bound)
+
+    # ------------------------------------------------------------------ building
+    def check_options(self, options: Mapping) -> None:
+        """Raise a clear error for an option this estimator does not take, or one that
+        contradicts what its name fixes."""
+        for key, value in options.items():
+            if key in self.fixed:
+                if not _same(value, self.fixed[key]):
+                    raise ValueError(f"{self.name} fixes {key}={self.fixed[key]!r} (its name says so); "
+                                     f"got {key}={value!r}" + _other_names_hint(self, key, value))
+            elif key not in self.options:
+                allowed = ", ".join(f"{k} (default {v!r})" for k, v in self.options.items())
+                raise TypeError(f"{self.name} has no option {key!r}; its options: "
+                                f"{allowed or 'none'}" +
+                                (f"; fixed by the name: {dict(self.fixed)}" if self.fixed else ""))
+
+    def build(self, **options) -> Callable:
+        """The estimator with ``options`` (checked): see the module docstring for what a
+        function entry and a factory entry return."""
+        self.check_options(options)
+        if self.factory is not None:
+            return self.factory(**dict(self.fixed, **options))
+        if not options:
+            return self._bound
+        return functools.partial(self.function, **dict(self.fixed, **options))
+
+
+def _same(value, fixed) -> bool:
+    """``value == fixed`` for option values, without True passing for 1.0 (bool is an int)."""
+    if isinstance(value, bool) != isinstance(fixed, bool):
+        return False
+    try:
+        return bool(value == fixed)
+    except (TypeError, ValueError, RuntimeError):   # e.g. a tensor of several elements
+        return False
+
+
+def _other_names_hint(spec: EstimatorSpec, key, value) -> str:
+    """Point at the entry whose name fixes ``key=value`` (GST-p for gap='p'), or at the function."""
+    for other in _REGISTRY.values():
+        if (other.function is spec.function and other.factory is spec.factory
+                and key in other.fixed and _same(value, other.fixed[key])):
+            return f"; {other.name} is the entry with {key}={value!r}"
+    function = spec.function or spec.factory
+    return f"; call {getattr(function, '__name__', function)!s}(..., {key}=...) for other values"
+
+
+# ------------------------------------------------------------------ the registry
+_REGISTRY: Dict[str, EstimatorSpec] = {}
+_FILTERS = ("family", "draws_noise", "sample_only_backward")
+
+
+def register(spec: EstimatorSpec) -> EstimatorSpec:
+    """Add ``spec`` to the registry and return the registered entry (with a default style when
+    it brought none). Names are unique, case-insensitively."""
+    if not isinstance(spec, EstimatorSpec):
+        raise TypeError(f"register takes an EstimatorSpec; got {type(spec).__name__}")
+    clash = _find(spec.name)
+    if clash is not None:
+        raise ValueError(f"an estimator named {clash.name!r} is already registered "
+                         f"({clash.description or clash.family}); choose another name, or "
+                         f"unregister({clash.name!r}) first")
+    if not spec.style:
+        used = {str(s.style.get("color", "")).lower() for s in _REGISTRY.values()}
+        colour = next((c for c in DEFAULT_COLOURS if c.lower() not in used),
+                      DEFAULT_COLOURS[len(_REGISTRY) % len(DEFAULT_COLOURS)])
+        spec = dataclasses.replace(spec, style={"color": colour, "linestyle": "-"})
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> EstimatorSpec:
+    """Remove an estimator (tests register toys and remove them again); returns its entry."""
+    spec = get_spec(name)
+    del _REGISTRY[spec.name]
+    return spec
+
+
+def _find(name: str) -> Optional[EstimatorSpec]:
+    key = name.strip().lower()
+    return next((spec for spec in _REGISTRY.values() if spec.name.lower() == key), None)
+
+
+def get_spec(name: str, family: Optional[str] = None) -> EstimatorSpec:
+    """The entry named ``name`` (case-insensitive, surrounding spaces ignored), of ``family``
+    when given; a ValueError listing the valid names otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"estimator name must be a string; got {name!r}")
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(map(repr, FAMILIES))}; got family={family!r}")
+    spec = _find(name)
+    if spec is None or (family is not None and spec.family != family):
+        hint = ""
+        if spec is not None:
+            lookup = "get_estimator" if spec.family == "straight-through" else "get_score_estimator"
+            hint = f" ({spec.name} is a {spec.family} estimator: use reinmax.{lookup})"
+        raise ValueError(f"unknown estimator {name!r}; valid names: "
+                         f"{', '.join(names(family))}{hint}")
+    return spec
+
+
+def names(family: Optional[str] = None, **filters) -> List[str]:
+    """Registered names in registration order, of ``family`` when given, and whose fields equal
+    ``filters`` (e.g. ``names(draws_noise=True)``)."""
+    if family is not None:
+        filters["family"] = family
+    unknown = sorted(set(filters) - set(_FILTERS))
+    if unknown:
+        raise ValueError(f"unknown filter {', '.join(map(repr, unknown))}; "
+                         f"filters: {', '.join(_FILTERS)}")
+    if "family" in filters and filters["family"] not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(map(repr, FAMILIES))}; "
+                         f"got family={filters['family']!r}")
+    return [spec.name for spec in _REGISTRY.values()
+            if all(getattr(spec, key) == value for key, value in filters.items())]
+
+
+def specs(family: Optional[str] = None, **filters) -> List[EstimatorSpec]:
+    """The entries :func:`names` lists, in the same order."""
+    return [_REGISTRY[name] for name in names(family, **filters)]
+
+
+def get_estimator(name: str, **options) -> Callable:
+    """A straight-through-family estimator by its paper name, case-insensitively, e.g.
+    ``get_estimator("GR-MCK", K=100)``.
+
+    Options are checked here: one the estimator does not take is a TypeError naming the
+    estimator, the option and the allowed ones; one that contradicts what the name fixes is a
+    ValueError (``get_estimator("GST-1.0", gap=0.3)``; ``gap=1.0`` is accepted). Without options
+    the registered callable itself is returned; a ``factory=`` entry is built anew on each call.
+    """
+    return get_spec(name, "straight-through").build(**options)
+
+
+def get_score_estimator(name: str, **options) -> Callable:
+    """A REINFORCE-family estimator by name ("REINFORCE", "RLOO", ...), options checked as in
+    :func:`get_estimator`, e.g. ``get_score_estimator("RLOO", num_samples=4)``."""
+    return get_spec(name, "score").build(**options)
+
+
+# ------------------------------------------------------------------ live views
+class EstimatorView(Mapping):
+    """Read-only ``name -> callable`` view of one family, in registration order, built from the
+    registry each time it is read (so later registrations appear). A factory entry's callable
+    is built with its default options on each access."""
+
+    def __init__(self, family: str):
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {', '.join(map(repr, FAMILIES))}; got {family!r}")
+        self.family = family
+
+    def __getitem__(self, name: str) -> Callable:
+        spec = _REGISTRY.get(name)
+        if spec is None or spec.family != self.family:
+            raise KeyError(name)
+        return spec.build()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(names(self.family))
+
+    def __len__(self) -> int:
+        return len(names(self.family))
+
+    def __repr__(self) -> str:
+        return f"<{self.family} estimators: {', '.join(self)}>"
+
+
+class NameSet(Set):
+    """Live read-only set of the names :func:`names` lists for ``filters``, e.g.
+    ``NameSet(draws_noise=True)``: membership is decided when asked (case-sensitive, as the
+    registry spells the names)."""
+
+    def __init__(self, family: Optional[str] = None, **filters):
+        names(family, **filters)            # checks the filters now
+        self.family, self.filters = family, filters
+
+    def _names(self) -> List[str]:
+        return names(self.family, **self.filters)
+
+    def __contains__(self, name) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return f"NameSet({self._names()!r})"
+
+
+class MethodTable(MutableMapping):
+    """An experiment's ``name -> method`` table: ``make(name)`` for every registered estimator
+    of ``family`` (made when first read, later registrations included), plus entries set
+    explicitly (``table["REINFORCE"] = ...``), which take precedence. Iterates registered names
+    first, in registration order, then the explicit ones."""
+
+    def __init__(self, make: Callable[[str], Any], family: str = "straight-through"):
+        names(family)                       # checks the family now
+        self.make, self.family = make, family
+        self._explicit: Dict[str, Any] = {}
+        self._made: Dict[str, Any] = {}       # name -> (the entry it was made for, method)
+
+    def __getitem__(self, name: str):
+        if name in self._explicit:
+            return self._explicit[name]
+        spec = _REGISTRY.get(name)
+        if spec is None or spec.family != self.family:
+            raise KeyError(name)
+        made = self._made.get(name)
+        if made is None or made[0] is not spec:   # first use, or the name was registered anew
+            made = self._made[name] = (spec, self.make(name))
+        return made[1]
+
+    def __setitem__(self, name: str, method) -> None:
+        self._explicit[name] = method
+
+    def __delitem__(self, name: str) -> None:
+        del self._explicit[name]
+
+    def __iter__(self) -> Iterator[str]:
+        registered = names(self.family)
+        return iter(registered + [name for name in self._explicit if name not in registered])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def __contains__(self, name) -> bool:
+        return name in self._explicit or name in names(self.family)
+
+    def __repr__(self) -> str:
+        return f"MethodTable({list(self)!r})"
+
+
+__all__ = ["FAMILIES", "DEFAULT_COLOURS", "EstimatorSpec", "register", "unregister", "get_spec",
+           "names", "specs", "get_estimator", "get_score_estimator", "EstimatorView", "NameSet",
+           "MethodTable"]

@@ -1,0 +1,122 @@
+"""Sampling primitives shared by every estimator, the two-category fast paths and the models.
+
+One place for the random numbers, so that the same seed gives the same samples everywhere:
+
+* :func:`working_dtype`: float64 for float64 input, float32 otherwise (half-precision logits
+  are sampled in float32, so that a cumulative sum of many categories keeps its precision);
+* :func:`uniform`: uniform numbers in (0, 1] (``1 - torch.rand``): excluding 0 keeps a masked
+  category, whose probability is 0, from ever being drawn by :func:`inverse_cdf`;
+* :func:`inverse_cdf`: category indices from probabilities and uniform numbers (a cumulative
+  sum and a binary search per row, several times faster than ``torch.multinomial``);
+* :func:`draw_index`: category indices for ``probs``, either the caller's ``sample`` (checked) or
+  drawn with :func:`uniform` and :func:`inverse_cdf` from ``generator``;
+* :func:`one_hot`: one-hot rows from indices, by a comparison (so that it works under vmap);
+* :func:`exponential`: Exp(1) draws as ``-log(1 - U)``, the noise of the Gumbel family;
+* :func:`inside_transform`, :func:`inside_vmap`: whether the code runs inside a ``torch.func``
+  transform (or is being compiled), where in-place arithmetic and data-dependent checks are
+  not allowed.
+
+Every draw takes ``generator=`` (``None``: PyTorch's global generator) and draws in the logical
+order of its shape, so that the numbers do not depend on the memory layout of the input.
+"""
+from typing import Optional, Sequence
+
+import torch
+
+# A module object, not names: reinmax._checks asks inside_vmap() (whether to run the data checks)
+# and draw_index calls _checks.check_sample, so each module imports the other as a whole.
+from . import _checks
+
+Tensor = torch.Tensor
+
+
+def working_dtype(like) -> torch.dtype:
+    """The dtype random numbers and sampling work in for ``like`` (a tensor or a dtype):
+    float64 for float64, float32 for everything else (float32, float16, bfloat16)."""
+    dtype = like if isinstance(like, torch.dtype) else like.dtype
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def uniform(shape: Sequence[int], like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+    """Uniform numbers in (0, 1], ``1 - U`` with ``U = torch.rand(shape)``, in the working dtype
+    of ``like`` and on its device. Excluding 0 keeps masked categories (probability 0) unsampled."""
+    u = torch.rand(shape, generator=generator, device=like.device, dtype=working_dtype(like))
+    return u.neg_().add_(1.0)     # in place on the fresh tensor: the same numbers as 1.0 - u
+
+
+def inverse_cdf(probs: Tensor, u: Tensor) -> Tensor:
+    """Category indices with ``P(index = i) = probs[..., i]`` from uniform numbers ``u`` in
+    (0, 1] (shape ``probs.shape[:-1]``); rows need not sum exactly to one."""
+    if probs.dtype in (torch.float16, torch.bfloat16):
+        probs = probs.float()
+    cdf = probs.cumsum(-1)
+    # The index is the number of categories whose cumulative mass lies below u * total, found by
+    # a binary search per row (cheaper than comparing every category). The clamp keeps a NaN row,
+    # possible only with the input checks off, from giving an index out of range.
+    target = (u * cdf[..., -1]).unsqueeze(-1)
+    return torch.searchsorted(cdf, target).squeeze(-1).clamp(max=probs.shape[-1] - 1)
+
+
+def draw_index(probs: Tensor, logits: Tensor, sample, generator: Optional[torch.Generator]) -> Tensor:
+    """Category indices for ``probs`` (categories last): ``sample`` when given (checked against
+    ``logits``: integer indices in range, shaped like ``logits`` without the categories), else
+    drawn from ``generator`` by the inverse CDF."""
+    if sample is not None:
+        return _checks.check_sample(sample, logits)
+    return inverse_cdf(probs, uniform(probs.shape[:-1], probs, generator))
+
+
+def one_hot(index: Tensor, like: Tensor) -> Tensor:
+    """One-hot rows (dtype and number of categories of ``like``) for ``index``; made by a
+    comparison, not a scatter, so that it works under ``torch.func.vmap``."""
+    categories = torch.arange(like.shape[-1], device=like.device)
+    return (index.unsqueeze(-1) == categories).to(like.dtype)
+
+
+def exponential(shape: Sequence[int], like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+    """Exp(1) draws as ``-log(1 - U)``, in the working dtype of ``like``; out of place so that
+    ``torch.func.vmap`` can batch them, drawn in logical order (the noise must not depend on the
+    memory layout of ``like``); clamped away from 0, whose logarithm the conditional Gumbel
+    formula would turn into an infinite logit."""
+    dtype = working_dtype(like)
+    u = torch.rand(shape, generator=generator, device=like.device, dtype=dtype)
+    return (-torch.log1p(-u)).clamp(min=torch.finfo(dtype).tiny)
+
+
+# ------------------------------------------------------------------- torch.func and compile
+def _transform_levels():
+    """The active torch.func transforms, innermost last (empty outside any transform)."""
+    return torch._C._functorch.get_interpreter_stack()
+
+
+def inside_transform() -> bool:
+    """Whether the code runs inside a ``torch.func`` transform (vmap, grad, jvp, ...) or is being
+    traced by ``torch.compile``.
+
+    Callers then use functional operations only (no ``out=``, no in-place arithmetic on fresh
+    tensors, no hand-fused autograd Functions that need plain autograd): the values are the same.
+    Under ``torch.compile`` the answer is "yes" without asking: the functorch interpreter stack
+    is a C++ object that Dynamo cannot trace (asking would break the graph, and fail under
+    ``fullgraph=True``), and the functional forms are what a compiler wants anyway.
+    """
+    if torch.compiler.is_compiling():
+        return True
+    return bool(_transform_levels())
+
+
+def inside_vmap() -> bool:
+    """Whether the code runs inside ``torch.func.vmap`` (at any level) or is being traced by
+    ``torch.compile`` (see :func:`inside_transform` for why compiling counts as inside).
+
+    vmap cannot branch on tensor values, so the data-dependent input checks are skipped there
+    (and while compiling, where such a branch would break the graph); in-place arithmetic fails
+    there when the other operand is batched and the fresh tensor is not."""
+    if torch.compiler.is_compiling():
+        return True
+    levels = _transform_levels()
+    return bool(levels) and any(level.key() == torch._C._functorch.TransformType.Vmap
+                                for level in levels)
+
+
+__all__ = ["working_dtype", "uniform", "inverse_cdf", "draw_index", "one_hot", "exponential",
+           "inside_transform", "inside_vmap"]
