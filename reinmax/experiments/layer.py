@@ -29,7 +29,7 @@ from reinmax.results import _plain, provenance, read_json, write_json
 
 __all__ = ["fail", "positive_int", "non_negative_int", "positive_number", "names", "seeds",
            "check_device", "resolve_device", "method_families", "method_options", "estimator",
-           "fingerprint", "trained_on_ok", "save_checkpoint", "load_checkpoint", "finished_record", "record",
+           "fingerprint", "differences", "trained_on_ok", "save_checkpoint", "load_checkpoint", "finished_record", "record",
            "provenance", "read_json", "write_json"]
 
 PathLike = Union[str, Path]
@@ -188,16 +188,27 @@ def trained_on_ok(found: Dict[str, Any], device: str) -> bool:
     return device == "auto" or trained_on == resolve_device(device).type
 
 
-def finished_record(path: PathLike, fingerprint: str, device: str) -> Optional[Dict[str, Any]]:
+def differences(found: Dict[str, Any], expected: Dict[str, Any]) -> str:
+    """``"key: found X, now Y; ..."`` for the keys whose values differ (as JSON has them)."""
+    expected = json.loads(json.dumps(_plain(expected)))
+    keys = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
+    return "; ".join(f"{k}: found {found.get(k)!r}, now {expected.get(k)!r}" for k in keys)
+
+
+def finished_record(path: PathLike, fingerprint: str, device: str, *,
+                    fields: Optional[Dict[str, Any]] = None, stored_as: str = "config"
+                    ) -> Optional[Dict[str, Any]]:
     """The finished record at ``path`` if there is one; an error if it holds another config (or,
-    unless ``device`` is "auto", was trained on another kind of device)."""
+    unless ``device`` is "auto", was trained on another kind of device). ``fields`` (stored in
+    the record under ``stored_as``) only make the error say what differs."""
     path = Path(path)
     if not path.is_file():
         return None
     found = read_json(path)
     if found.get("fingerprint") != fingerprint:
-        raise ValueError(f"{path} holds a finished run of other settings (fingerprint "
-                         f"{found.get('fingerprint')}, this config's {fingerprint}); "
+        what = (differences(found.get(stored_as) or {}, fields) if fields is not None
+                else f"fingerprint {found.get('fingerprint')}, now {fingerprint}")
+        raise ValueError(f"{path} holds a finished run of other settings ({what}); "
                          "use another output folder or remove the file")
     if not trained_on_ok(found, device):
         trained_on = _device_type(found.get("provenance", {}).get("device"))

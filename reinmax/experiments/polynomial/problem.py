@@ -98,7 +98,7 @@ class PolynomialConfig:
         self.device = layer.check_device(_OWNER, self.device)
         self.method_options = layer.method_options(_OWNER, self.method_options,
                                                    DEFAULT_METHOD_OPTIONS)
-        for method in self.methods:
+        for method in self.method_options:
             group = self.num_samples(method)
             if temperature_free(method) and group is not None and (
                     group < 2 or self.batch_size % group):

@@ -28,7 +28,7 @@ def sweep_cell(config: PolynomialConfig, method: str, tau: float, *,
     """
     one = dataclasses.replace(config, methods=[method], taus=float(tau))
     path = sweep_record_path(out_dir, config, method, tau) if out_dir is not None else None
-    record = (layer.finished_record(path, one.fingerprint(), one.device)
+    record = (layer.finished_record(path, one.fingerprint(), one.device, fields=one.as_dict())
               if path is not None else None)
     if record is not None:
         return record

@@ -102,7 +102,8 @@ def finished_setting(config: VAEConfig, name: str, method: str) -> Optional[dict
         return None
     settings = _fingerprint(config, name, method, config.resolved_device())
     path = Path(config.out_dir) / f"{_file_stem(name, method)}.json"
-    return layer.finished_record(path, setting_fingerprint(settings), config.device)
+    return layer.finished_record(path, setting_fingerprint(settings), config.device,
+                                 fields=settings, stored_as="settings")
 
 
 def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor,
