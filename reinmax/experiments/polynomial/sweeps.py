@@ -111,7 +111,7 @@ def run_figure(configs: Sequence[PolynomialConfig], path: Union[str, Path], *,
     Each config checkpoints to ``<path>.<index>.ckpt`` so that an interrupted job, started
     again with the same arguments, resumes where it stopped. The file at ``path`` holds
     ``{"runs": [record, ...], **extra}`` and is rewritten (atomically) after every config; a config
-whose record (same fingerprint) is already in that file is not trained again.
+    whose record (same fingerprint) is already in that file is not trained again.
     """
     path = Path(path)
     # Configs already in the file (same fingerprint) are kept, not trained again.

@@ -61,8 +61,9 @@ def setting_fingerprint(settings: dict) -> str:
 
 def _make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
     """Adam or RAdam over the stacked parameters. Both are element-wise, so each seed's slice is
-    updated exactly as if alone. Adam uses PyTorch's fused kernel where the device has one (on
-    CPU it halves the step time of this model); RAdam has no fused kernel and uses foreach."""
+    updated exactly as if alone. Adam uses PyTorch's fused kernel where the device has one (one
+    pass over the parameters instead of several; benchmarks/vae.py measures what it saves);
+    RAdam has no fused kernel and uses foreach."""
     parameters = list(parameters)
     if name == "Adam":
         try:
