@@ -196,3 +196,14 @@ def test_the_committed_vae_run_is_returned_without_training(no_training, tmp_pat
     for run in committed["runs"]:
         name = f"{run['config']}_{run['method'].replace('/', '_')}.json"
         assert json.loads((RESULTS / "vae" / "paper_8x4" / name).read_text()) == run
+
+
+def test_the_documented_vae_command_returns_the_committed_records_without_training(no_training,
+                                                                                 tmp_path):
+    """results/vae/README.md's command for paper_8x4, pointed at a copy of it."""
+    committed = json.loads((RESULTS / "vae" / "paper_8x4" / "results.json").read_text())
+    folder = tmp_path / "paper_8x4"
+    shutil.copytree(RESULTS / "vae" / "paper_8x4", folder)
+    again = V._main(["--out-dir", str(folder), "--configs", "8x4", "--methods", "STGS", "GR-MCK",
+                     "GST-1.0", "ST", "ReinMax", "--seeds", "0", "1", "2"])
+    assert again["runs"] == committed["runs"]

@@ -3,7 +3,7 @@ Figures 2, 4 and 6). The model is ``reinmax.models.vae``.
 
 ``config``: the paper's settings, Table 8 and the validated ``VAEConfig``; ``training``: one
 setting's batched ensemble (``train_setting``) and ``run(config) -> record``; ``grid``: Figure 2's
-temperature grid and the readers of its record.
+temperature grid and the readers of its record; ``cli``: ``python -m reinmax.experiments.vae``.
 """
 from .config import (ALL_METHODS, CONFIGURATIONS, DEFAULT_METHOD_OPTIONS, FIGURE2_CONFIGS,
                      FIGURE6_METHODS, HYPERPARAMETER_KEYS, HYPERPARAMETERS_OF, METHODS,
@@ -13,3 +13,4 @@ from .training import (EXPERIMENT, _estimator, _fingerprint, _make_optimizer, fi
                        finished_setting, load_images, run, setting_fingerprint, train_setting)
 from .grid import (check_temperatures, temperature_grid, temperature_matrix,
                    temperature_preferences, temperature_table)
+from .cli import _main
