@@ -6,7 +6,6 @@
 2. The committed files are the migration's output.
 3. Re-running every committed configuration returns its committed record without training.
 """
-import dataclasses
 import importlib.util
 import json
 import shutil

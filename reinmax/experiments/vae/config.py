@@ -1,7 +1,6 @@
 """The MNIST-VAE experiment's settings: the paper's configurations, methods, Table 8, and the
 validated ``VAEConfig``."""
 import dataclasses
-import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch

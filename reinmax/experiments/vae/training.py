@@ -22,7 +22,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ import torch
 from reinmax.data.mnist import load_mnist
 from reinmax.models.vae import CategoricalVAE, gradient_quality, seed_generators
 from reinmax.experiments import layer, progress_bar
-from .config import CONFIGURATIONS, NOISY_METHODS, OPTIMIZERS, VAEConfig
+from .config import CONFIGURATIONS, NOISY_METHODS, VAEConfig
 
 EXPERIMENT = "mnist_vae"
 
