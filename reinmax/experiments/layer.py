@@ -240,7 +240,9 @@ def load_checkpoint(path: PathLike, fingerprint: str, device: torch.device
     path = Path(path)
     if not path.is_file():
         return None
-    state = torch.load(path, map_location=device, weights_only=False)
+    # Loaded to the CPU: random generator states must be CPU tensors for set_state, and the
+    # callers move weights and optimizer state to the device themselves.
+    state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("fingerprint") != fingerprint or state.get("device_type") != device.type:
         raise ValueError(f"the checkpoint {path} belongs to other settings (fingerprint "
                          f"{state.get('fingerprint')} on {state.get('device_type')}; this run: "
