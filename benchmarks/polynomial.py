@@ -37,7 +37,7 @@ PAPER_P = (1.5, 2.0, 3.0)
 
 def _config(method: str, seeds: int, steps: int, tau: float = 1.0) -> "P.PolynomialConfig":
     return P.PolynomialConfig(p=2.0, L=128, batch_size=256, methods=[method], taus=tau,
-                              steps=steps, epochs=1, seeds=seeds, device="cpu")
+                              steps=steps, epochs=1, seeds=list(range(seeds)), device="cpu")
 
 
 def _timed(run) -> Tuple[float, float]:

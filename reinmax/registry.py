@@ -13,7 +13,7 @@ An estimator module registers its estimators where it defines them::
 and everything else reads the registry: :func:`get_estimator` and :func:`get_score_estimator`
 (by the paper's name, case-insensitively, with options checked), ``reinmax.ESTIMATORS`` and
 ``reinmax.SCORE_ESTIMATORS`` (read-only name -> callable views), the plot style
-(:func:`reinmax.plots.style`), the experiments' method tables and noise handling, the benchmarks
+(:func:`reinmax.plots.style`), the experiments' method lists and noise handling, the benchmarks
 and the tests. Views read the registry when they are used, so an estimator registered later (a
 user's own, or a test's toy) appears in all of them.
 
@@ -36,7 +36,7 @@ import dataclasses
 import functools
 import re
 import types
-from collections.abc import Mapping, MutableMapping, Set
+from collections.abc import Mapping, Set
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 FAMILIES = ("straight-through", "score")
@@ -325,49 +325,5 @@ class NameSet(Set):
         return f"NameSet({self._names()!r})"
 
 
-class MethodTable(MutableMapping):
-    """An experiment's ``name -> method`` table: ``make(name)`` for every registered estimator
-    of ``family`` (made when first read, later registrations included), plus entries set
-    explicitly (``table["REINFORCE"] = ...``), which take precedence. Iterates registered names
-    first, in registration order, then the explicit ones."""
-
-    def __init__(self, make: Callable[[str], Any], family: str = "straight-through"):
-        names(family)                       # checks the family now
-        self.make, self.family = make, family
-        self._explicit: Dict[str, Any] = {}
-        self._made: Dict[str, Any] = {}       # name -> (the entry it was made for, method)
-
-    def __getitem__(self, name: str):
-        if name in self._explicit:
-            return self._explicit[name]
-        spec = _REGISTRY.get(name)
-        if spec is None or spec.family != self.family:
-            raise KeyError(name)
-        made = self._made.get(name)
-        if made is None or made[0] is not spec:   # first use, or the name was registered anew
-            made = self._made[name] = (spec, self.make(name))
-        return made[1]
-
-    def __setitem__(self, name: str, method) -> None:
-        self._explicit[name] = method
-
-    def __delitem__(self, name: str) -> None:
-        del self._explicit[name]
-
-    def __iter__(self) -> Iterator[str]:
-        registered = names(self.family)
-        return iter(registered + [name for name in self._explicit if name not in registered])
-
-    def __len__(self) -> int:
-        return len(list(iter(self)))
-
-    def __contains__(self, name) -> bool:
-        return name in self._explicit or name in names(self.family)
-
-    def __repr__(self) -> str:
-        return f"MethodTable({list(self)!r})"
-
-
 __all__ = ["FAMILIES", "DEFAULT_COLOURS", "EstimatorSpec", "register", "unregister", "get_spec",
-           "names", "specs", "get_estimator", "get_score_estimator", "EstimatorView", "NameSet",
-           "MethodTable"]
+           "names", "specs", "get_estimator", "get_score_estimator", "EstimatorView", "NameSet"]

@@ -7,24 +7,31 @@ import pytest
 import torch
 
 import reinmax
+from reinmax import results
 from reinmax import _binary
 from reinmax.experiments import polynomial as P
 
-TINY = dict(p=2.0, L=6, batch_size=8, steps=5, epochs=4, seeds=3)
+TINY = dict(p=2.0, L=6, batch_size=8, steps=5, epochs=4, seeds=[0, 1, 2])
 
 
 # --------------------------------------------------------------------------- config
 @pytest.mark.parametrize("field, value, needle", [
-    ("p", 0, "p must be a number > 0"), ("p", -1.5, "got p=-1.5"), ("p", math.inf, "p must be"),
+    ("p", 0, "p must be a number in (0, inf)"), ("p", -1.5, "got p=-1.5"), ("p", math.inf, "p must be"),
     ("L", 0, "L must be an integer >= 1"), ("batch_size", 0, "batch_size must be"),
     ("batch_size", 2.5, "batch_size must be"), ("setting", "C", "setting must be 'A'"),
     ("methods", ["ReinMax", "Nope"], "'Nope' is not one"), ("methods", [], "non-empty"),
     ("taus", 0.0, "taus must be a number in (0, inf)"), ("taus", math.inf, "in (0, inf)"),
     ("taus", {"ST": -1.0}, "taus['ST'] must be a number in (0, inf)"),
     ("taus", {"Nope": 1.0}, "'Nope' is not one"), ("steps", 0, "steps must be"),
-    ("epochs", 0, "epochs must be"), ("seeds", 0, "seeds must be"),
-    ("device", "tpu", "device must be one of"), ("gr_mck_samples", 0, "gr_mck_samples"),
-    ("rloo_group", 3, "divides batch_size=8"),
+    ("epochs", 0, "epochs must be"), ("seeds", 0, "seeds must be a non-empty list"),
+    ("seeds", [0, 0], "distinct"), ("seeds", [-1], "non-negative"),
+    ("seeds", "[", "PolynomialConfig: seeds must be a non-empty list of distinct non-negative "
+     "integers (from papermill pass lists with -y"),
+    ("device", "tpu", "device must be one of"),
+    ("method_options", {"GR-MCK": {"K": 0}}, "method_options['GR-MCK'] must be options that GR-MCK accepts"),
+    ("method_options", {"GR-MCK": {"samples": 5}}, "method_options['GR-MCK'] must be"),
+    ("method_options", {"RLOO": {"num_samples": 3}}, "['num_samples'] must be an integer >= 2 that divides batch_size=8"),
+    ("method_options", {"Nope": {}}, "'Nope' is not one"),
 ])
 def test_bad_config_names_parameter_value_and_what_is_allowed(field, value, needle):
     with pytest.raises(ValueError) as error:
@@ -34,9 +41,26 @@ def test_bad_config_names_parameter_value_and_what_is_allowed(field, value, need
 
 
 def test_config_accepts_every_registered_method_and_a_tau_dict():
-    config = P.PolynomialConfig(**dict(TINY, methods=list(P.METHODS), taus={"ST": 1.3}))
+    config = P.PolynomialConfig(**dict(TINY, methods=P.methods(), taus={"ST": 1.3}))
     assert config.tau("ST") == 1.3 and config.tau("STGS") == 1.0
-    assert set(reinmax.ESTIMATORS) | {"REINFORCE", "RLOO"} <= set(P.METHODS)
+    assert P.methods() == list(reinmax.ESTIMATORS) + list(reinmax.SCORE_ESTIMATORS)
+    # Options mirror the registry and are merged over the experiment's defaults.
+    assert config.method_options == {"GR-MCK": {"K": "quadrature"}}
+    other = P.PolynomialConfig(**dict(TINY, method_options={"RLOO": {"num_samples": 4}}))
+    assert other.method_options == {"GR-MCK": {"K": "quadrature"}, "RLOO": {"num_samples": 4}}
+
+
+def test_seeds_0_to_n_keep_the_random_stream_they_had_as_a_count():
+    """The key of seeds=[0, ..., n-1] is the one the experiment used when seeds was n (so the
+    committed records are what these configs give); another list gets a stream of its own."""
+    import zlib
+    from reinmax.experiments.polynomial.training import _generator_seed
+    config = P.PolynomialConfig(**dict(TINY, seeds=[0, 1, 2]))
+    assert _generator_seed(config, "ST") == zlib.crc32(
+        b"polynomial|ST|p=2.0|L=6|setting=A|seeds=3")
+    assert _generator_seed(P.PolynomialConfig(**dict(TINY, seeds=[2, 0, 1])), "ST") != \
+        _generator_seed(config, "ST")
+    assert torch.equal(P.initial_theta([0, 1, 2], 6), P.initial_theta(3, 6))
 
 
 # --------------------------------------------------------------------------- problem
@@ -130,9 +154,9 @@ def test_same_config_gives_the_same_numbers_and_training_helps():
     config = P.PolynomialConfig(**dict(TINY, methods=["ReinMax", "STGS"], taus=1.3))
     first, second = P.run(config, progress=False), P.run(config, progress=False)
     for method in config.methods:
-        assert first["methods"][method]["exact_loss"] == second["methods"][method]["exact_loss"]
-        assert first["methods"][method]["logged_loss"] == second["methods"][method]["logged_loss"]
-        result = first["methods"][method]
+        assert P.method_run(first, method)["exact_loss"] == P.method_run(second, method)["exact_loss"]
+        assert P.method_run(first, method)["logged_loss"] == P.method_run(second, method)["logged_loss"]
+        result = P.method_run(first, method)
         assert len(result["exact_loss"]) == 3 and len(result["exact_loss"][0]) == 5
         assert len(result["logged_loss"][0]) == 4
     assert first["provenance"]["torch_version"] == torch.__version__
@@ -142,9 +166,11 @@ def test_same_config_gives_the_same_numbers_and_training_helps():
 @pytest.mark.parametrize("method", ["ST", "ReinMax", "STGS", "GST-1.0", "GR-MCK", "REINFORCE", "RLOO"])
 def test_every_method_lowers_the_exact_loss(method):
     config = P.PolynomialConfig(p=2.0, L=4, batch_size=16, methods=[method], steps=100, epochs=3,
-                                seeds=2, rloo_group=4 if method == "RLOO" else None)
+                                seeds=[0, 1],
+                                method_options={"RLOO": {"num_samples": 4}} if method == "RLOO" else {})
     record = P.run(config, progress=False)
-    exact = torch.tensor(record["methods"][method]["exact_loss"])
+    assert list(record)[:5] == ["experiment", "config", "runs", "wall_s", "provenance"]
+    exact = torch.tensor(P.method_run(record, method)["exact_loss"])
     assert (exact[:, -1] < exact[:, 0]).all(), exact
 
 
@@ -160,24 +186,29 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path):
     resumed = P.run(config, progress=False, checkpoint=checkpoint, checkpoint_every=2)
     for method in config.methods:
         for key in ("exact_loss", "logged_loss"):
-            assert resumed["methods"][method][key] == uninterrupted["methods"][method][key]
+            assert P.method_run(resumed, method)[key] == P.method_run(uninterrupted, method)[key]
     # A finished checkpoint is not redone; another config is refused.
     again = P.run(config, progress=False, checkpoint=checkpoint, stop_after_steps=0)
-    assert again["methods"]["RLOO"]["exact_loss"] == uninterrupted["methods"]["RLOO"]["exact_loss"]
-    with pytest.raises(ValueError, match="another config"):
+    assert P.method_run(again, "RLOO")["exact_loss"] == P.method_run(uninterrupted, "RLOO")["exact_loss"]
+    with pytest.raises(ValueError, match="belongs to other settings"):
         P.run(dataclasses.replace(config, p=3.0), progress=False, checkpoint=checkpoint)
 
 
-def test_registry_hook_lets_a_new_method_join(monkeypatch):
+def test_an_estimator_registered_later_is_trainable():
     calls = []
 
-    def straight_through_twin(logits, f, tau, generator, config):
+    def straight_through_twin(logits, tau=1.0, *args, **kwargs):
         calls.append(logits.shape)
-        return P.METHODS["ST"](logits, f, tau, generator, config)
+        return reinmax.st(logits, tau, *args, **kwargs)
 
-    monkeypatch.setitem(P.METHODS, "ST-twin", straight_through_twin)
-    record = P.run(P.PolynomialConfig(**dict(TINY, methods=["ST-twin"])), progress=False)
-    assert calls[0] == (3, 8, 6, 2) and "ST-twin" in record["methods"]
+    reinmax.registry.register(reinmax.registry.EstimatorSpec(
+        name="ST-twin", family="straight-through", function=straight_through_twin))
+    try:
+        record = P.run(P.PolynomialConfig(**dict(TINY, methods=["ST-twin"])), progress=False)
+    finally:
+        reinmax.registry.unregister("ST-twin")
+    # (seeds, 2, batch, L): the trainer puts the categories at dim 1
+    assert calls[-1] == (3, 2, 8, 6) and P.method_run(record, "ST-twin")["tau"] == 1.0
 
 
 # ------------------------------------------------------------------ two-category fast paths
@@ -288,33 +319,33 @@ def test_section_6_1_claims_on_a_made_up_record():
     def method(curve):
         return {"exact_loss": [curve, curve], "logged_loss": [curve[1:], curve[1:]], "tau": 1.0}
     record = {"optimum": 0.0, "config": {"epochs": 3},
-              "methods": {"ReinMax": method([1.0, 0.01, 0.0, 0.0]),
-                          "ST": method([1.0, 0.6, 0.5, 0.5]),
-                          "STGS": method([1.0, 0.5, 0.1, 0.03])}}
+              "runs": [dict(method([1.0, 0.01, 0.0, 0.0]), method="ReinMax"),
+                       dict(method([1.0, 0.6, 0.5, 0.5]), method="ST"),
+                       dict(method([1.0, 0.5, 0.1, 0.03]), method="STGS")]}
     claims = P.section_6_1_claims(record)
     assert claims["ReinMax reaches near-optimal loss"][0]
     assert claims["ReinMax converges fastest"][0]
     assert claims["ST stalls"][0]
     assert claims["STGS close to ReinMax at the end"][0]
-    record["methods"]["STGS"] = method([1.0, 0.01, 0.0, 0.2])
+    record["runs"][2] = dict(method([1.0, 0.01, 0.0, 0.2]), method="STGS")
     claims = P.section_6_1_claims(record)
     assert not claims["STGS close to ReinMax at the end"][0]
     assert P.section_6_1_claims({"optimum": 0.0, "config": {"epochs": 3},
-                                 "methods": {"ST": method([1.0, 0.5, 0.5, 0.5])}}) == {}
+                                 "runs": [dict(method([1.0, 0.5, 0.5, 0.5]), method="ST")]}) == {}
 
 
 def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path):
     """The sweep's cells, trained by two worker processes, equal the same cells trained in
     this process; a second sweep trains nothing; figure1 takes each p's own temperatures."""
     out, records = tmp_path / "sweep.json", tmp_path / "records"
-    common = ["--L", "4", "--batch-size", "4", "--steps", "3", "--epochs", "2", "--seeds", "2",
+    common = ["--L", "4", "--batch-size", "4", "--steps", "3", "--epochs", "2", "--seeds", "0", "1",
               "--methods", "ReinMax", "ST", "--device", "cpu"]
     P._main(["sweep", "--out", str(out), "--records", str(records), "--workers", "2",
              "--p", "1.5", "3", *common])
-    sweeps = P._results.read_json(out)["sweeps"]
+    sweeps = results.read_json(out)["sweeps"]
     assert [s["config"]["p"] for s in sweeps] == [1.5, 3.0]
     assert len(list(records.glob("*.json"))) == 2 * 2 * len(P.TABLE7_TEMPERATURES)
-    config = P.PolynomialConfig(p=3.0, L=4, batch_size=4, steps=3, epochs=2, seeds=2,
+    config = P.PolynomialConfig(p=3.0, L=4, batch_size=4, steps=3, epochs=2, seeds=[0, 1],
                                 methods=["ReinMax", "ST"], device="cpu")
     for method in ("ReinMax", "ST"):
         for tau in (0.1, 1.5):
@@ -328,21 +359,27 @@ def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path):
 
     figure = tmp_path / "figure1.json"
     P._main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "1.5", "3", *common])
-    runs = P._results.read_json(figure)["runs"]
+    runs = results.read_json(figure)["runs"]
     assert [r["config"]["taus"] for r in runs] == [s["chosen"] for s in sweeps]
+    stamp = figure.stat().st_mtime_ns                 # finished configs are not trained again
+    P._main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "1.5", "3", *common])
+    assert figure.stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="no sweep for p=2, setting='A'"):
         P._main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "2", *common])
 
 
 def test_a_sweep_cell_trained_on_another_device_answers_auto_only(tmp_path):
-    config = P.PolynomialConfig(p=2.0, L=4, batch_size=4, steps=3, epochs=2, seeds=2,
+    config = P.PolynomialConfig(p=2.0, L=4, batch_size=4, steps=3, epochs=2, seeds=[0, 1],
                                 methods=["ST"], device="cpu")
     record = P.sweep_cell(config, "ST", 0.5, out_dir=tmp_path, progress=False)
     path = P.sweep_record_path(tmp_path, config, "ST", 0.5)
-    saved = P._results.read_json(path)
+    saved = results.read_json(path)
     saved["config"]["device"] = "cuda"                     # as if trained on a GPU
-    P._results.write_json(path, saved)
+    saved["provenance"]["device"] = "cuda"
+    results.write_json(path, saved)
     auto = dataclasses.replace(config, device="auto")
-    assert P.sweep_cell(auto, "ST", 0.5, out_dir=tmp_path)["methods"] == record["methods"]
-    with pytest.raises(ValueError, match="holds a run of another config"):
+    assert P.sweep_cell(auto, "ST", 0.5, out_dir=tmp_path)["runs"] == record["runs"]
+    with pytest.raises(ValueError, match="was trained on cuda, and device='cpu' asks for cpu"):
         P.sweep_cell(config, "ST", 0.5, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="epochs: found 2, now 3"):
+        P.sweep_cell(dataclasses.replace(auto, epochs=3), "ST", 0.5, out_dir=tmp_path)

@@ -57,17 +57,23 @@ def test_configurations_are_categories_by_latents():
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(configs=("8x5",)), "unknown configuration C x L '8x5'; available: 8x4, 4x24, 8x16, 16x12, 64x8, 10x30"),
-    (dict(methods=("ST", "Reinforce")), "unknown method 'Reinforce'; available: STGS, GR-MCK, GST-1.0, ST, ReinMax"),
-    (dict(overrides={"ReinMax": {"optimizer": "SGD"}}), "unknown optimizer 'SGD'; available: Adam, RAdam"),
-    (dict(overrides={"ReinMax": {"momentum": 0.9}}), "unknown key 'momentum'"),
-    (dict(overrides={"ReinMax": {"tau": -1}}), "must be a positive number"),
-    (dict(epochs=0), "epochs must be a positive integer; got epochs=0"),
-    (dict(seeds=(1, 1)), "seeds must be distinct"),
-    (dict(seeds=(-1,)), "seeds must be a non-negative integer"),
-    (dict(train_subset=70000), "train_subset must be at most 60000"),
+    (dict(configs=("8x5",)), "configs must be a non-empty list of distinct names from "
+     "['8x4', '4x24', '8x16', '16x12', '64x8', '10x30'] ('8x5' is not one)"),
+    (dict(methods=("ST", "Reinforce")), "('Reinforce' is not one)"),
+    (dict(overrides={"ReinMax": {"optimizer": "SGD"}}),
+     "overrides['ReinMax']['optimizer'] must be one of ['Adam', 'RAdam']; got"),
+    (dict(overrides={"ReinMax": {"momentum": 0.9}}), "('momentum' is not one)"),
+    (dict(overrides={"ReinMax": {"tau": -1}}), "overrides['ReinMax']['tau'] must be a number in (0, inf)"),
+    (dict(epochs=0), "VAEConfig: epochs must be an integer >= 1; got epochs=0"),
+    (dict(seeds=(1, 1)), "seeds must be a non-empty list of distinct non-negative integers; got seeds=(1, 1)"),
+    (dict(seeds=(-1,)), "seeds must be a non-empty list of distinct non-negative integers"),
+    (dict(seeds="[0, 1]"), "pass lists with -y"),
+    (dict(train_subset=70000), "train_subset must be an integer >= 1 and <= 60000 or None"),
     (dict(configs=("4x24",), gradient_every=1), "4^24 codes"),
-    (dict(device="tpu"), "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (dict(device="tpu"), "device must be one of 'auto', 'cpu', 'cuda', 'cuda:N'"),
+    (dict(method_options={"GR-MCK": {"K": 0}}), "method_options['GR-MCK'] must be options that GR-MCK accepts"),
+    (dict(method_options={"GR-MCK": {"samples": 10}}), "method_options['GR-MCK'] must be"),
+    (dict(method_options={"Nope": {}}), "('Nope' is not one)"),
 ])
 def test_bad_config_is_a_clear_error(changes, message):
     with pytest.raises(ValueError) as error:
@@ -77,12 +83,12 @@ def test_bad_config_is_a_clear_error(changes, message):
 
 def test_config_names_are_case_insensitive_and_unknown_fields_are_listed():
     config = VAEConfig(methods=("reinmax", "gr-mck"), overrides={"st": {"optimizer": "radam"}})
-    assert config.methods == ("ReinMax", "GR-MCK")
+    assert config.methods == ["ReinMax", "GR-MCK"]
     assert config.hyperparameters("8x4", "ST") == {"optimizer": "RAdam", "lr": 1e-3, "tau": 1.3}
-    with pytest.raises(ValueError, match="unknown VAEConfig field.*'epoch'.*fields: configs"):
+    with pytest.raises(ValueError, match=r"VAEConfig: fields must be among configs.*got fields=\['epoch'\]"):
         VAEConfig.from_dict({"epoch": 3})
     paper = VAEConfig.paper_scale()
-    assert paper.epochs == 160 and paper.seeds == tuple(range(10)) and len(paper.configs) == 6
+    assert paper.epochs == 160 and paper.seeds == list(range(10)) and len(paper.configs) == 6
 
 
 # ---------------------------------------------------------------- model pieces
@@ -201,18 +207,19 @@ def test_a_finished_record_from_another_device_answers_auto_only(tmp_path):
     run(tiny(**config), progress=False)
     path = tmp_path / "8x4_ST.json"
     record = json.loads(path.read_text())
-    record["fingerprint"]["device_type"] = "cuda"          # as if trained on a GPU
+    record["settings"]["device_type"] = "cuda"             # as if trained on a GPU
+    record["provenance"]["device"] = "cuda"
     record["final"]["train_neg_elbo"]["mean"] = 12345.0
     path.write_text(json.dumps(record))
     combined = run(tiny(device="auto", **config), progress=False)
     assert combined["runs"][0]["final"]["train_neg_elbo"]["mean"] == 12345.0
-    with pytest.raises(ValueError, match="device_type: found 'cuda', now 'cpu'"):
+    with pytest.raises(ValueError, match="was trained on cuda, and device='cpu' asks for cpu"):
         run(tiny(device="cpu", **config), progress=False)
 
 
 @needs_mnist
 def test_training_lowers_the_loss_for_every_method():
-    results = run(tiny(seeds=(0,), epochs=2, train_subset=500, grmck_samples=10), progress=False)
+    results = run(tiny(seeds=(0,), epochs=2, train_subset=500, method_options={"GR-MCK": {"K": 10}}), progress=False)
     assert [r["method"] for r in results["runs"]] == list(vae.METHODS)
     for record in results["runs"]:
         curve = [epoch[0] for epoch in record["history"]["train_neg_elbo"]]
@@ -223,29 +230,30 @@ def test_training_lowers_the_loss_for_every_method():
 # ---------------------------------------------------------------- Figure 6's methods
 def test_figure6_methods_use_the_uniform_baseline_estimators_and_reinmax_hyperparameters():
     config = VAEConfig(methods=("reinmax-1/n", "ReinMax-1/n-Authors"))
-    assert config.methods == vae.FIGURE6_METHODS == ("ReinMax-1/n", "ReinMax-1/n-authors")
-    assert vae._estimator("ReinMax-1/n", config) is reinmax.reinmax_uniform_baseline
-    assert vae._estimator("ReinMax-1/n-authors", config) is reinmax.reinmax_uniform_baseline_authors
-    assert vae._estimator("ReinMax", config) is reinmax.reinmax
+    assert tuple(config.methods) == vae.FIGURE6_METHODS == ("ReinMax-1/n", "ReinMax-1/n-authors")
+    assert vae._estimator("ReinMax-1/n", config) is reinmax.ESTIMATORS["ReinMax-1/n"]
+    assert vae._estimator("ReinMax-1/n-authors", config) is reinmax.ESTIMATORS["ReinMax-1/n-authors"]
+    assert vae._estimator("ReinMax", config) is reinmax.ESTIMATORS["ReinMax"]
     for name in vae.CONFIGURATIONS:
         for method in vae.FIGURE6_METHODS:
             assert config.hyperparameters(name, method) == config.hyperparameters(name, "ReinMax")
     assert VAEConfig(methods=("ReinMax-1/n",), overrides={"reinmax-1/n": {"tau": 1.0}}
                      ).hyperparameters("8x4", "ReinMax-1/n")["tau"] == 1.0
-    with pytest.raises(ValueError, match="unknown method 'ReinMax-1/m'; available: STGS, .*"
-                                         "ReinMax, ReinMax-1/n, ReinMax-1/n-authors"):
+    with pytest.raises(ValueError, match=r"methods must be a non-empty list of distinct names "
+                                         r"from \[.*'ReinMax-1/n-authors'.*\('ReinMax-1/m' is not one\)"):
         VAEConfig(methods=("ReinMax-1/m",))
 
 
 def test_fingerprint_of_the_five_methods_is_unchanged():
-    """Runs already on disk (results/vae/paper_8x4) resume only if this dict stays the same."""
+    """Runs already on disk (results/vae/paper_8x4) resume only if these settings stay the same
+    (their hash is the record's fingerprint; tests/test_migrate_results.py re-runs them)."""
     config = VAEConfig.paper_scale(configs=["8x4"], seeds=[0, 1, 2], out_dir="unused")
     assert vae._fingerprint(config, "8x4", "ReinMax", torch.device("cpu")) == {
         "config": "8x4", "method": "ReinMax",
         "hyperparameters": {"optimizer": "Adam", "lr": 5e-4, "tau": 1.3}, "seeds": [0, 1, 2],
         "epochs": 160, "train_subset": None, "test_subset": None, "batch_size": 100,
-        "test_every": 1, "gradient": None, "grmck_samples": None, "device_type": "cpu"}
-    assert vae._fingerprint(config, "8x4", "GR-MCK", torch.device("cpu"))["grmck_samples"] == 1000
+        "test_every": 1, "gradient": None, "method_options": {}, "device_type": "cpu"}
+    assert vae._fingerprint(config, "8x4", "GR-MCK", torch.device("cpu"))["method_options"] == {"K": 1000}
 
 
 @needs_mnist
@@ -270,9 +278,13 @@ def test_figure6_methods_train_and_are_written_under_file_safe_names(tmp_path):
     ([0.5, 0], "(not allowed: [0])"),
     ([0.5, -1.0, float("nan")], "(not allowed: [-1.0, nan])"),
     ([True], "(not allowed: [True])"),
-    ([1, 1.0], "taus must be distinct"),
+    ([1, 1.0], "(these repeat one)"),
+    ((0.5, 1.0), None),
 ])
 def test_bad_temperatures_are_clear_errors(taus, message):
+    if message is None:                                   # a tuple is a list of temperatures too
+        assert vae.check_temperatures(taus) == taus
+        return
     with pytest.raises(ValueError) as error:
         vae.check_temperatures(taus)
     assert message in str(error.value)
@@ -350,7 +362,7 @@ def test_a_record_carries_the_provenance_of_the_code_that_trained_it(monkeypatch
         calls.append(len(calls))
         return {"call": len(calls) - 1}
 
-    monkeypatch.setattr(vae, "provenance", fake_provenance)
+    monkeypatch.setattr(vae.training.layer, "provenance", fake_provenance)
     results = run(tiny(seeds=(0,), methods=("ST",), train_subset=100, test_subset=50), progress=False)
     assert results["runs"][0]["provenance"] == {"call": 0}      # taken before training
     assert results["provenance"]["call"] > 0                    # the combined record: at the end

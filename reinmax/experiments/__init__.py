@@ -1,4 +1,6 @@
-"""Experiments of the paper: each module has a validated config, run(config) -> results, no plotting."""
+"""Experiments of the paper: each package has a validated config and ``run(config) -> record``,
+no plotting; what they share (config checks, device, seeds, atomic records and checkpoints,
+resume by fingerprint, the record shape) is ``reinmax.experiments.layer``."""
 
 
 def progress_bar(*args, **kwargs):

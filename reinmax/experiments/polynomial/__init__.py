@@ -1,0 +1,16 @@
+"""Polynomial programming (Section 6.1, Appendix F.4 and F.6; Figures 1 and 7-10).
+
+``problem``: the config and the problem (target, loss, exact expected loss, initial theta);
+``training``: the batched trainer and ``run(config) -> record``, with summaries of a record;
+``sweeps``: the temperature sweep and the paper-scale Figure 1 runs; ``cli``: the command line
+(``python -m reinmax.experiments.polynomial``).
+"""
+from .problem import (DEFAULT_METHOD_OPTIONS, FIGURE1_METHODS, INIT_RANGE, LEARNING_RATE, SETTINGS,
+                      TABLE7_TEMPERATURES, PolynomialConfig, exact_loss, initial_theta, methods,
+                      optimum, polynomial_loss, target, temperature_free)
+from .training import (EXPERIMENT, BatchedAdam, Interrupted, epochs_to_reach, final_exact_losses,
+                       method_run, method_step, run, section_6_1_claims, train_method)
+from .sweeps import (chosen_temperatures, run_figure, sweep_cell, sweep_record_path,
+                     temperature_sweep, temperature_sweeps)
+from .cli import _main
+from reinmax.experiments.layer import resolve_device

@@ -1,0 +1,29 @@
+"""The command line: ``python -m reinmax.experiments.vae`` trains the paper's protocol (Table 8,
+160 epochs, all images) on the settings, methods and seeds given, resumably, into ``--out-dir``
+(see results/vae/README.md)."""
+import argparse
+from typing import Optional, Sequence
+
+from .config import CONFIGURATIONS, METHODS, VAEConfig
+from .training import run
+
+
+def _main(argv: Optional[Sequence[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(description="The categorical MNIST-VAE at the paper's "
+                                     "protocol; rerunning the same command resumes.")
+    parser.add_argument("--out-dir", required=True, help="records and checkpoints go here")
+    parser.add_argument("--configs", nargs="+", default=["8x4"],
+                        help=f"settings among {', '.join(CONFIGURATIONS)}")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--epochs", type=int, default=160)
+    parser.add_argument("--train-subset", type=int, default=None, help="the first N images")
+    parser.add_argument("--test-subset", type=int, default=None)
+    parser.add_argument("--grmck-k", type=int, default=1000, help="GR-MCK's K (paper: 1,000)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    config = VAEConfig.paper_scale(
+        configs=args.configs, methods=args.methods, seeds=args.seeds, epochs=args.epochs,
+        train_subset=args.train_subset, test_subset=args.test_subset, device=args.device,
+        method_options={"GR-MCK": {"K": args.grmck_k}}, out_dir=args.out_dir)
+    return run(config)
