@@ -302,8 +302,8 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
 # r_i overflows (to w_i = 0) only where the exact w_i is below about exp(-log(max/17) / tau),
 # under the working precision relative to w_d = 1 while tau <= _GR_TAU_LIMIT; above it the
 # unfused code runs. On a CPU, blocks of about _GR_BLOCK elements keep the passes over each block
-# in cache. On a GPU the loop's kernel launches are what costs (8x4 with K = 1000 measured 10 s
-# an epoch on an H200 with CPU-sized blocks), so there one block holds all K draws, which also
+# in cache. On a GPU the loop's kernel launches are what costs (benchmarks/vae_step.py measures
+# it; see benchmarks/README.md), so there one block holds all K draws, which also
 # makes them the unfused code's draws in one call, as a GPU generator's stream requires.
 _GR_BLOCK = 1 << 18
 _GR_BLOCK_ACCELERATOR = 1 << 62
