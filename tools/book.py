@@ -1,6 +1,6 @@
 """Build pipeline of the book: stage, execute the notebooks with papermill, build the HTML.
 
-    python tools/book.py execute --scale book|smoke [--force] [--timeout S] [--only NAME ...]
+    python tools/book.py execute --scale book|smoke [--force] [--timeout S] [--threads N] [--only NAME ...]
     python tools/book.py build   --scale book|smoke
     python tools/book.py all     --scale book|smoke [--force]
 
