@@ -39,8 +39,8 @@ thread count and limit are written to ``_build/reports-<scale>/times.json`` (mer
 runs), which is where new idle times come from.
 
 Progress bars. The kernels get ``REINMAX_PROGRESS=final``: ``reinmax.experiments.progress_bar``
-then prints one line per loop, its final state, instead of every redraw (hundreds of lines in a
-built page).
+then prints one line per loop, its final state (nothing for a ``leave=False`` bar), instead of
+every redraw (hundreds of lines in a built page).
 """
 import argparse
 import hashlib
