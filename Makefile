@@ -22,26 +22,29 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # Book scale: papermill runs every notebook into _build/stage-book/, then Jupyter Book builds
-# _build/html from there with -W -n --keep-going (any error or warning fails).
+# _build/html from there with -W -n --keep-going (any error or warning fails); the built pages
+# must show progress bars as final lines only (tests/test_book_html.py).
 book: $(STAMP)
 	$(PY) tools/book.py all --scale book $(if $(FORCE),--force)
+	REINMAX_BOOK_HTML=_build/html $(PY) -m pytest -q -p no:cacheprovider tests/test_book_html.py
 
 # 1. unit tests; 2. every notebook with -p smoke True; 3. nbval on the executed copies (cells
 # tagged nbval-check-output are compared); 4. the book from the smoke copies (-W -n);
-# 5. headless Chromium on the pages just built. Any failing step stops the run (pytest's exit
-# status 5, "no tests collected", is a failure too).
+# 5. checks of the pages just built: progress bars (tests/test_book_html.py) and headless
+# Chromium. Any failing step stops the run (pytest's exit status 5, "no tests collected", is a
+# failure too).
 test: $(STAMP)
-	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py
+	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py
 	$(PY) tools/book.py execute --scale smoke --force
 	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 _build/stage-smoke/notebooks
 	$(PY) tools/book.py build --scale smoke
-	REINMAX_BOOK_HTML=$(SMOKE_HTML) $(PY) -m pytest -q -rs tests/test_book_browser.py
+	REINMAX_BOOK_HTML=$(SMOKE_HTML) $(PY) -m pytest -q -rs tests/test_book_html.py tests/test_book_browser.py
 
 unit: $(STAMP)
-	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py
+	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py
 
 browser: $(STAMP)
-	REINMAX_BOOK_HTML=$(BOOK_HTML) $(PY) -m pytest -q -rs tests/test_book_browser.py
+	REINMAX_BOOK_HTML=$(BOOK_HTML) $(PY) -m pytest -q -rs tests/test_book_html.py tests/test_book_browser.py
 
 clean:
 	rm -rf _build _executed .jupyter_cache

@@ -13,7 +13,8 @@
    rounds; median and interquartile range, and ratios to ST (target: ReinMax <= 1.05x ST).
 
 Run: ``.venv/bin/python benchmarks/polynomial.py [--steps 50] [--rounds 15] [--threads N]
-[--only batching|methods|table3]``. Wall-clock times include whatever else the machine is doing;
+[--only batching|methods|table3] [--out polynomial.json]``; ``--out`` also writes every number
+printed (medians, quartiles, ratios, projections) as JSON with provenance, atomically. Wall-clock times include whatever else the machine is doing;
 CPU time (``time.process_time``) leaves out waiting for a core but, with more than one thread,
 counts threads spinning while they wait for each other. Run it on an idle machine for numbers to
 quote; on a loaded one, compare the CPU-time ratios of a one-thread run.
@@ -23,6 +24,7 @@ import dataclasses
 import os
 import statistics
 import time
+from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import torch
@@ -49,12 +51,18 @@ def _timed(run) -> Tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _median_iqr(values: Sequence[float]) -> str:
+def _quartiles(values: Sequence[float]) -> Dict[str, float]:
+    """Median and quartiles, the form every number takes in the JSON output."""
     q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-    return f"{statistics.median(values):6.2f} (IQR {q[0]:.2f}-{q[2]:.2f})"
+    return {"median": statistics.median(values), "q1": q[0], "q3": q[2], "n": len(values)}
 
 
-def batching_speedup(rounds: int, steps: int, method: str = "ReinMax", seeds: int = 10) -> None:
+def _median_iqr(values: Sequence[float]) -> str:
+    q = _quartiles(values)
+    return f"{q['median']:6.2f} (IQR {q['q1']:.2f}-{q['q3']:.2f})"
+
+
+def batching_speedup(rounds: int, steps: int, method: str = "ReinMax", seeds: int = 10) -> dict:
     """``seeds`` seeds as one batched program against a Python loop over the same seeds, one
     seed per ``train_method`` call (the same code with seeds=1), in interleaved rounds whose
     order alternates, so that load from other programs hits both alike. Ratios are taken round
@@ -84,9 +92,12 @@ def batching_speedup(rounds: int, steps: int, method: str = "ReinMax", seeds: in
     print(f"   speed-up of batching (loop / batched), wall clock: {_median_iqr(ratios['wall'])}x")
     print(f"   speed-up of batching (loop / batched), CPU time:   {_median_iqr(ratios['cpu'])}x "
           f"(target >= 2x)")
+    return {"method": method, "seeds": seeds, "rounds": rounds, "steps": steps, "target_speedup": 2.0,
+            "ms_per_step": {name: _quartiles(values) for name, values in per_step.items()},
+            "speedup_loop_over_batched": {clock: _quartiles(values) for clock, values in ratios.items()}}
 
 
-def method_step_times(methods: Sequence[str], rounds: int, steps: int, seeds: int = 10) -> None:
+def method_step_times(methods: Sequence[str], rounds: int, steps: int, seeds: int = 10) -> dict:
     """ms per training step of ``seeds`` batched seeds for each method (tau = 1), interleaved
     rounds; projected to paper-scale Figure 1 and compared to ST."""
     configs = {m: _config(m, seeds, steps) for m in methods}
@@ -99,12 +110,15 @@ def method_step_times(methods: Sequence[str], rounds: int, steps: int, seeds: in
             wall, cpu = _timed(lambda: P.train_method(configs[m], m, progress=False))
             times[m]["wall"].append(1e3 * wall / steps)
             times[m]["cpu"].append(1e3 * cpu / steps)
-    total_fast, total = 0.0, 0.0
+    total_fast, total, minutes_by_method, ratio_to_st = 0.0, 0.0, {}, {}
     st = {clock: statistics.median(times["ST"][clock]) for clock in ("wall", "cpu")} if "ST" in times else None
     print(f"   {rounds} interleaved rounds of {steps} steps; ms per step of {seeds} seeds, median (IQR)")
     for m in methods:
         wall, cpu = statistics.median(times[m]["wall"]), statistics.median(times[m]["cpu"])
         minutes = wall * PAPER_STEPS * len(PAPER_P) / 60e3
+        minutes_by_method[m] = minutes
+        if st:
+            ratio_to_st[m] = {"wall": wall / st["wall"], "cpu": cpu / st["cpu"]}
         total += minutes
         if m != "GR-MCK":
             total_fast += minutes
@@ -113,9 +127,16 @@ def method_step_times(methods: Sequence[str], rounds: int, steps: int, seeds: in
               f" -> {minutes:5.1f} min{versus}")
     print(f"   without GR-MCK: {total_fast:5.1f} min (target <= 10), projected from wall clock")
     print(f"   all of Figure 1: {total:5.1f} min (target <= 30)")
+    return {"seeds": seeds, "rounds": rounds, "steps": steps,
+            "ms_per_step": {m: {clock: _quartiles(times[m][clock]) for clock in ("wall", "cpu")}
+                            for m in methods},
+            "ratio_to_st_median": ratio_to_st,
+            "paper_figure1_minutes_projected": minutes_by_method,
+            "paper_figure1_minutes_without_grmck": total_fast, "paper_figure1_minutes_total": total,
+            "targets_minutes": {"without_grmck": 10, "total": 30}}
 
 
-def table3_step_costs(rounds: int, steps: int, tau: float = 1.3) -> None:
+def table3_step_costs(rounds: int, steps: int, tau: float = 1.3) -> dict:
     """Interleaved rounds, so that other load on the machine hits every method alike."""
     c = torch.full((128,), 0.45)
     theta = P.initial_theta(1, 128)[0].requires_grad_(True)
@@ -139,12 +160,16 @@ def table3_step_costs(rounds: int, steps: int, tau: float = 1.3) -> None:
             times[name].append(1e3 * (time.perf_counter() - started) / steps)
     st_median = statistics.median(times["ST"])
     for name, values in times.items():
-        q = statistics.quantiles(values, n=4)
-        print(f"   {name:8s} median {statistics.median(values):6.3f} ms/step "
-              f"(IQR {q[0]:.3f}-{q[2]:.3f}), {statistics.median(values) / st_median:5.2f}x ST")
+        q = _quartiles(values)
+        print(f"   {name:8s} median {q['median']:6.3f} ms/step "
+              f"(IQR {q['q1']:.3f}-{q['q3']:.3f}), {q['median'] / st_median:5.2f}x ST")
+    return {"tau": tau, "rounds": rounds, "steps": steps, "L": 128, "batch_size": 512,
+            "ms_per_step": {name: _quartiles(values) for name, values in times.items()},
+            "ratio_to_st_median": {name: statistics.median(values) / st_median
+                                   for name, values in times.items()}}
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50, help="steps timed per measurement")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -153,23 +178,35 @@ def main() -> None:
     parser.add_argument("--only", choices=["batching", "methods", "table3"], default=None,
                         help="run one part only")
     parser.add_argument("--only-table3", action="store_true", help="(same as --only table3)")
-    args = parser.parse_args()
+    parser.add_argument("--out", help="also write the numbers as JSON here (with provenance)")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.rounds < 1:
+        parser.error(f"--steps and --rounds must be positive integers; got --steps {args.steps} "
+                     f"--rounds {args.rounds}")
     if args.threads:
         torch.set_num_threads(args.threads)
     only = "table3" if args.only_table3 else args.only
+    load_start = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+          f"load average {load_start:.2f} on {os.cpu_count()} CPUs")
+    record = {"benchmark": "polynomial", "arguments": vars(args)}
     if only in (None, "batching"):
         print("\n1. L=128, batch 256: 10 seeds batched vs a loop over the 10 seeds (ReinMax, tau 1)")
-        batching_speedup(args.rounds, args.steps)
+        record["batching"] = batching_speedup(args.rounds, args.steps)
     if only in (None, "methods"):
         print("\n2. L=128, batch 256, 10 seeds: step time per method (tau 1), projected to paper-scale"
               " Figure 1 (3 p x 8,000 steps)")
-        method_step_times(args.methods, args.rounds, args.steps)
+        record["methods"] = method_step_times(args.methods, args.rounds, args.steps)
     if only in (None, "table3"):
         print("\n3. Table 3, QP (L=128, batch 512, tau 1.3): forward + backward, no update")
-        table3_step_costs(args.rounds, args.steps)
-    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
+        record["table3"] = table3_step_costs(args.rounds, args.steps)
+    load_end = os.getloadavg()[0]
+    print(f"\nload average at the end {load_end:.2f}")
+    if args.out:
+        from reinmax.results import provenance, write_json
+        record.update(load_average={"start": load_start, "end": load_end}, provenance=provenance("cpu"))
+        write_json(Path(args.out), record)
+        print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

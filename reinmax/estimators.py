@@ -483,7 +483,9 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
 class _UniformBaselineFunction(torch.autograd.Function):
     """ReinMax with the uniform baseline phi = 1/n (Section 6.6, Remark 4.1 with Heun).
 
-    ``authors=False``: the single-sample estimator derived in PROTOCOLS.md, whose expectation is
+    ``authors=False``: the single-sample estimator derived in the book's chapter 4
+    (book/04_baselines.md; the book's appendix, book/appendix/mnist_vae.md, compares it with the
+    authors' script), whose expectation is
     exactly Heun's approximation with the 1/n baseline:
         1/2 (g[d] - mean_k g[k]) (D - pi)  +  1/(2 n pi_d) * ST-gradient at D.
     ``authors=True``: the variant in the authors' script, whose second half uses

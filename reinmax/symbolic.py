@@ -371,7 +371,8 @@ def uniform_baseline_heun_target(model: SoftmaxModel) -> Matrix:
 
 
 def _uniform_single(model: SoftmaxModel, d: int, authors: bool) -> Matrix:
-    """One sample of the 1/n-baseline ReinMax at tau = 1 (PROTOCOLS.md, 'The 1/n-baseline ReinMax')."""
+    """One sample of the 1/n-baseline ReinMax at tau = 1 (the book's chapter 4, and its appendix,
+    book/appendix/mnist_vae.md, 'Figure 6: the 1/n baseline')."""
     n, pi, g = model.n, model.pi, model.g(d)
     mean_g = sum(g) / n
     score_half = (g[d] - mean_g) * (model.I(d) - pi).T / 2         # d log pi_d / d theta = D - pi
@@ -383,7 +384,7 @@ def _uniform_single(model: SoftmaxModel, d: int, authors: bool) -> Matrix:
 
 
 def expected_uniform_baseline(model: SoftmaxModel) -> Matrix:
-    """E[reinmax_uniform_baseline] at tau = 1: the estimator derived in PROTOCOLS.md."""
+    """E[reinmax_uniform_baseline] at tau = 1: the estimator derived in the book's chapter 4."""
     return model.expect(lambda d: _uniform_single(model, d, authors=False))
 
 

@@ -157,3 +157,28 @@ def test_vae_benchmark_bad_options_are_clear_errors():
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 2
         assert option in done.stderr or value in done.stderr
+
+
+def test_polynomial_benchmark_writes_its_ratios_as_json(tmp_path):
+    """benchmarks/polynomial.py --out: the batching speed-up, the per-method step times with
+    their ratios to ST and projections, and Table 3's QP costs, as JSON with provenance."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "polynomial.py"
+    out = tmp_path / "polynomial.json"
+    done = subprocess.run([sys.executable, str(script), "--steps", "1", "--rounds", "2",
+                           "--threads", "1", "--methods", "ST", "ReinMax", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads(out.read_text())
+    assert record["benchmark"] == "polynomial" and record["provenance"]["torch_threads"] == 1
+    speedup = record["batching"]["speedup_loop_over_batched"]
+    assert set(speedup) == {"wall", "cpu"} and speedup["wall"]["n"] == 2
+    assert speedup["wall"]["q1"] <= speedup["wall"]["median"] <= speedup["wall"]["q3"]
+    methods = record["methods"]
+    assert methods["ratio_to_st_median"]["ST"] == {"wall": 1.0, "cpu": 1.0}
+    assert set(methods["paper_figure1_minutes_projected"]) == {"ST", "ReinMax"}
+    table3 = record["table3"]
+    assert table3["ratio_to_st_median"]["ST"] == 1.0
+    assert set(table3["ratio_to_st_median"]) == {"ST", "ReinMax", "STGS", "GST-1.0", "GR-MCK"}
+    bad = subprocess.run([sys.executable, str(script), "--rounds", "0"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "--rounds must be positive" in bad.stderr

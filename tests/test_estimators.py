@@ -1,7 +1,7 @@
 """The straight-through family, one sample at a time and in distribution.
 
 * per-sample gradients equal the paper's formulas computed by hand in float64 (eq. 4, eq. 7
-  with temperature, the 1/n-baseline forms of PROTOCOLS.md, GST's moved logits);
+  with temperature, the 1/n-baseline forms of book/04_baselines.md, GST's moved logits);
 * the fast functions equal the line-by-line Algorithms 1 and 2 (reinmax/reference.py);
 * STGS equals torch.nn.functional.gumbel_softmax given the same noise; STGS with a given sample
   and GR-MCK keep STGS's mean (Monte Carlo, tolerances in standard errors); GR-MCK's variance
@@ -98,7 +98,7 @@ def test_st_per_sample_gradient_is_the_tempered_softmax_jacobian(tau, n):
 @pytest.mark.parametrize("n", [2, 5])
 @pytest.mark.parametrize("tau", [1.0, 1.3])
 def test_uniform_baseline_per_sample_gradient_is_the_protocols_form(tau, n):
-    """PROTOCOLS.md: 1/2 (g[d] - mean g)(D - pi) + 1/(2 n pi_d) * (ST gradient at D), and the
+    """book/04_baselines.md: 1/2 (g[d] - mean g)(D - pi) + 1/(2 n pi_d) * (ST gradient at D), and the
     authors' variant: the second half pi_d g[d] D - (pi.g) pi over (n pi_tau[d] + 1e-12)."""
     for theta, g, _ in rows(n, seed=2):
         pi, pi_tau = torch.softmax(theta, -1), torch.softmax(theta / tau, -1)

@@ -159,7 +159,7 @@ def weighted_st(phi):
 
 
 def heun_with_baseline(phi):
-    """Heun's rule with baseline phi as a single-sample estimator (the PROTOCOLS.md derivation
+    """Heun's rule with baseline phi as a single-sample estimator (the derivation of book/04_baselines.md
     generalised from 1/n to any phi): 1/2 (g[d] - phi.g)(D - pi) + 1/2 (phi_D / pi_D) ST."""
     def estimator(logits, tau=1.0, hard=True, *, dim=-1, sample=None, generator=None):
         y_hard, y_soft = reinmax.st(logits, tau, sample=sample, generator=generator)
@@ -208,7 +208,7 @@ def test_reinmax_uniform_baseline_is_heun_with_the_uniform_baseline(m, n):
 
 
 def test_authors_uniform_baseline_variant_is_not_the_heun_target():
-    """PROTOCOLS.md: the authors' script computes a different estimator; its expectation misses
+    """book/appendix/mnist_vae.md: the authors' script computes a different estimator; its expectation misses
     the uniform-baseline Heun target (by 0.29 on entries of size 0.35 in their n = 5 case)."""
     theta, f = _case(1, 5, seed=37)
     target = exact.second_order_target(f, theta, baseline="uniform")

@@ -13,7 +13,7 @@ from reinmax.data.mnist import ChecksumError, load_mnist, mnist_files
 SHARED = os.environ.get("REINMAX_DATA")
 needs_data = pytest.mark.skipif(
     not SHARED or not (Path(SHARED) / "mnist").is_dir(),
-    reason="set REINMAX_DATA to a data root holding mnist/ (CI uses ../shared/data)")
+    reason="set REINMAX_DATA to a data root holding mnist/ (CI sets it)")
 
 
 @needs_data

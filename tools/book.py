@@ -1,6 +1,6 @@
 """Build pipeline of the book: stage, execute the notebooks with papermill, build the HTML.
 
-    python tools/book.py execute --scale book|smoke [--force] [--timeout S] [--only NAME ...]
+    python tools/book.py execute --scale book|smoke [--force] [--timeout S] [--threads N] [--only NAME ...]
     python tools/book.py build   --scale book|smoke
     python tools/book.py all     --scale book|smoke [--force]
 
@@ -20,6 +20,27 @@ A notebook is re-executed when it, anything under ``reinmax/`` or ``results/``, 
 the parameters changed (a hash stored in the executed copy's metadata), or with ``--force``.
 Markdown chapters with code cells are executed by the build itself (``_config.yml``:
 ``execute_notebooks: force``, and ``--all`` below makes Sphinx re-read every page).
+
+Threads. A torch loop with two threads on a 2-core machine runs about 7x slower when another
+CPU-bound process holds one core (the threads wait for each other at every parallel region),
+while a one-thread loop barely slows down. So, right before each notebook starts, the CPU time
+used by *other* processes is sampled for one second (``/proc/stat``; ``os.getloadavg`` where
+that file does not exist), and the kernel gets ``OMP_NUM_THREADS`` = ``MKL_NUM_THREADS`` =
+the cores left free, rounded down, at least 1 (torch reads them at start-up): all cores on an
+idle machine, one fewer per busy process. The alternative, one thread per notebook and two
+notebooks at once, was not chosen: it is slower for the one long notebook on an idle machine and
+interleaves the runs' logs. A job that starts after a notebook did is not seen (the choice is
+made once per notebook); ``--threads N`` fixes the number.
+
+Time limits. Each notebook's limit is a few times (``LIMIT_FACTOR``) its idle time recorded in
+``tools/notebook_times.json``, with a floor for kernel start-up (``LIMIT_FLOOR``); a notebook
+without a record gets ``DEFAULT_TIMEOUT``; ``--timeout`` overrides both. Every run's wall time,
+thread count and limit are written to ``_build/reports-<scale>/times.json`` (merged with earlier
+runs), which is where new idle times come from.
+
+Progress bars. The kernels get ``REINMAX_PROGRESS=final``: ``reinmax.experiments.progress_bar``
+then prints one line per loop, its final state (nothing for a ``leave=False`` bar), instead of
+every redraw (hundreds of lines in a built page).
 """
 import argparse
 import hashlib
@@ -39,8 +60,13 @@ SCALES = {
     "book": {},
     "smoke": {"smoke": True},
 }
-# Per-notebook wall-clock limits (seconds); `make book` as a whole must stay under 30 minutes.
+# Per-notebook wall-clock limits (seconds) for notebooks without a recorded idle time.
 DEFAULT_TIMEOUT = {"book": 1200, "smoke": 300}
+# Recorded idle times {scale: {notebook stem: seconds}}; a limit is LIMIT_FACTOR times that, at
+# least LIMIT_FLOOR (a kernel alone takes seconds to start on a loaded machine). 4x covers a
+# one-thread run beside busy processes (the slowest case the thread choice below leaves).
+NOTEBOOK_TIMES = ROOT / "tools" / "notebook_times.json"
+LIMIT_FACTOR, LIMIT_FLOOR = 4.0, 120.0
 # Copied into the stage for every build; notebooks/ is handled separately (executed copies).
 STAGED = ["_config.yml", "_toc.yml", "book", "reinmax", "results", "tools"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "_build")
@@ -113,6 +139,83 @@ def stage(scale: str) -> Path:
     return target
 
 
+def recorded_times(scale: str) -> dict:
+    """Idle wall times (seconds) per notebook stem, from tools/notebook_times.json."""
+    try:
+        table = json.loads(NOTEBOOK_TIMES.read_text())
+    except FileNotFoundError:
+        return {}
+    times = table.get("idle_seconds", {}).get(scale, {})
+    bad = {k: v for k, v in times.items() if not isinstance(v, (int, float)) or v <= 0}
+    if bad:
+        raise SystemExit(f"error: {NOTEBOOK_TIMES.relative_to(ROOT)}: idle times must be positive "
+                         f"numbers of seconds; got {bad}")
+    return times
+
+
+def time_limit(notebook: Path, scale: str, override) -> float:
+    """--timeout if given, else a few times the recorded idle time, else the scale's default."""
+    if override is not None:
+        return override
+    idle = recorded_times(scale).get(notebook.stem)
+    if idle is None:
+        return DEFAULT_TIMEOUT[scale]
+    return max(LIMIT_FLOOR, LIMIT_FACTOR * idle)
+
+
+def busy_cores(window: float = 1.0) -> float:
+    """How many cores other processes keep busy now: /proc/stat over `window` seconds (Linux),
+    else the 1-minute load average (which lags, and counts our own finished kernel for a minute)."""
+    def sample():
+        with open("/proc/stat") as stat:
+            fields = [float(x) for x in stat.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)     # idle + iowait
+        return sum(fields[:8]), idle                                      # up to steal
+    try:
+        total0, idle0 = sample()
+        time.sleep(window)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        try:
+            return float(os.getloadavg()[0])
+        except (AttributeError, OSError):
+            return 0.0
+    if total1 <= total0:
+        return 0.0
+    return (os.cpu_count() or 1) * (1.0 - (idle1 - idle0) / (total1 - total0))
+
+
+def choose_threads(fixed=None) -> tuple:
+    """(threads for the next kernel, busy cores measured): the cores left free, at least 1."""
+    if fixed is not None:
+        return fixed, None
+    busy = busy_cores()
+    cores = os.cpu_count() or 1
+    # +0.25: a core that is 80% free counts as free (the sampler itself and short bursts).
+    return max(1, min(cores, int(cores - busy + 0.25))), round(busy, 2)
+
+
+def kernel_env(threads: int) -> dict:
+    """The environment of the papermill/Jupyter Book kernels."""
+    env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1", REINMAX_PROGRESS="final",
+               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env.pop("MPLBACKEND", None)   # kernels must use the inline backend, or figures are not captured
+    return env
+
+
+def record_time(scale: str, name: str, entry: dict) -> None:
+    """Merge one run into _build/reports-<scale>/times.json, written atomically."""
+    path = BUILD / f"reports-{scale}" / "times.json"
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        table = {}
+    table[name] = entry
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
 def kill_group(process: subprocess.Popen) -> None:
     """papermill starts a kernel process; end the whole session we started, not just papermill."""
     try:
@@ -121,7 +224,7 @@ def kill_group(process: subprocess.Popen) -> None:
         pass
 
 
-def execute_one(notebook: Path, scale: str, timeout: float, force: bool) -> bool:
+def execute_one(notebook: Path, scale: str, timeout: float, force: bool, threads=None) -> bool:
     staged_notebooks = stage_dir(scale) / "notebooks"
     executed = staged_notebooks / notebook.name
     digest = source_hash(notebook, scale)
@@ -138,8 +241,8 @@ def execute_one(notebook: Path, scale: str, timeout: float, force: bool) -> bool
                "--log-output", "--execution-timeout", str(int(timeout))]
     for key, value in SCALES[scale].items():
         command += ["-p", key, str(value)]
-    env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
-    env.pop("MPLBACKEND", None)   # kernels must use the inline backend, or figures are not captured
+    threads, busy = choose_threads(threads)
+    env = kernel_env(threads)
     started = time.monotonic()
     with log.open("w") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env,
@@ -151,12 +254,17 @@ def execute_one(notebook: Path, scale: str, timeout: float, force: bool) -> bool
             process.wait()
             code = None
     seconds = time.monotonic() - started
+    record_time(scale, notebook.stem, {
+        "seconds": round(seconds, 1), "ok": code == 0, "threads": threads, "busy_cores": busy,
+        "limit_s": round(timeout), "cores": os.cpu_count(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     if code == 0:
         data = json.loads(report.read_text())
         data["metadata"]["reinmax_book"] = {"source_hash": digest, "scale": scale,
-                                            "seconds": round(seconds, 1)}
+                                            "seconds": round(seconds, 1), "threads": threads}
         executed.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-        print(f"  {notebook.name}: executed in {seconds:.0f} s")
+        print(f"  {notebook.name}: executed in {seconds:.0f} s ({threads} thread(s), "
+              f"busy cores before: {busy}, limit {timeout:.0f} s)")
         return True
     why = f"timed out after {timeout:.0f} s" if code is None else f"failed (exit status {code})"
     tail = log.read_text(errors="replace").splitlines()[-25:]
@@ -165,7 +273,7 @@ def execute_one(notebook: Path, scale: str, timeout: float, force: bool) -> bool
     return False
 
 
-def execute(scale: str, force: bool, timeout: float, only=None) -> bool:
+def execute(scale: str, force: bool, timeout=None, only=None, threads=None) -> bool:
     stage(scale)
     selected = [nb for nb in notebooks() if not only or nb.stem in only or nb.name in only]
     if only and not selected:
@@ -173,11 +281,12 @@ def execute(scale: str, force: bool, timeout: float, only=None) -> bool:
                          f"{[nb.stem for nb in notebooks()]}")
     print(f"executing {len(selected)} notebook(s) at {scale} scale in {stage_dir(scale).relative_to(ROOT)}")
     # Keep going after a failure so one run reports every broken notebook.
-    results = [execute_one(nb, scale, timeout, force) for nb in selected]
+    results = [execute_one(nb, scale, time_limit(nb, scale, timeout), force, threads)
+               for nb in selected]
     return all(results)
 
 
-def build(scale: str) -> bool:
+def build(scale: str, threads=None) -> bool:
     """Jupyter Book from the stage: -W -n --keep-going, --all so every page is read again."""
     source = stage(scale)
     missing = [nb.name for nb in notebooks() if not (source / "notebooks" / nb.name).exists()]
@@ -190,8 +299,7 @@ def build(scale: str) -> bool:
     command = [str(jupyter_book), "build", str(source), "--path-output", str(output),
                "--all", "-W", "-n", "--keep-going"]
     print("$", " ".join(str(part) for part in command), flush=True)
-    env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
-    env.pop("MPLBACKEND", None)   # kernels must use the inline backend, or figures are not captured
+    env = kernel_env(choose_threads(threads)[0])   # markdown chapters' code cells run in kernels too
     if subprocess.call(command, cwd=ROOT, env=env) != 0:
         print(f"error: the {scale}-scale book build failed (warnings count as errors)", file=sys.stderr)
         return False
@@ -210,19 +318,26 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), required=True)
     parser.add_argument("--force", action="store_true", help="re-execute even unchanged notebooks")
     parser.add_argument("--timeout", type=float, default=None,
-                        help="per-notebook limit in seconds (default: book 1200, smoke 300)")
+                        help=f"per-notebook limit in seconds (default: {LIMIT_FACTOR:g}x the idle "
+                             f"time in tools/notebook_times.json, at least {LIMIT_FLOOR:g} s; "
+                             f"without a record: book {DEFAULT_TIMEOUT['book']}, smoke "
+                             f"{DEFAULT_TIMEOUT['smoke']})")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per kernel (default: the cores other processes leave "
+                             "free, measured before each notebook)")
     parser.add_argument("--only", nargs="+", help="execute only these notebooks (stem or file name)")
     args = parser.parse_args(argv)
-    timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT[args.scale]
-    if not timeout > 0:
+    if args.timeout is not None and not args.timeout > 0:
         parser.error(f"--timeout must be a positive number of seconds; got {args.timeout}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be an integer >= 1; got {args.threads}")
     ok = True
     if args.command in ("execute", "all"):
-        ok = execute(args.scale, args.force, timeout, args.only)
+        ok = execute(args.scale, args.force, args.timeout, args.only, args.threads)
         if not ok:
             print("error: notebook execution failed; see the reports above", file=sys.stderr)
     if ok and args.command in ("build", "all"):
-        ok = build(args.scale)
+        ok = build(args.scale, args.threads)
     return 0 if ok else 1
 
 
