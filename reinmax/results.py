@@ -130,16 +130,7 @@ def paper_table(name: str, path: Optional[PathLike] = None) -> Any:
 
 def agreement(ours_mean: float, paper: Dict[str, float], k: float = 2.0) -> Dict[str, Any]:
     """How far ``ours_mean`` lies from a paper entry ``{"mean", "std"}``, in the paper's standard
-    deviations: ``{"difference", "z", "within"}`` with ``within`` true when ``|z| <= k``.
-
-    The paper's std is over its 10 seeds; ours is a mean over fewer, so this is the bar the
-    project sets ("within two of the paper's standard deviations"), not a significance test.
-    """
-    if not (isinstance(k, (int, float)) and k > 0):
-        raise ValueError(f"k must be a positive number of standard deviations; got k={k!r}")
-    mean, std = float(paper["mean"]), float(paper["std"])
-    if not std > 0:
-        raise ValueError(f"the paper's std must be positive to measure agreement; got {paper!r}")
-    difference = float(ours_mean) - mean
-    z = difference / std
-    return {"difference": difference, "z": z, "within": bool(abs(z) <= k)}
+    deviations: ``{"difference", "z", "within"}``; see :func:`reinmax.report.agreement`, which
+    this calls (the reporting functions live in :mod:`reinmax.report`)."""
+    from .report import agreement as report_agreement
+    return report_agreement(ours_mean, paper, k)

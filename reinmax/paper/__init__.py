@@ -1,7 +1,7 @@
 """The paper's printed numbers as data: ``reinmax/paper/tables.json``, shipped with the package.
 
 The tables were transcribed from the paper (Liu et al., NeurIPS 2023) and checked against it
-entry by entry. They are package data, read with :mod:`importlib.resources`, so an installed
+entry by entry. They are package data, read with ``importlib.resources``, so an installed
 (non-editable) ``reinmax`` reads them as a checkout does; ``results/paper/tables.json`` is a copy
 kept for readers browsing ``results/``, and a test checks that the two files are byte-equal.
 
