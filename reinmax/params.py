@@ -12,3 +12,30 @@ def require(ok: bool, name: str, value, allowed: str) -> None:
 def is_int(value) -> bool:
     """An integer, and not a bool (``True`` is an ``int`` in Python)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def shared_run_folder(base, config, ignore=("methods", "gradient_methods", "out_dir")) -> str:
+    """``<base>/<10 hex digits>``: one folder per training setup, shared by the notebooks of a
+    chapter. The digits hash the config's fields except ``ignore`` (by default the method lists,
+    so a notebook that trains some of another's methods with the same settings finds their
+    finished records there and trains nothing twice). Different settings get different folders, so changing a parameter never
+    meets a record made with other settings. The digits also hash the package's own source
+    files, so after an edit to ``reinmax/`` a re-executed notebook trains afresh instead of
+    showing records the old code made (finished records are reused only by notebooks run on the
+    same code)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    if not dataclasses.is_dataclass(config):
+        raise TypeError(f"config must be an experiment config (a dataclass); got {type(config).__name__}")
+    from pathlib import Path
+
+    fields = {key: value for key, value in dataclasses.asdict(config).items() if key not in ignore}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode())
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    digest = digest.hexdigest()
+    return f"{str(base).rstrip('/')}/{digest[:10]}"

@@ -313,8 +313,9 @@ def check_claims(claims: Sequence[Tuple[str, Iterable[float], Iterable[float]]],
 
     Each gets :func:`welch_test`'s numbers, ``p_adjusted`` (Holm or Bonferroni over the claims that
     could be tested), ``supported`` (``p_adjusted < alpha``) and ``resolution``: the smallest
-    difference these seeds could have called supported alone, at their observed spread
-    (one-sided t quantile at ``alpha / m`` times the standard error), which says what ``n`` seeds
+    difference these seeds could have called supported at their observed spread (the one-sided
+    t quantile at the claim's corrected level times the standard error: ``alpha / m`` for
+    Bonferroni, ``alpha / (m - rank)`` for Holm, rank by p from 0), which says what ``n`` seeds
     can and cannot support. A claim with fewer than two seeds on a side is ``"untestable"``.
     ``verdict``: ``"supported"``, ``"not supported"`` (the means point the claimed way but the
     seeds cannot tell), ``"contradicted"`` (the means point the other way) or ``"untestable"``.
@@ -338,6 +339,11 @@ def check_claims(claims: Sequence[Tuple[str, Iterable[float], Iterable[float]]],
         found[name] = {"claim": name, **welch_test(a, b, "less")}
     tested = {name: row["p"] for name, row in found.items() if row["p"] is not None}
     adjusted = adjust(tested) if tested else {}
+    # The level each claim's own p meets: alpha / m for Bonferroni; for Holm, alpha / (m - rank)
+    # with the claims ranked by p (so the resolution matches the verdict's rule).
+    ranked = sorted(tested, key=lambda name: tested[name])
+    divisor = {name: (len(tested) - ranked.index(name) if correction == "holm" else len(tested))
+               for name in tested}
     for name, row in found.items():
         if name not in adjusted:
             continue
@@ -345,7 +351,8 @@ def check_claims(claims: Sequence[Tuple[str, Iterable[float], Iterable[float]]],
         row["supported"] = adjusted[name] < alpha
         row["verdict"] = ("supported" if row["supported"] else
                           "contradicted" if row["difference"] > 0 else "not supported")
-        row["resolution"] = student_t_ppf(1 - alpha / len(tested), row["df"]) * row["standard_error"]
+        row["resolution"] = (student_t_ppf(1 - alpha / divisor[name], row["df"])
+                             * row["standard_error"])
     return [found[name] for name in names]
 
 

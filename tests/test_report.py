@@ -200,6 +200,20 @@ def test_check_claims_resolution_is_the_smallest_supported_difference():
         assert report.check_claims([("x", a, shifted)])[0]["supported"] is expected
 
 
+def test_check_claims_resolution_follows_the_correction():
+    # Holm's smallest p is held to alpha / m, its second to alpha / (m - 1): resolutions differ
+    # from Bonferroni's exactly there. A claim's verdict agrees with |difference| > resolution.
+    a = [0.0, 0.3, 0.6]
+    claims = [("x", a, [2.0, 2.3, 2.6]), ("y", a, [1.0, 1.3, 1.6])]
+    holm_rows = report.check_claims(claims)
+    bonferroni_rows = report.check_claims(claims, correction="bonferroni")
+    assert holm_rows[0]["resolution"] == pytest.approx(bonferroni_rows[0]["resolution"])
+    assert holm_rows[1]["resolution"] < bonferroni_rows[1]["resolution"]
+    assert holm_rows[1]["resolution"] == pytest.approx(report.check_claims([claims[1]])[0]["resolution"])
+    for row in holm_rows + bonferroni_rows:
+        assert row["supported"] == (-row["difference"] > row["resolution"]), row
+
+
 def test_check_claims_correction_counts_comparisons():
     # p about 0.03 alone: supported at 0.05 alone, not among three claims with Bonferroni.
     a, b = [0.0, 1.0, 2.0], [2.2, 3.2, 4.2]
