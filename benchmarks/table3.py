@@ -38,13 +38,14 @@ import os
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import torch
 
 import reinmax
-from reinmax import estimators
+from reinmax import estimators, report
 from reinmax.experiments import polynomial as P
 from reinmax.experiments.vae import TABLE8
 from reinmax.models.vae import CategoricalVAE, seed_generators
@@ -202,31 +203,10 @@ def summarise(samples, memory, steps_per_epoch):
     return rows
 
 
-def fmt_memory(mib):
-    return f"{mib / 1024:.2f}G" if mib >= 1024 else f"{mib:.1f}M"
-
-
 def print_table(problem, rows, paper, hardware):
-    labels = list(rows)
-    width = max(11, *(len(label) + 1 for label in labels))
-    line = lambda name, cells: print(f"  {name:<26}" + "".join(f"{c:>{width}}" for c in cells))  # noqa: E731
-    line("", labels)
-    line("time/epoch, CPU", [f"{rows[l]['cpu']['seconds_per_epoch']:.2f}s" for l in labels])
-    line("time/epoch, wall", [f"{rows[l]['wall']['seconds_per_epoch']:.2f}s" for l in labels])
-    line("peak memory of a step", [fmt_memory(rows[l]["memory"]["peak_mib"])
-                                   if rows[l]["memory"] and "peak_mib" in rows[l]["memory"]
-                                   else "error" if rows[l]["memory"] else "-" for l in labels])
-    line("time / ST, CPU", [f"x{rows[l]['cpu']['ratio_to_st']:.2f}" for l in labels])
-    line("time / ST, wall", [f"x{rows[l]['wall']['ratio_to_st']:.2f}" for l in labels])
-    line("memory / ST", [f"x{rows[l]['memory']['ratio_to_st']:.1f}"
-                         if rows[l]["memory"] and "ratio_to_st" in rows[l]["memory"] else "-"
-                         for l in labels])
-    line(f"paper ({hardware.split(',')[0]})", [paper[l]["text"].replace(" ", "") if l in paper
-                                                else "" for l in labels])
-    line("paper time / ST", [f"x{paper[l]['time_ratio_to_st']:.2f}" if l in paper else ""
-                             for l in labels])
-    line("paper memory / ST", [f"x{paper[l]['memory_ratio_to_st']:.1f}" if l in paper else ""
-                               for l in labels])
+    # One formatting for this console table and the book's (reinmax.report.cost_rows).
+    header, body = report.cost_rows(rows, paper, hardware)
+    print(textwrap.indent(report.text_table(header, body, first_width=26), "  "))
 
 
 def main(argv=None):

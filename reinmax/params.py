@@ -30,3 +30,30 @@ def reject_quoted_structures(**values) -> None:
                 f"parameter {name}={value!r} is a string that looks like a {kind}: papermill's "
                 f"-p passes text. Pass lists and dicts in YAML form, e.g. "
                 f"papermill IN.ipynb OUT.ipynb -y \"{name}: {value.strip()}\"")
+
+
+def shared_run_folder(base, config, ignore=("methods", "gradient_methods", "out_dir")) -> str:
+    """``<base>/<10 hex digits>``: one folder per training setup, shared by the notebooks of a
+    chapter. The digits hash the config's fields except ``ignore`` (by default the method lists,
+    so a notebook that trains some of another's methods with the same settings finds their
+    finished records there and trains nothing twice). Different settings get different folders, so changing a parameter never
+    meets a record made with other settings. The digits also hash the package's own source
+    files, so after an edit to ``reinmax/`` a re-executed notebook trains afresh instead of
+    showing records the old code made (finished records are reused only by notebooks run on the
+    same code)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    if not dataclasses.is_dataclass(config):
+        raise TypeError(f"config must be an experiment config (a dataclass); got {type(config).__name__}")
+    from pathlib import Path
+
+    fields = {key: value for key, value in dataclasses.asdict(config).items() if key not in ignore}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode())
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    digest = digest.hexdigest()
+    return f"{str(base).rstrip('/')}/{digest[:10]}"

@@ -5,8 +5,9 @@ Every experiment writes one JSON record: its metrics, its configuration and :fun
 temporary file in the same folder, then ``os.replace`` — so an interrupted run never leaves a
 half-written file behind, and a reader never sees one.
 
-The numbers the paper prints live in ``results/paper/tables.json`` (transcribed from the paper,
-entries checked against it); :func:`paper_tables` loads them so that chapters put them beside ours.
+The numbers the paper prints ship with the package (:mod:`reinmax.paper`, the file
+``reinmax/paper/tables.json``; ``results/paper/tables.json`` is a byte-equal copy);
+:func:`paper_tables` and :func:`paper_table` read them so that chapters put them beside ours.
 """
 import datetime
 import json
@@ -20,6 +21,8 @@ from typing import Any, Dict, Optional, Union
 
 import torch
 
+from . import paper
+
 PathLike = Union[str, Path]
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -27,6 +30,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 
 RESULTS_DIR = REPOSITORY / "results"
 PAPER_TABLES = RESULTS_DIR / "paper" / "tables.json"
+"""The copy of the package's ``reinmax/paper/tables.json`` kept under ``results/`` for readers."""
 
 
 def git_commit(directory: PathLike = REPOSITORY) -> Optional[str]:
@@ -105,17 +109,18 @@ def read_json(path: PathLike) -> Dict[str, Any]:
         return json.load(stream)
 
 
-def paper_tables(path: PathLike = PAPER_TABLES) -> Dict[str, Any]:
-    """All of the paper's tables as transcribed in ``results/paper/tables.json``."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(
-            f"the paper's tables are not at {path}; they ship with the repository "
-            "(results/paper/tables.json), so use reinmax from a checkout")
+def paper_tables(path: Optional[PathLike] = None) -> Dict[str, Any]:
+    """All of the paper's tables: the package's copy (:func:`reinmax.paper.tables`), or the JSON
+    file at ``path`` when one is given."""
+    if path is None:
+        return paper.tables()
     return read_json(path)
 
 
-def paper_table(name: str, path: PathLike = PAPER_TABLES) -> Any:
+def paper_table(name: str, path: Optional[PathLike] = None) -> Any:
     """One table by its key, e.g. ``paper_table("table7_search_space")``."""
+    if path is None:
+        return paper.table(name)
     tables = paper_tables(path)
     if name not in tables:
         known = ", ".join(key for key in tables if key != "note")
@@ -125,16 +130,7 @@ def paper_table(name: str, path: PathLike = PAPER_TABLES) -> Any:
 
 def agreement(ours_mean: float, paper: Dict[str, float], k: float = 2.0) -> Dict[str, Any]:
     """How far ``ours_mean`` lies from a paper entry ``{"mean", "std"}``, in the paper's standard
-    deviations: ``{"difference", "z", "within"}`` with ``within`` true when ``|z| <= k``.
-
-    The paper's std is over its 10 seeds; ours is a mean over fewer, so this is the bar the
-    project sets ("within two of the paper's standard deviations"), not a significance test.
-    """
-    if not (isinstance(k, (int, float)) and k > 0):
-        raise ValueError(f"k must be a positive number of standard deviations; got k={k!r}")
-    mean, std = float(paper["mean"]), float(paper["std"])
-    if not std > 0:
-        raise ValueError(f"the paper's std must be positive to measure agreement; got {paper!r}")
-    difference = float(ours_mean) - mean
-    z = difference / std
-    return {"difference": difference, "z": z, "within": bool(abs(z) <= k)}
+    deviations: ``{"difference", "z", "within"}``; see :func:`reinmax.report.agreement`, which
+    this calls (the reporting functions live in :mod:`reinmax.report`)."""
+    from .report import agreement as report_agreement
+    return report_agreement(ours_mean, paper, k)

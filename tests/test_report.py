@@ -1,0 +1,275 @@
+"""reinmax.report: paper-vs-ours tables, glue values, claim checks, cost tables."""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from reinmax import paper, report, results
+
+
+# ----------------------------------------------------------------------------- plain and glue
+def test_plain_turns_numpy_and_torch_into_python():
+    value = report.plain({"a": np.float64(1.5), "b": torch.tensor(2.5), "c": np.int64(3),
+                          "d": (np.arange(2), torch.tensor([1.0, 2.0])), "e": np.bool_(True),
+                          "f": float("nan"), "g": "text", "h": None})
+    assert value["a"] == 1.5 and type(value["a"]) is float
+    assert value["b"] == 2.5 and type(value["b"]) is float
+    assert value["c"] == 3 and type(value["c"]) is int
+    assert value["d"] == [[0, 1], [1.0, 2.0]] and type(value["d"][0][0]) is int
+    assert value["e"] is True
+    assert math.isnan(value["f"]) and value["g"] == "text" and value["h"] is None
+    # what MyST-NB would print: the plain value's repr, not numpy's
+    assert repr(report.plain(np.float64(0.25))) == "0.25"
+
+
+def test_plain_rejects_objects_it_cannot_convert():
+    with pytest.raises(TypeError, match="value must be a number, string, list or dict"):
+        report.plain(object())
+
+
+def test_key_of_names():
+    assert [report.key_of(n) for n in ("GST-1.0", "ReinMax-1/n", "GR-MCK", "8x4", "ST")] == [
+        "GST10", "ReinMax1n", "GRMCK", "8x4", "ST"]
+    with pytest.raises(ValueError, match="name must contain a letter or digit"):
+        report.key_of("-/.")
+
+
+def test_glue_numbers_glues_plain_values_under_the_prefix():
+    calls = []
+    glued = report.glue_numbers("nb07", {"cos_ST": np.float32(0.5), "n": np.int64(3), "label": "x"},
+                                glue=lambda key, value, display: calls.append((key, value, display)))
+    assert calls == [("nb07_cos_ST", 0.5, False), ("nb07_n", 3, False), ("nb07_label", "x", False)]
+    assert all(type(v) in (float, int, str) for _, v, _ in calls)
+    assert glued == {"nb07_cos_ST": 0.5, "nb07_n": 3, "nb07_label": "x"}
+
+
+@pytest.mark.parametrize("prefix, values, message", [
+    ("nb 07", {"a": 1}, "prefix must be letters, digits and '_'"),
+    ("nb07", {"GST-1.0": 1}, "glue key 'GST-1.0' .* use reinmax.report.key_of"),
+    ("nb07", {"a": [1, 2]}, "glue value for nb07_a must be a number or text"),
+    ("nb07", [("a", 1)], "values must be a dict"),
+])
+def test_glue_numbers_bad_input(prefix, values, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        report.glue_numbers(prefix, values, glue=lambda *a, **k: None)
+
+
+# ----------------------------------------------------------------------------- paper vs ours
+def test_summary_mean_and_std():
+    entry = report.summary(np.array([1.0, 2.0, 3.0, 4.0]))
+    assert entry["mean"] == 2.5 and entry["n"] == 4 and entry["std"] == pytest.approx(np.std([1, 2, 3, 4]))
+    assert report.summary([1.0, 2.0, 3.0, 4.0], ddof=1)["std"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
+    with pytest.raises(ValueError, match="at least one number"):
+        report.summary([])
+    with pytest.raises(ValueError, match="ddof must be 0, or 1 with at least two values"):
+        report.summary([1.0], ddof=1)
+
+
+def test_agreement_is_the_results_one():
+    entry = {"mean": 124.66, "std": 0.88}
+    assert report.agreement(125.08, entry) == results.agreement(125.08, entry)
+    assert report.agreement(124.66 + 2.0 * 0.88 - 1e-9, entry)["within"]
+    assert not report.agreement(124.66 - 2.0 * 0.88 - 1e-9, entry)["within"]
+    with pytest.raises(ValueError, match="k must be a positive number"):
+        report.agreement(1.0, entry, k=0)
+    with pytest.raises(ValueError, match="std must be positive"):
+        report.agreement(1.0, {"mean": 1.0, "std": 0.0})
+
+
+def test_compare_to_paper_rows_measure_in_the_papers_stds():
+    table2 = paper.table("table2_mnist_vae_train_neg_elbo")
+    ours = {("8x4", "ReinMax"): {"mean": 125.54, "std": 0.2, "n": 3},
+            ("8x4", "ST"): [135.0, 136.0],                              # per-seed values
+            ("8x4", "ReinMax-1/n"): {"mean": 130.0, "std": 1.0, "n": 2}}  # not in the paper
+    rows = report.compare_to_paper(ours, table2)
+    assert [(r["setting"], r["method"]) for r in rows] == list(ours)
+    reinmax_row = rows[0]
+    assert reinmax_row["paper_mean"] == 124.66 and reinmax_row["paper_std"] == 0.88
+    assert reinmax_row["difference"] == pytest.approx(0.88)
+    assert reinmax_row["z"] == pytest.approx(1.0) and reinmax_row["within"] is True
+    st_row = rows[1]
+    assert st_row["mean"] == 135.5 and st_row["std"] == 0.5 and st_row["n"] == 2
+    assert st_row["z"] == pytest.approx((135.5 - 135.53) / 0.31)
+    assert rows[2]["paper_mean"] is None and rows[2]["z"] is None
+    text = report.comparison_markdown(rows, "paper Table 2", "ours")
+    lines = text.splitlines()
+    assert lines[0] == "| setting | method | paper Table 2 | ours | difference | in paper stds |"
+    assert lines[2] == "| 8x4 | ReinMax | 124.66 ± 0.88 | 125.54 ± 0.20 (n=3) | +0.88 | +1.00 |"
+    assert lines[4] == "| 8x4 | ReinMax-1/n | – | 130.00 ± 1.00 (n=2) | – | – |"
+
+
+def test_compare_to_paper_needs_setting_method_keys():
+    with pytest.raises(ValueError, match=r"keyed by \(setting, method\)"):
+        report.compare_to_paper({"ReinMax": [1.0, 2.0]}, {})
+
+
+def test_markdown_table_escapes_and_checks_widths():
+    assert report.markdown_table(["a", "b"], [["x|y", 1]]) == "| a | b |\n|---|---|\n| x\\|y | 1 |"
+    with pytest.raises(ValueError, match="every row must have 2 cells"):
+        report.markdown_table(["a", "b"], [[1]])
+
+
+# ----------------------------------------------------------------------------- Student t
+@pytest.mark.parametrize("df", [1, 2, 3.7, 10, 29.5, 200])
+@pytest.mark.parametrize("t", [-3.0, -0.4, 0.0, 0.7, 2.228, 6.0])
+def test_student_t_sf_matches_the_incomplete_beta_of_mpmath(t, df):
+    x = df / (df + t * t)
+    tail = 0.5 * float(mpmath.betainc(df / 2, 0.5, 0, x, regularized=True))
+    expected = tail if t >= 0 else 1 - tail
+    assert report.student_t_sf(t, df) == pytest.approx(expected, rel=1e-10, abs=1e-14)
+
+
+def test_student_t_sf_closed_forms():
+    # df = 1 is the Cauchy distribution; df = 2 has sf(t) = (1 - t / sqrt(t^2 + 2)) / 2.
+    for t in (0.3, 1.0, 5.0):
+        assert report.student_t_sf(t, 1) == pytest.approx(0.5 - math.atan(t) / math.pi, rel=1e-12)
+        assert report.student_t_sf(t, 2) == pytest.approx((1 - t / math.sqrt(t * t + 2)) / 2, rel=1e-12)
+    assert report.student_t_sf(math.inf, 3) == 0.0 and report.student_t_sf(-math.inf, 3) == 1.0
+
+
+def test_student_t_ppf_inverts_sf():
+    for q, df in ((0.975, 10), (0.95, 2.5), (0.1, 4)):
+        assert report.student_t_sf(report.student_t_ppf(q, df), df) == pytest.approx(1 - q, abs=1e-12)
+    assert report.student_t_ppf(0.975, 10) == pytest.approx(2.228138851986, rel=1e-9)
+    with pytest.raises(ValueError, match="q must be strictly between 0 and 1"):
+        report.student_t_ppf(1.0, 3)
+    with pytest.raises(ValueError, match="df must be a positive finite number"):
+        report.student_t_sf(1.0, 0)
+
+
+# ----------------------------------------------------------------------------- Welch and claims
+def test_welch_test_by_hand():
+    a, b = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]
+    va, vb = 1.0 / 3, (5 / 3) / 4                       # sample variances over n
+    t = (2.0 - 5.5) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3)
+    found = report.welch_test(a, b, "less")
+    assert found["t"] == pytest.approx(t, rel=1e-12) and found["df"] == pytest.approx(df, rel=1e-12)
+    assert found["difference"] == -3.5
+    assert found["pooled_std"] == pytest.approx(math.sqrt((1 + 5 / 3) / 2))
+    lower = float(mpmath.betainc(df / 2, 0.5, 0, df / (df + t * t), regularized=True)) / 2
+    assert found["p"] == pytest.approx(lower, rel=1e-9)
+    assert report.welch_test(a, b, "greater")["p"] == pytest.approx(1 - lower, rel=1e-9)
+    assert report.welch_test(a, b, "two-sided")["p"] == pytest.approx(2 * lower, rel=1e-9)
+
+
+def test_welch_test_bad_input():
+    with pytest.raises(ValueError, match="at least two seeds on each side; got 1 and 3"):
+        report.welch_test([1.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="alternative must be"):
+        report.welch_test([1.0, 2.0], [1.0, 2.0], "smaller")
+
+
+def test_welch_test_without_spread_decides_by_the_sign():
+    assert report.welch_test([1.0, 1.0], [2.0, 2.0])["p"] == 0.0
+    assert report.welch_test([2.0, 2.0], [1.0, 1.0])["p"] == 1.0
+    assert report.welch_test([1.0, 1.0], [1.0, 1.0])["p"] == 0.5
+
+
+def test_holm_and_bonferroni():
+    p = {"a": 0.01, "b": 0.04, "c": 0.03}
+    assert report.holm(p) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
+    assert report.bonferroni(p) == pytest.approx({"a": 0.03, "b": 0.12, "c": 0.09})
+    assert report.holm({}) == {}
+
+
+def test_check_claims_verdicts():
+    low, high = [1.0, 1.1, 0.9, 1.05, 0.95], [2.0, 2.1, 1.9, 2.05, 1.95]
+    rows = report.check_claims([("low < high", low, high), ("high < low", high, low),
+                                ("one seed", [1.0], high), ("noise", low, [v + 0.01 for v in reversed(low)])])
+    verdicts = {row["claim"]: row["verdict"] for row in rows}
+    assert verdicts == {"low < high": "supported", "high < low": "contradicted",
+                        "one seed": "untestable", "noise": "not supported"}
+    # three testable claims: Holm multiplies the smallest p by 3
+    assert rows[0]["p_adjusted"] == pytest.approx(3 * rows[0]["p"])
+    assert "| low < high | 5 / 5 | -1.00 |" in report.claims_markdown(rows)
+
+
+def test_check_claims_resolution_is_the_smallest_supported_difference():
+    # Shifting b changes only the difference, not the standard error or df: a difference just
+    # above the resolution is supported, one just below is not.
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0, 1.0, 4)
+    spread = rng.normal(0.0, 1.0, 3)
+    resolution = report.check_claims([("x", a, spread)])[0]["resolution"]
+    base = np.mean(a) - np.mean(spread)
+    for factor, expected in ((1.001, True), (0.999, False)):
+        shifted = spread + base + factor * resolution
+        assert report.check_claims([("x", a, shifted)])[0]["supported"] is expected
+
+
+def test_check_claims_resolution_follows_the_correction():
+    # Holm's smallest p is held to alpha / m, its second to alpha / (m - 1): resolutions differ
+    # from Bonferroni's exactly there. A claim's verdict agrees with |difference| > resolution.
+    a = [0.0, 0.3, 0.6]
+    claims = [("x", a, [2.0, 2.3, 2.6]), ("y", a, [1.0, 1.3, 1.6])]
+    holm_rows = report.check_claims(claims)
+    bonferroni_rows = report.check_claims(claims, correction="bonferroni")
+    assert holm_rows[0]["resolution"] == pytest.approx(bonferroni_rows[0]["resolution"])
+    assert holm_rows[1]["resolution"] < bonferroni_rows[1]["resolution"]
+    assert holm_rows[1]["resolution"] == pytest.approx(report.check_claims([claims[1]])[0]["resolution"])
+    for row in holm_rows + bonferroni_rows:
+        assert row["supported"] == (-row["difference"] > row["resolution"]), row
+
+
+def test_check_claims_correction_counts_comparisons():
+    # p about 0.03 alone: supported at 0.05 alone, not among three claims with Bonferroni.
+    a, b = [0.0, 1.0, 2.0], [2.2, 3.2, 4.2]
+    single = report.check_claims([("x", a, b)])[0]
+    assert 0.01 < single["p"] < 0.05 and single["supported"]
+    many = report.check_claims([("x", a, b), ("y", a, b[::-1]), ("z", b, a)], correction="bonferroni")
+    assert not many[0]["supported"] and many[0]["p_adjusted"] == pytest.approx(3 * single["p"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(alpha=0), "alpha must be strictly between 0 and 1"),
+    (dict(correction="sidak"), "correction must be 'holm' or 'bonferroni'"),
+])
+def test_check_claims_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        report.check_claims([("x", [1.0, 2.0], [3.0, 4.0])], **kwargs)
+
+
+def test_check_claims_names_distinct():
+    with pytest.raises(ValueError, match="claim names must be distinct"):
+        report.check_claims([("x", [1.0, 2.0], [3.0, 4.0])] * 2)
+
+
+# ----------------------------------------------------------------------------- cost tables
+def cost_entry():
+    rows = {"ST": {"cpu": {"seconds_per_epoch": 1.0, "ratio_to_st": 1.0},
+                   "wall": {"seconds_per_epoch": 1.1, "ratio_to_st": 1.0},
+                   "memory": {"peak_mib": 10.0, "ratio_to_st": 1.0}},
+            "GR-MCK1000": {"cpu": {"seconds_per_epoch": 100.0, "ratio_to_st": 100.0},
+                           "wall": {"seconds_per_epoch": 90.0, "ratio_to_st": 81.8},
+                           "memory": {"peak_mib": 2048.0, "ratio_to_st": 204.8}},
+            "GR-MCK1000 unfused": {"cpu": {"seconds_per_epoch": 200.0, "ratio_to_st": 200.0},
+                                   "wall": {"seconds_per_epoch": 180.0, "ratio_to_st": 163.6},
+                                   "memory": None}}
+    printed = {"ST": {"text": "5.2s/13Mb", "time_ratio_to_st": 1.0, "memory_ratio_to_st": 1.0},
+               "GR-MCK1000": {"text": "5.4s/0.6Gb", "time_ratio_to_st": 5.4 / 5.2,
+                              "memory_ratio_to_st": 600 / 13}}
+    return rows, printed
+
+
+def test_cost_rows_ratios_for_the_book():
+    rows, printed = cost_entry()
+    header, body = report.cost_rows(rows, printed, absolute=False)
+    assert header == ["", "ST", "GR-MCK1000"]                 # only what the paper prints
+    assert body == [["time / ST, this book (CPU)", "x1.00", "x100.00"],
+                    ["peak memory / ST, this book", "x1.0", "x204.8"],
+                    ["paper time / ST", "x1.00", "x1.04"],
+                    ["paper memory / ST", "x1.0", "x46.2"]]
+
+
+def test_cost_rows_absolute_for_the_console():
+    rows, printed = cost_entry()
+    header, body = report.cost_rows(rows, printed, "idle A6000 GPU, parameter updates skipped")
+    assert header[1:] == list(rows)
+    by_name = {row[0]: row[1:] for row in body}
+    assert by_name["peak memory of a step"] == ["10.0M", "2.00G", "-"]
+    assert by_name["paper (idle A6000 GPU)"] == ["5.2s/13Mb", "5.4s/0.6Gb", ""]
+    text = report.text_table(header, body, first_width=26)
+    assert text.splitlines()[1].startswith("time/epoch, CPU" + " " * 11)
