@@ -16,10 +16,12 @@ from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import torch
 
+from reinmax import paper
 from reinmax.experiments import layer
 
-TABLE7_TEMPERATURES: Tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
-"""The temperature grid of the paper's Table 7, over which each method's tau is tuned."""
+TABLE7_TEMPERATURES: Tuple[float, ...] = paper.table7_temperatures()
+"""The temperature grid of the paper's Table 7, over which each method's tau is tuned (read from
+the paper's tables, ``reinmax.paper``)."""
 
 FIGURE1_METHODS: Tuple[str, ...] = ("ReinMax", "STGS", "GR-MCK", "ST", "GST-1.0")
 SETTINGS = ("A", "B")

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 import reinmax
+from reinmax import paper
 from reinmax.experiments import layer
 
 CONFIGURATIONS: Dict[str, Tuple[int, int]] = {
@@ -32,8 +33,8 @@ HYPERPARAMETERS_OF = {"ReinMax-1/n": "ReinMax", "ReinMax-1/n-authors": "ReinMax"
 """Methods without a Table 8 row of their own, and the method whose row they use (any other
 method without a row uses ReinMax's too, see ``VAEConfig.hyperparameters``)."""
 
-TEMPERATURES = (0.1, 0.3, 0.5, 0.7, 1.0, 2.0, 3.0, 4.0, 5.0)
-"""Figure 2's temperature grid (Section 6.6)."""
+TEMPERATURES = paper.figure2_temperatures()
+"""Figure 2's temperature grid (Section 6.6), read from the paper's tables (``reinmax.paper``)."""
 
 FIGURE2_CONFIGS = ("4x24", "8x16", "16x12", "64x8")
 """Figure 2's settings: the four with a latent space of 2^48 points."""
@@ -47,27 +48,9 @@ OPTIMIZERS = {"Adam": torch.optim.Adam, "RAdam": torch.optim.RAdam}
 NOISY_METHODS = reinmax.registry.NameSet(draws_noise=True)
 """Methods that draw Gumbel noise beyond the sampled category (called once per seed)."""
 
-TABLE8: Dict[str, Dict[str, Tuple[str, float, float]]] = {
-    # configuration: method: (optimizer, learning rate, temperature)   -- the paper's Table 8
-    "8x4": {"STGS": ("Adam", 3e-4, 0.5), "GR-MCK": ("Adam", 5e-4, 0.5),
-            "GST-1.0": ("Adam", 5e-4, 0.7), "ST": ("Adam", 1e-3, 1.3),
-            "ReinMax": ("Adam", 5e-4, 1.3)},
-    "4x24": {"STGS": ("RAdam", 5e-4, 0.3), "GR-MCK": ("RAdam", 5e-4, 0.3),
-             "GST-1.0": ("RAdam", 5e-4, 0.5), "ST": ("RAdam", 1e-3, 1.5),
-             "ReinMax": ("RAdam", 5e-4, 1.5)},
-    "8x16": {"STGS": ("RAdam", 5e-4, 0.5), "GR-MCK": ("RAdam", 7e-4, 0.7),
-             "GST-1.0": ("RAdam", 7e-4, 0.5), "ST": ("RAdam", 1e-3, 1.5),
-             "ReinMax": ("RAdam", 7e-4, 1.5)},
-    "16x12": {"STGS": ("RAdam", 7e-4, 0.7), "GR-MCK": ("Adam", 5e-4, 1.0),
-              "GST-1.0": ("RAdam", 7e-4, 0.5), "ST": ("Adam", 5e-4, 1.5),
-              "ReinMax": ("RAdam", 7e-4, 1.5)},
-    "64x8": {"STGS": ("RAdam", 7e-4, 0.7), "GR-MCK": ("Adam", 7e-4, 2.0),
-             "GST-1.0": ("RAdam", 7e-4, 0.7), "ST": ("Adam", 5e-4, 1.5),
-             "ReinMax": ("RAdam", 5e-4, 1.5)},
-    "10x30": {"STGS": ("RAdam", 5e-4, 0.5), "GR-MCK": ("RAdam", 5e-4, 1.0),
-              "GST-1.0": ("RAdam", 5e-4, 0.5), "ST": ("RAdam", 7e-4, 1.4),
-              "ReinMax": ("RAdam", 5e-4, 1.3)},
-}
+TABLE8: Dict[str, Dict[str, Tuple[str, float, float]]] = paper.table8_hyperparameters()
+"""The paper's Table 8, ``{setting: {method: (optimizer, learning rate, temperature)}}``, read from
+the paper's tables (``reinmax.paper``)."""
 
 TRAIN_SIZE, TEST_SIZE = 60000, 10000
 HYPERPARAMETER_KEYS = ("optimizer", "lr", "tau")
