@@ -73,7 +73,7 @@ class StraightThrough(torch.nn.Module):
     # ------------------------------------------------------------------ temperature
     @property
     def tau(self) -> float:
-        """The temperature now: the number set, or the schedule evaluated at ``t``."""
+        """The current temperature (the number set, or the schedule evaluated at ``t``)."""
         if self._schedule is None:
             return self._tau
         value = self._schedule(self.t)
@@ -107,14 +107,19 @@ class StraightThrough(torch.nn.Module):
         return self.tau
 
     def get_extra_state(self):
+        """The counter ``t``, saved in ``state_dict`` so that a resumed run continues its schedule."""
         return {"t": self.t}
 
     def set_extra_state(self, state) -> None:
+        """Restore the counter ``t`` from ``state_dict``."""
         self.t = int(state["t"])
 
     # ------------------------------------------------------------------ forward
     def forward(self, logits: torch.Tensor, *, sample=None,
                 generator: Optional[torch.Generator] = None):
+        """``(y_hard, y_soft)`` from the estimator at the current temperature (``y_hard`` alone
+        when ``return_soft=False``); in ``eval()`` with ``eval_mode="argmax"``, the most likely
+        outcome instead of a sample."""
         if not self.training and self.eval_mode == "argmax":
             y_hard, y_soft = self._mode(logits)
         elif self.family == "bernoulli":
@@ -138,6 +143,8 @@ class StraightThrough(torch.nn.Module):
         return one_hot.detach(), torch.softmax(logits, dim)
 
     def extra_repr(self) -> str:
+        """The estimator, the temperature (and schedule counter) and the settings not at their
+        defaults, as ``print(model)`` shows them."""
         tau = f"{self._tau!r}" if self._schedule is None else f"{self._schedule!r}, t={self.t}"
         parts = [f"estimator={self.estimator!r}", f"tau={tau}"]
         parts += [f"{key}={value!r}" for key, value in self.options.items()]

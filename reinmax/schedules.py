@@ -54,6 +54,7 @@ class Schedule:
         return self.value(_count(self.unit, t, 0))
 
     def value(self, t: int) -> float:
+        """The temperature at ``t`` (already checked to be an integer >= 0)."""
         raise NotImplementedError
 
 
