@@ -9,7 +9,8 @@ Straight-through family (functional, like ``torch.nn.functional.gumbel_softmax``
 REINFORCE family (needs f): :func:`reinforce`, :func:`rloo`; exact enumeration:
 :mod:`reinmax.exact`. Every estimator is an entry of :mod:`reinmax.registry` (its name, family,
 options, whether it draws noise beyond the sample, plot style); sampling primitives are in
-:mod:`reinmax.sampling`.
+:mod:`reinmax.sampling`. Binary variables as one logit: :mod:`reinmax.bernoulli`; a layer holding
+the estimator and its temperature: :mod:`reinmax.nn`; temperature schedules: :mod:`reinmax.schedules`.
 """
 from . import estimators, registry, sampling, score
 # reinmax.bernoulli registers its estimators on import; nn and schedules are not in __all__ (a

@@ -14,7 +14,9 @@ categorical estimators return ``(one_hot, softmax(logits))``::
 here draws the sample (and noise) that :func:`reinmax.st`, :func:`reinmax.reinmax`,
 :func:`reinmax.stgs` and :func:`reinmax.gumbel_rao` draw for the logits ``[0, a]`` (categories
 last), and its gradient with respect to ``a`` is their gradient with respect to that category-1
-logit, for any temperature (``tests/test_bernoulli.py`` holds them equal to 1e-12 in float64).
+logit, for any temperature (``tests/test_bernoulli.py`` holds them equal to 1e-12 in float64,
+and the samples equal in float32; in half precision GR-MCK's two-category code computes its
+probabilities in the half dtype, so a few samples near the boundary may differ).
 With ``q = sigmoid(a / tau)``, ``p = sigmoid(a)`` and the upstream gradient ``g`` of ``b_hard``:
 
 * ST: ``g q (1 - q) / tau``;
@@ -109,7 +111,9 @@ class _Through(torch.autograd.Function):
 
     ``slope`` is the estimator's backward formula, a function of the logits and of what it holds
     fixed (the sample, the noise). It is evaluated in backward with differentiable operations on
-    the saved logits, so the backward is itself differentiable (``create_graph=True``)."""
+    the saved logits, so the backward is itself differentiable (``create_graph=True``), and
+    torch.func (vmap, grad) batches it by a generated rule."""
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(logits, value, slope, *fixed):

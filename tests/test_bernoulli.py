@@ -66,6 +66,15 @@ def test_equals_the_two_category_estimator(name, tau, shape, given):
     assert torch.equal(after, after2)
 
 
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_float32_draws_the_same_samples(name):
+    logits = 2 * torch.randn(20000, generator=torch.Generator().manual_seed(8))
+    ours, theirs, options = PAIRS[name]
+    b, _ = ours(logits, 0.7, generator=torch.Generator().manual_seed(0), **options)
+    y, _ = theirs(_two(logits), 0.7, generator=torch.Generator().manual_seed(0), **options)
+    assert torch.equal(b, y[:, 1])
+
+
 def test_the_registry_knows_them_and_any_shape_works():
     assert list(reinmax.BERNOULLI_ESTIMATORS) == list(PAIRS)
     assert reinmax.get_estimator("reinmax-bernoulli") is bernoulli.reinmax
@@ -152,6 +161,17 @@ def test_backward_is_twice_differentiable_given_the_sample(name):
     noise = torch.randn(6, dtype=torch.float64)
     kwargs = {"logistic": noise} if name == "STGS-Bernoulli" else {"sample": sample}
     assert torch.autograd.gradgradcheck(lambda a: fn(a, 0.7, **kwargs)[0], (logits,))
+
+
+def test_torch_func_vmap_of_grad_is_the_per_row_gradient():
+    logits = torch.randn(5, 3, dtype=torch.float64)
+    sample = torch.tensor([[0, 1, 1], [1, 0, 0], [1, 1, 1], [0, 0, 0], [0, 1, 0]])
+    for fn in (bernoulli.st, bernoulli.reinmax):
+        loss = lambda a, s: (fn(a, 1.3, sample=s)[0] * torch.arange(3.0)).sum()    # noqa: E731
+        batched = torch.func.vmap(torch.func.grad(loss))(logits, sample)
+        leaf = logits.clone().requires_grad_(True)
+        (plain,) = torch.autograd.grad(loss(leaf, sample), leaf)
+        torch.testing.assert_close(batched, plain, rtol=0, atol=1e-15)
 
 
 # ----------------------------------------------------------------- bad input
