@@ -30,7 +30,9 @@ Two kinds of entries:
 
 Either way the callable has its family's call signature: straight-through
 ``fn(logits, tau=1.0, hard=True, *, dim=-1, sample=None, generator=None) -> (y_hard, y_soft)``,
-score ``fn(logits, f, *, dim=-1, sample=None, generator=None) -> (surrogate, values)``.
+score ``fn(logits, f, *, dim=-1, sample=None, generator=None) -> (surrogate, values)``,
+bernoulli (one logit per binary variable, :mod:`reinmax.bernoulli`)
+``fn(logits, tau=1.0, hard=True, *, sample=None, generator=None) -> (b_hard, sigmoid(logits))``.
 """
 import dataclasses
 import functools
@@ -39,9 +41,11 @@ import types
 from collections.abc import Mapping, Set
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-FAMILIES = ("straight-through", "score")
+FAMILIES = ("straight-through", "score", "bernoulli")
 """Straight-through: one-hot forward, a surrogate backward through a relaxation (needs f's
-gradient). Score: REINFORCE and its variance-reduced relatives (need f's values)."""
+gradient). Score: REINFORCE and its variance-reduced relatives (need f's values). Bernoulli:
+straight-through estimators for one logit per binary variable (0/1 forward), a family of its own
+because their call signature has no category dimension."""
 
 DEFAULT_COLOURS = ("#1a55ff", "#006400", "#8b008b", "#b8860b", "#008b8b", "#dc143c", "#4b0082",
                    "#556b2f", "#ff1493", "#2f4f4f")
@@ -227,7 +231,7 @@ def get_spec(name: str, family: Optional[str] = None) -> EstimatorSpec:
     if spec is None or (family is not None and spec.family != family):
         hint = ""
         if spec is not None:
-            lookup = "get_estimator" if spec.family == "straight-through" else "get_score_estimator"
+            lookup = "get_score_estimator" if spec.family == "score" else "get_estimator"
             hint = f" ({spec.name} is a {spec.family} estimator: use reinmax.{lookup})"
         raise ValueError(f"unknown estimator {name!r}; valid names: "
                          f"{', '.join(names(family))}{hint}")
@@ -263,8 +267,12 @@ def get_estimator(name: str, **options) -> Callable:
     estimator, the option and the allowed ones; one that contradicts what the name fixes is a
     ValueError (``get_estimator("GST-1.0", gap=0.3)``; ``gap=1.0`` is accepted). Without options
     the registered callable itself is returned; a ``factory=`` entry is built anew on each call.
+    The names of the family ``"bernoulli"`` ("ReinMax-Bernoulli", ...) are found here too: their
+    callables take one logit per binary variable (see :mod:`reinmax.bernoulli`).
     """
-    return get_spec(name, "straight-through").build(**options)
+    spec = _find(name) if isinstance(name, str) else None
+    family = "bernoulli" if spec is not None and spec.family == "bernoulli" else "straight-through"
+    return get_spec(name, family).build(**options)
 
 
 def get_score_estimator(name: str, **options) -> Callable:

@@ -12,6 +12,8 @@ One place for the random numbers, so that the same seed gives the same samples e
   drawn with :func:`uniform` and :func:`inverse_cdf` from ``generator``;
 * :func:`one_hot`: one-hot rows from indices, by a comparison (so that it works under vmap);
 * :func:`exponential`: Exp(1) draws as ``-log(1 - U)``, the noise of the Gumbel family;
+* :func:`official_sample`: category indices drawn as the official ``reinmax`` package draws them
+  (``torch.multinomial``), to reproduce old runs' samples through ``sample=``;
 * :func:`inside_transform`, :func:`inside_vmap`: whether the code runs inside a ``torch.func``
   transform (or is being compiled), where in-place arithmetic and data-dependent checks are
   not allowed.
@@ -118,5 +120,30 @@ def inside_vmap() -> bool:
                                 for level in levels)
 
 
-__all__ = ["working_dtype", "uniform", "inverse_cdf", "draw_index", "one_hot", "exponential",
+__all__ = ["working_dtype", "uniform", "inverse_cdf", "draw_index", "one_hot", "exponential", "official_sample",
            "inside_transform", "inside_vmap"]
+
+
+# ------------------------------------------------------------------- the official package's draws
+def official_sample(logits: Tensor, *, dim: int = -1,
+                    generator: Optional[torch.Generator] = None) -> Tensor:
+    """Category indices drawn as the official ``reinmax`` package draws them, for ``sample=``.
+
+    The official package (and the authors' scripts) draw with
+    ``torch.multinomial(softmax(logits).view(-1, n), 1)``: the same distribution as this
+    package's inverse CDF (:func:`draw_index`) but different numbers from the same seed. To
+    reproduce an old run's samples, pass these indices to an estimator whose backward depends
+    only on the sample (ST, ReinMax)::
+
+        y, soft = reinmax.reinmax(logits, tau, sample=reinmax.sampling.official_sample(logits))
+
+    Given the same global seed (or ``generator``) and the same sequence of calls, this gives the
+    official package's samples (the temperature does not enter the draw). It costs what
+    ``torch.multinomial`` costs, several times the inverse CDF. ``dim`` is the category
+    dimension; the softmax is taken in the logits' dtype, as the official code takes it.
+    """
+    dim = _checks.check_logits(logits, dim)
+    probs = torch.softmax(logits.detach().movedim(dim, -1), -1)
+    rows = probs.reshape(-1, probs.shape[-1])
+    index = torch.multinomial(rows, 1, replacement=True, generator=generator)
+    return index.reshape(probs.shape[:-1])

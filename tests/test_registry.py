@@ -141,6 +141,9 @@ def _call_with_sample(spec, generator):
     if spec.family == "straight-through":
         y, _ = estimator(leaf, 0.7, sample=torch.tensor([0, 1, 2, 3, 4, 0]), generator=generator)
         loss = (weights * y).sum()
+    elif spec.family == "bernoulli":                        # one logit per binary variable
+        b, _ = estimator(leaf, 0.7, sample=torch.arange(30).reshape(6, 5) % 2, generator=generator)
+        loss = (weights * b).sum()
     else:
         f = lambda D: (D * weights).sum(-1).sin()              # noqa: E731
         leading = (spec.options.get("num_samples"),) if "num_samples" in spec.options else ()
@@ -168,15 +171,17 @@ def test_sample_only_backward_says_whether_the_gradient_is_fixed_by_the_sample(n
 
 
 def test_derived_lists():
-    assert registry.names(draws_noise=True) == ["STGS", "GR-MCK"]
+    assert registry.names(draws_noise=True) == ["STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli"]
+    assert registry.names("bernoulli", sample_only_backward=True) == ["ST-Bernoulli", "ReinMax-Bernoulli"]
     assert registry.names("straight-through", sample_only_backward=True) == [
         "ST", "ReinMax", "GST-1.0", "GST-p", "ReinMax-1/n", "ReinMax-1/n-authors"]
     assert registry.names("score") == ["REINFORCE", "RLOO"]
     from reinmax.experiments.vae import NOISY_METHODS
-    assert set(NOISY_METHODS) == {"STGS", "GR-MCK"} and "ST" not in NOISY_METHODS
+    assert set(NOISY_METHODS) == {"STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli"}
+    assert "ST" not in NOISY_METHODS
     with pytest.raises(ValueError, match=r"unknown filter 'noisy'; filters: family, draws_noise"):
         registry.names(noisy=True)
-    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score'; got family='st'"):
+    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli'; got family='st'"):
         registry.names("st")
 
 
@@ -199,7 +204,7 @@ def test_register_refuses_duplicates_and_bad_specs():
         registry.register(EstimatorSpec(name="reinmax", family="straight-through", function=_scaled))
     with pytest.raises(TypeError, match=r"register takes an EstimatorSpec; got function"):
         registry.register(_scaled)
-    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score'; got family='ST'"):
+    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli'; got family='ST'"):
         EstimatorSpec(name="Toy", family="ST", function=_scaled)
     with pytest.raises(ValueError, match=r"give exactly one of function="):
         EstimatorSpec(name="Toy", family="score")
