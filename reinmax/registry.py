@@ -30,12 +30,14 @@ Two kinds of entries:
 
 Either way the callable has its family's call signature: straight-through
 ``fn(logits, tau=1.0, hard=True, *, dim=-1, sample=None, generator=None) -> (y_hard, y_soft)``,
-score ``fn(logits, f, *, dim=-1, sample=None, generator=None) -> (surrogate, values)``.
+score ``fn(logits, f, *, dim=-1, sample=None, generator=None, batch_dims=None) -> (surrogate,
+values)``, where f returns one value per sample (see :mod:`reinmax.score`).
 """
 import dataclasses
 import functools
 import re
 import types
+import weakref
 from collections.abc import Mapping, Set
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -154,7 +156,13 @@ class EstimatorSpec:
         function entry and a factory entry return."""
         self.check_options(options)
         if self.factory is not None:
-            return self.factory(**dict(self.fixed, **options))
+            built = self.factory(**dict(self.fixed, **options))
+            try:      # remembered, so that spec_of(built) finds this entry
+                key = id(built)
+                _BUILT[key] = (weakref.ref(built, lambda _, key=key: _BUILT.pop(key, None)), self.name)
+            except TypeError:
+                pass
+            return built
         if not options:
             return self._bound
         return functools.partial(self.function, **dict(self.fixed, **options))
@@ -182,6 +190,8 @@ def _other_names_hint(spec: EstimatorSpec, key, value) -> str:
 
 # ------------------------------------------------------------------ the registry
 _REGISTRY: Dict[str, EstimatorSpec] = {}
+_BUILT: Dict[int, Any] = {}
+"""id(object) -> (weak reference to it, entry name) for what factory entries built (spec_of)."""
 _FILTERS = ("family", "draws_noise", "sample_only_backward")
 
 
@@ -273,6 +283,41 @@ def get_score_estimator(name: str, **options) -> Callable:
     return get_spec(name, "score").build(**options)
 
 
+def spec_of(estimator: Callable) -> Optional[EstimatorSpec]:
+    """The registry entry behind ``estimator``, or None for a callable the registry does not know.
+
+    Recognised: a registered function, the callable :func:`get_estimator` returns (with or
+    without options), any ``functools.partial`` of a registered function (nested partials too:
+    their keywords pick the entry whose fixed options they match, e.g. ``partial(gst, gap="p")``
+    is GST-p), and an object a ``factory=`` entry built (looked up when built, or an instance of
+    a factory class). When several entries share the function and the keywords single none out
+    (``partial(gst, gap=0.3)``), the most cautious one is returned: one that draws noise if any
+    does.
+    """
+    keywords = {}
+    target = estimator
+    while isinstance(target, functools.partial):
+        keywords = dict(target.keywords, **keywords)      # outer keywords win, as in a call
+        target = target.func
+    matches = [spec for spec in _REGISTRY.values()
+               if spec.function is not None and (spec.function is target
+                                                 or getattr(spec, "_bound", None) is target)]
+    if not matches:
+        built = _BUILT.get(id(estimator))
+        if built is not None and built[0]() is estimator:
+            return _REGISTRY.get(built[1])
+        matches = [spec for spec in _REGISTRY.values()
+                   if isinstance(spec.factory, type) and isinstance(estimator, spec.factory)]
+    fixed = [spec for spec in matches
+             if spec.fixed and all(_same(keywords.get(k, object()), v) for k, v in spec.fixed.items())]
+    matches = fixed or matches
+    if not matches:
+        return None
+    # Several entries share the function and none is singled out (e.g. partial(gst, gap=0.3)):
+    # the most cautious one, one that draws noise if any does.
+    return max(matches, key=lambda spec: (spec.draws_noise, not spec.sample_only_backward))
+
+
 # ------------------------------------------------------------------ live views
 class EstimatorView(Mapping):
     """Read-only ``name -> callable`` view of one family, in registration order, built from the
@@ -326,4 +371,5 @@ class NameSet(Set):
 
 
 __all__ = ["FAMILIES", "DEFAULT_COLOURS", "EstimatorSpec", "register", "unregister", "get_spec",
-           "names", "specs", "get_estimator", "get_score_estimator", "EstimatorView", "NameSet"]
+           "names", "specs", "spec_of", "get_estimator", "get_score_estimator", "EstimatorView",
+           "NameSet"]
