@@ -272,3 +272,15 @@ def test_factory_entries_build_a_new_module_per_lookup():
         assert reinmax.ESTIMATORS["Learned-ST"] is not reinmax.ESTIMATORS["Learned-ST"]
     finally:
         registry.unregister("Learned-ST")
+
+
+def test_spec_of_finds_the_entry_behind_a_callable():
+    """exact enumeration judges an estimator by its entry (reinmax.registry.spec_of)."""
+    import functools
+    assert registry.spec_of(reinmax.stgs).name == "STGS"
+    assert registry.spec_of(reinmax.get_estimator("GR-MCK", K=5)).name == "GR-MCK"
+    assert registry.spec_of(reinmax.get_estimator("GST-p")).name == "GST-p"
+    assert registry.spec_of(functools.partial(reinmax.gst, gap="p")).name == "GST-p"
+    assert registry.spec_of(functools.partial(functools.partial(reinmax.gst, gap="p"), gap=1.0)).name == "GST-1.0"
+    assert registry.spec_of(functools.partial(reinmax.gst, gap=0.3)).sample_only_backward
+    assert registry.spec_of(lambda logits, tau=1.0, **kw: reinmax.st(logits, tau, **kw)) is None
