@@ -584,7 +584,7 @@ register(EstimatorSpec(
     style=dict(color="#1f77b4", linestyle="-.")))
 register(EstimatorSpec(
     name="GR-MCK", family="straight-through", function=gumbel_rao, options={"K": 1000},
-    draws_noise=True, description="Gumbel-Rao Monte Carlo with K draws (Paulus et al. 2021)",
+    draws_noise=True, noise_free_with={"K": "quadrature"}, description="Gumbel-Rao Monte Carlo with K draws (Paulus et al. 2021)",
     style=dict(color="#2ca02c", linestyle=":")))
 register(EstimatorSpec(
     name="GST-1.0", family="straight-through", function=gst, fixed={"gap": 1.0},

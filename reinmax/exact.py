@@ -196,20 +196,24 @@ _NOISE_HELP = ("its estimate given a sample is random, so enumerating the sample
                "its distribution or its expectation; use reinmax.exact.monte_carlo_estimate")
 
 
-def _refuse_noise(estimator: Callable, draws_noise: Optional[bool]):
+def _refuse_noise(estimator: Callable, draws_noise: Optional[bool], options):
     """Raise for an estimator that draws noise beyond the sample; return whether the estimates
     still have to be checked empirically (an unregistered estimator nobody vouched for)."""
     if draws_noise is not None and not isinstance(draws_noise, bool):
         raise TypeError(f"draws_noise must be True, False or None; got draws_noise={draws_noise!r}")
     spec = registry.spec_of(estimator)
     if spec is not None:
-        if draws_noise is not None and draws_noise != spec.draws_noise:
-            raise ValueError(f"{spec.name} is registered with draws_noise={spec.draws_noise}; "
-                             f"got draws_noise={draws_noise} (the registry's metadata decides for "
-                             f"a registered estimator)")
-        if spec.draws_noise:
+        noisy = spec.draws_noise_with(dict(registry.bound_options(estimator), **options))
+        if draws_noise is not None and draws_noise != noisy:
+            raise ValueError(f"{spec.name} is registered as drawing {'' if noisy else 'no '}noise "
+                             f"beyond the sample with these options (draws_noise={noisy}); got "
+                             f"draws_noise={draws_noise} (the registry's metadata decides for a "
+                             f"registered estimator)")
+        if noisy:
+            free = "".join(f", except with {key}={value!r}"
+                           for key, value in spec.noise_free_with.items())
             raise ValueError(f"{spec.name} draws noise beyond the sample (the registry says "
-                             f"draws_noise=True): {_NOISE_HELP}")
+                             f"draws_noise=True{free}): {_NOISE_HELP}")
         return False
     if draws_noise:
         raise ValueError(f"the estimator draws noise beyond the sample (draws_noise=True): {_NOISE_HELP}")
@@ -257,7 +261,7 @@ def per_sample_estimates(estimator: Callable, f: Callable, logits: Tensor, tau: 
     it draws none; by default (``None``) the estimates are computed twice, from two different
     random streams (the global one and, if the function takes it, ``generator=``), and must agree.
     """
-    check_empirically = _refuse_noise(estimator, draws_noise)
+    check_empirically = _refuse_noise(estimator, draws_noise, options)
     shape = logits.shape
     theta = _as_matrix(logits)
     m, n = theta.shape

@@ -77,6 +77,9 @@ class EstimatorSpec:
         draws_noise  whether, given the sampled categories (sample=), it still draws random
                      numbers (STGS's and GR-MCK's Gumbel noise); such estimators must be called
                      with a generator per independent stream (see models.vae.relaxed_codes)
+        noise_free_with  options with which an estimator that draws noise draws none given the
+                     sample (GR-MCK: {"K": "quadrature"}, its K -> inf limit by quadrature);
+                     see :meth:`draws_noise_with`
         sample_only_backward  whether its backward pass is a function of the logits, the
                      sample and the upstream gradient (score family: and f at the sample) alone:
                      no noise, no learned state
@@ -91,6 +94,7 @@ class EstimatorSpec:
     options: Mapping = dataclasses.field(default_factory=dict, hash=False)
     fixed: Mapping = dataclasses.field(default_factory=dict, hash=False)
     draws_noise: bool = False
+    noise_free_with: Mapping = dataclasses.field(default_factory=dict, hash=False)
     sample_only_backward: bool = False
     style: Mapping = dataclasses.field(default_factory=dict, hash=False)
 
@@ -113,7 +117,7 @@ class EstimatorSpec:
         if not isinstance(self.description, str):
             raise TypeError(f"EstimatorSpec {name!r}: description must be a string; "
                             f"got {self.description!r}")
-        for field in ("options", "fixed", "style"):
+        for field in ("options", "fixed", "style", "noise_free_with"):
             object.__setattr__(self, field, _frozen(name, field, getattr(self, field)))
         both = sorted(set(self.options) & set(self.fixed))
         if both:
@@ -123,6 +127,13 @@ class EstimatorSpec:
             if not isinstance(getattr(self, field), bool):
                 raise TypeError(f"EstimatorSpec {name!r}: {field} must be True or False; "
                                 f"got {field}={getattr(self, field)!r}")
+        unknown = sorted(set(self.noise_free_with) - set(self.options) - set(self.fixed))
+        if unknown:
+            raise ValueError(f"EstimatorSpec {name!r}: noise_free_with names {', '.join(unknown)}, "
+                             f"which are not its options")
+        if self.noise_free_with and not self.draws_noise:
+            raise ValueError(f"EstimatorSpec {name!r}: noise_free_with is for an estimator that "
+                             f"draws noise (draws_noise=True)")
         if self.draws_noise and self.sample_only_backward:
             raise ValueError(f"EstimatorSpec {name!r}: an estimator that draws noise beyond the "
                              f"sample cannot have a backward that depends only on the sample")
@@ -135,6 +146,13 @@ class EstimatorSpec:
                 functools.update_wrapper(bound, self.function)
                 bound.__name__ = bound.__qualname__ = re.sub(r"\W+", "_", name).lower()  # GST-1.0: gst_1_0
             object.__setattr__(self, "_bound", bound)
+
+    def draws_noise_with(self, options: Mapping) -> bool:
+        """Whether, called with ``options`` (the rest at their defaults), it draws noise beyond
+        the sample: ``draws_noise`` unless ``options`` hold all of ``noise_free_with``."""
+        return self.draws_noise and not (
+            self.noise_free_with and all(key in options and _same(options[key], value)
+                                         for key, value in self.noise_free_with.items()))
 
     # ------------------------------------------------------------------ building
     def check_options(self, options: Mapping) -> None:
@@ -283,6 +301,17 @@ def get_score_estimator(name: str, **options) -> Callable:
     return get_spec(name, "score").build(**options)
 
 
+def bound_options(estimator: Callable) -> Dict[str, Any]:
+    """The keyword arguments ``functools.partial`` layers bind on ``estimator`` (outer ones
+    winning, as in a call): what :meth:`EstimatorSpec.draws_noise_with` needs besides the call's
+    own options. Empty for anything else."""
+    keywords: Dict[str, Any] = {}
+    while isinstance(estimator, functools.partial):
+        keywords = dict(estimator.keywords, **keywords)
+        estimator = estimator.func
+    return keywords
+
+
 def spec_of(estimator: Callable) -> Optional[EstimatorSpec]:
     """The registry entry behind ``estimator``, or None for a callable the registry does not know.
 
@@ -294,10 +323,9 @@ def spec_of(estimator: Callable) -> Optional[EstimatorSpec]:
     (``partial(gst, gap=0.3)``), the most cautious one is returned: one that draws noise if any
     does.
     """
-    keywords = {}
+    keywords = bound_options(estimator)
     target = estimator
     while isinstance(target, functools.partial):
-        keywords = dict(target.keywords, **keywords)      # outer keywords win, as in a call
         target = target.func
     matches = [spec for spec in _REGISTRY.values()
                if spec.function is not None and (spec.function is target
@@ -371,5 +399,5 @@ class NameSet(Set):
 
 
 __all__ = ["FAMILIES", "DEFAULT_COLOURS", "EstimatorSpec", "register", "unregister", "get_spec",
-           "names", "specs", "spec_of", "get_estimator", "get_score_estimator", "EstimatorView",
+           "names", "specs", "spec_of", "bound_options", "get_estimator", "get_score_estimator", "EstimatorView",
            "NameSet"]

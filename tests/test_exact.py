@@ -386,7 +386,8 @@ def test_registered_noisy_estimators_are_refused_pointing_to_monte_carlo(case):
     for compute in (exact.expected_estimate, exact.per_sample_estimates, bias.exact_moments):
         with pytest.raises(ValueError, match=r"draws noise beyond the sample .*monte_carlo_estimate"):
             compute(estimator, f, theta)
-    with pytest.raises(ValueError, match=r"registered with draws_noise=True; got draws_noise=False"):
+    with pytest.raises(ValueError, match=r"registered as drawing noise beyond the sample with these "
+                                         r"options \(draws_noise=True\); got draws_noise=False"):
         exact.expected_estimate(estimator, f, theta, draws_noise=False)
 
 
@@ -396,6 +397,14 @@ def test_registered_estimators_without_noise_are_accepted_as_looked_up():
     assert torch.equal(exact.expected_estimate(reinmax.get_estimator("GST-1.0"), f, theta), gst)
     assert torch.equal(exact.expected_estimate(functools.partial(reinmax.gst, gap=1.0), f, theta), gst)
     exact.expected_estimate(reinmax.get_estimator("GST-p"), f, theta)
+    # GR-MCK's K -> inf limit by quadrature (two categories) draws no noise given the sample
+    theta2, f2 = _case(1, 2, seed=75)
+    quadrature = exact.expected_estimate(reinmax.gumbel_rao, f2, theta2, K="quadrature")
+    assert torch.equal(exact.expected_estimate(reinmax.get_estimator("GR-MCK", K="quadrature"), f2,
+                                               theta2), quadrature)
+    with pytest.raises(ValueError, match=r"GR-MCK draws noise beyond the sample \(the registry says "
+                                         r"draws_noise=True, except with K='quadrature'\)"):
+        exact.expected_estimate(reinmax.gumbel_rao, f2, theta2, K=1000)
 
 
 def _noisy_own(logits, tau=1.0, *, sample=None, generator=None):

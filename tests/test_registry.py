@@ -167,6 +167,21 @@ def test_sample_only_backward_says_whether_the_gradient_is_fixed_by_the_sample(n
     assert torch.equal(grads[0], grads[1]) == spec.sample_only_backward
 
 
+def test_noise_free_with_says_which_options_draw_no_noise():
+    """GR-MCK with K='quadrature' (two categories) uses no generator given the sample."""
+    spec = registry.get_spec("GR-MCK")
+    assert spec.draws_noise_with({}) and spec.draws_noise_with({"K": 10})
+    assert not spec.draws_noise_with({"K": "quadrature"})
+    generator = torch.Generator().manual_seed(0)
+    before = generator.get_state()
+    reinmax.gumbel_rao(torch.zeros(3, 2), K="quadrature", sample=torch.tensor([0, 1, 1]),
+                       generator=generator)
+    assert torch.equal(generator.get_state(), before)
+    with pytest.raises(ValueError, match=r"noise_free_with names k, which are not its options"):
+        EstimatorSpec(name="Toy", family="straight-through", function=_scaled, draws_noise=True,
+                      noise_free_with={"k": 1})
+
+
 def test_derived_lists():
     assert registry.names(draws_noise=True) == ["STGS", "GR-MCK"]
     assert registry.names("straight-through", sample_only_backward=True) == [
