@@ -22,7 +22,7 @@ from typing import Optional, Tuple, Union
 import torch
 
 from . import _binary
-from ._checks import (check_logits, check_positive_int, check_sample, check_softmax_rows, check_tau,
+from ._checks import (check_logits, check_positive_int, check_softmax_rows, check_tau,
                       mark_invalid, sample_index)
 from .registry import EstimatorSpec, register
 from .sampling import (draw_index, exponential, inside_transform, inside_vmap, inverse_cdf, one_hot,
