@@ -32,7 +32,7 @@ from typing import Tuple, Union
 
 import torch
 
-from ._checks import check_sample, diagnose_bad_rows, validate_args_enabled
+from ._checks import check_values, diagnose_bad_rows, mark_invalid, sample_index
 from .sampling import inside_transform, uniform, working_dtype
 
 Tensor = torch.Tensor
@@ -231,7 +231,7 @@ def check_rows(logits: Tensor) -> None:
     two-category rows are checked on the logits (categories last): one sum over the distinct
     rows is finite unless some logit is NaN or infinite (or the sum overflows), and only then
     do the precise checks run."""
-    if not validate_args_enabled():
+    if not check_values(logits):
         return
     rows = _distinct_rows(logits)
     total = rows.sum(dtype=torch.float64 if rows.dtype == torch.float64 else torch.float32)
@@ -245,14 +245,15 @@ def check_rows(logits: Tensor) -> None:
 def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax: bool) -> Tuple[Tensor, Tensor]:
     """ST or ReinMax for two categories; ``logits`` in the caller's layout, ``dim`` checked."""
     last = logits.movedim(dim, -1)
-    if sample is not None:
-        index, u = check_sample(sample, last), None
+    invalid = None
+    if sample is not None:    # unchecked out-of-range indices: NaN rows, never a real category
+        (index, invalid), u = sample_index(sample, last), None
     else:
         # 1 - U with U uniform in [0, 1): the general code's numbers, in (0, 1].
         index, u = None, uniform(last.shape[:-1], last, generator)
     y_hard, y_soft, _ = _STReinMax.apply(logits, index, u, tau, dim, reinmax)
     check_rows(last)
-    return y_hard, y_soft
+    return mark_invalid(y_hard, invalid, dim), y_soft
 
 
 class _BinaryThrough(torch.autograd.Function):
@@ -302,22 +303,27 @@ class _BinaryThrough(torch.autograd.Function):
 
 def _check(difference: Tensor, logits: Tensor) -> None:
     """NaN differences come from NaN logits or two -inf logits; +inf logits are not allowed."""
-    if validate_args_enabled() and (torch.isnan(difference).any() or torch.isposinf(logits).any()):
+    if check_values(logits) and (torch.isnan(difference).any() or torch.isposinf(logits).any()):
         diagnose_bad_rows(logits.detach())
 
 
-def _draw_first(difference: Tensor, logits: Tensor, sample, generator) -> Tensor:
-    """True where category 0 is drawn (probability sigmoid(a)), or where ``sample`` says 0."""
+def _draw_first(difference: Tensor, logits: Tensor, sample, generator):
+    """``(first, invalid)``: True where category 0 is drawn (probability sigmoid(a)), or where
+    ``sample`` says 0; and the unchecked out-of-range rows of ``sample`` (None: none possible),
+    which :func:`_through` makes NaN rather than a real category."""
     if sample is not None:
-        return check_sample(sample, logits) == 0
+        index, invalid = sample_index(sample, logits)
+        return index == 0, invalid
     return uniform(difference.shape, difference, generator) <= torch.sigmoid(
-        difference.to(working_dtype(difference)))
+        difference.to(working_dtype(difference))), None
 
 
-def _through(logits, first, weight, dim) -> Tuple[Tensor, Tensor]:
-    """``logits`` categories-last (a view of the caller's tensor); results in the caller's layout."""
+def _through(logits, first, weight, dim, invalid=None) -> Tuple[Tensor, Tensor]:
+    """``logits`` categories-last (a view of the caller's tensor); results in the caller's layout.
+    Rows ``invalid`` marks (unchecked out-of-range samples) come out NaN."""
     weight = torch.nan_to_num(weight.to(logits.dtype), nan=0.0)  # a masked (-inf) logit: no gradient
-    return _BinaryThrough.apply(logits.movedim(-1, dim), first, weight, dim)
+    y_hard, y_soft = _BinaryThrough.apply(logits.movedim(-1, dim), first, weight, dim)
+    return mark_invalid(y_hard, invalid, dim), y_soft
 
 
 def _slope(z: Tensor, tau: float) -> Tensor:
@@ -332,14 +338,16 @@ def stgs(logits: Tensor, tau: float, dim: int, sample, generator) -> Tuple[Tenso
     _check(difference, logits)
     work = difference.to(working_dtype(logits))
     v = uniform(work.shape, work, generator)
+    invalid = None
     if sample is None:
         # One uniform decides both: z = a + logit(v), category 0 iff z > 0 (argmax of l + G).
         z = work + torch.logit(v)
         first = z > 0
     else:
-        first = check_sample(sample, logits) == 0
+        index, invalid = sample_index(sample, logits)
+        first = index == 0
         z = _conditional_difference(work, first, v)
-    return _through(logits, first, _slope(z, tau), dim)
+    return _through(logits, first, _slope(z, tau), dim, invalid)
 
 
 def _conditional_difference(a: Tensor, first: Tensor, t: Tensor) -> Tensor:
@@ -419,9 +427,9 @@ def gumbel_rao_quadrature(logits: Tensor, tau: float, dim: int, sample,
     a_distinct = distinct[..., 0] - distinct[..., 1]
     difference = logits.detach()[..., 0] - logits.detach()[..., 1]
     _check(difference, logits)
-    first = _draw_first(difference, logits, sample, generator)
+    first, invalid = _draw_first(difference, logits, sample, generator)
     given_first, given_second = expected_slope(a_distinct, tau)
-    return _through(logits, first, torch.where(first, given_first, given_second), dim)
+    return _through(logits, first, torch.where(first, given_first, given_second), dim, invalid)
 
 
 def gst(logits: Tensor, tau: float, dim: int, sample, generator,
@@ -431,7 +439,7 @@ def gst(logits: Tensor, tau: float, dim: int, sample, generator,
     ``gap`` below it)."""
     difference = logits.detach()[..., 0] - logits.detach()[..., 1]
     _check(difference, logits)
-    first = _draw_first(difference, logits, sample, generator)
+    first, invalid = _draw_first(difference, logits, sample, generator)
     if gap == "p":
         # gap = -log(1 - p_d) / p_d with p_d the chosen probability, shrunk as the general code does.
         p_d = torch.sigmoid(torch.where(first, difference, -difference)) * (1 - 1e-5)
@@ -439,4 +447,4 @@ def gst(logits: Tensor, tau: float, dim: int, sample, generator,
     else:
         gap = torch.as_tensor(float(gap), dtype=difference.dtype, device=difference.device)
     z = torch.where(first, torch.maximum(difference, gap), torch.minimum(difference, -gap))
-    return _through(logits, first, _slope(z, tau), dim)
+    return _through(logits, first, _slope(z, tau), dim, invalid)

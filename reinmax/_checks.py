@@ -1,8 +1,23 @@
 """Input checks shared by every estimator.
 
-Checks that need a pass over the data can be switched off globally with
-``set_validate_args(False)``, as ``torch.distributions`` does. The cheap checks (the
-temperature, the dtype, the shape) always run.
+Three kinds of checks, as in ``torch.distributions``:
+
+* cheap checks on Python values and tensor metadata (the temperature, the dtype, the shape, the
+  category dimension): always run;
+* value checks that need a pass over the data and a branch on its result (NaN or infinite
+  logits, rows of all -inf, ``sample=`` indices out of range): run while
+  ``set_validate_args(True)`` (the default), except inside ``torch.func.vmap`` and while
+  ``torch.compile`` traces, where a data-dependent branch is not possible;
+* the same value checks on tensors on a GPU (or any device other than the CPU): reading a
+  device value on the host waits for the device (a synchronisation at every call, which stalls
+  the pipeline of queued kernels), so they run only when asked for with
+  ``set_validate_args(True, device_values=True)``. Turn it on while debugging.
+
+Checks off means unchecked: with ``set_validate_args(False)`` (or unchecked device values) bad
+input gives undefined results (NaN, garbage or an indexing error), as ``torch.distributions``
+does with ``validate_args=False``. One promise holds even then: the straight-through fast paths
+never turn an out-of-range ``sample=`` index (e.g. -1) into a real category; such a row comes out
+as NaN (see :func:`sample_index`).
 """
 import math
 import numbers
@@ -13,11 +28,23 @@ import torch
 from . import sampling
 
 _VALIDATE = True
+_DEVICE_VALUES = False
 
 
-def set_validate_args(value: bool) -> None:
-    """Turn the data-dependent input checks on or off for every estimator (on by default)."""
-    global _VALIDATE
+def set_validate_args(value: bool, device_values=None) -> None:
+    """Turn the data-dependent input checks on or off for every estimator (on by default).
+
+    ``device_values`` (default: leave as it is, initially False): whether the value checks also
+    run on tensors that live on a GPU (or another non-CPU device), where each check reads a
+    device value on the host and so synchronises with the device at every call. Shape and dtype
+    checks always run. ``set_validate_args(True, device_values=True)`` checks everything.
+    With ``value=False`` nothing is checked: bad input gives undefined results.
+    """
+    global _VALIDATE, _DEVICE_VALUES
+    if device_values is not None:
+        if not isinstance(device_values, bool):
+            raise TypeError(f"device_values must be True, False or None; got device_values={device_values!r}")
+        _DEVICE_VALUES = device_values
     _VALIDATE = bool(value)
 
 
@@ -25,8 +52,26 @@ def validate_args_enabled() -> bool:
     """Whether the data-dependent checks run now: switched on, and not inside
     ``torch.func.vmap`` (which cannot branch on tensor values) nor while ``torch.compile`` traces
     the code (where such a branch would break the graph); run the function once without vmap
-    or compile to have your inputs checked."""
+    or compile to have your inputs checked. Tensors on a GPU are checked only with
+    ``device_values=True`` (:func:`check_values`)."""
     return _VALIDATE and not sampling.inside_vmap()
+
+
+def device_values_checked() -> bool:
+    """Whether value checks also run on non-CPU tensors (``set_validate_args(..., device_values=)``)."""
+    return _DEVICE_VALUES
+
+
+def on_device(tensor: torch.Tensor) -> bool:
+    """Whether reading ``tensor``'s values on the host would synchronise with a device."""
+    return bool(tensor.is_cuda) or tensor.device.type not in ("cpu", "meta")
+
+
+def check_values(tensor: torch.Tensor) -> bool:
+    """Whether to run a value check (one that reads data on the host) on ``tensor`` now: checks
+    on (:func:`validate_args_enabled`), and ``tensor`` on the CPU unless device values are
+    asked for."""
+    return validate_args_enabled() and (_DEVICE_VALUES or not on_device(tensor))
 
 
 def check_tau(tau) -> float:
@@ -81,7 +126,7 @@ def check_softmax_rows(probs: torch.Tensor, logits: torch.Tensor) -> None:
     softmax gives NaN for NaN, +inf or all -inf rows, so one sum over all of ``probs`` detects
     all three (a full reduction costs a fraction of a per-row one on short rows; float32 or
     float64 accumulation keeps a half-precision sum of many rows from overflowing)."""
-    if not validate_args_enabled():
+    if not check_values(probs):
         return
     total = probs.sum(dtype=torch.float64 if probs.dtype == torch.float64 else torch.float32)
     if not torch.isfinite(total):
@@ -101,12 +146,36 @@ def check_sample(sample, logits: torch.Tensor) -> torch.Tensor:
             f"got {tuple(sample.shape)}"
         )
     n = logits.shape[-1]
-    if sample.numel() and validate_args_enabled() and ((sample < 0).any() or (sample >= n).any()):
+    if sample.numel() and check_values(sample) and ((sample < 0).any() or (sample >= n).any()):
         raise ValueError(
             f"sample holds category indices out of range: allowed 0..{n - 1}, got "
             f"min {int(sample.min())}, max {int(sample.max())}"
         )
     return sample.to(device=logits.device, dtype=torch.long)
+
+
+def sample_index(sample, logits: torch.Tensor):
+    """:func:`check_sample`, and where its range check did not run (checks off, or a device
+    tensor without ``device_values=True``), the rows whose index is out of range.
+
+    Returns ``(index, invalid)``: ``invalid`` is None when the range was checked, else a boolean
+    tensor shaped like ``index``, and ``index`` has those rows set to 0 so that gathers and
+    scatters stay in bounds (no host read, no synchronisation). The caller makes those rows of
+    its one-hot NaN (:func:`mark_invalid`): an unchecked bad index never becomes a real category
+    (plain indexing would read -1 as the last one)."""
+    index = check_sample(sample, logits)
+    if index.numel() == 0 or check_values(index):
+        return index, None
+    invalid = (index < 0) | (index >= logits.shape[-1])
+    return index.masked_fill(invalid, 0), invalid
+
+
+def mark_invalid(y: torch.Tensor, invalid, dim: int = -1) -> torch.Tensor:
+    """``y`` with NaN in the rows ``invalid`` marks (categories at ``dim``); ``y`` itself when
+    ``invalid`` is None. Out of place, so gradients flow to the other rows as before."""
+    if invalid is None:
+        return y
+    return y.masked_fill(invalid.unsqueeze(dim), float("nan"))
 
 
 def check_positive_int(name: str, value) -> int:

@@ -5,7 +5,7 @@ and baselines also need its spread. For estimators whose backward depends only o
 (ST, ReinMax and its baseline variants, GST), the estimate takes one value per configuration,
 so its whole distribution, and with it the exact variance, is available by enumeration.
 """
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 
@@ -15,10 +15,14 @@ Tensor = torch.Tensor
 
 
 def exact_moments(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
-                  max_configurations: int = MAX_CONFIGURATIONS, **options) -> Tuple[Tensor, Tensor]:
-    """Exact mean and per-coordinate variance of one sample's estimate (shapes of ``logits``)."""
-    p, est = per_sample_estimates(estimator, f, logits, tau,
-                                  max_configurations=max_configurations, **options)
+                  max_configurations: int = MAX_CONFIGURATIONS, draws_noise: Optional[bool] = None,
+                  **options) -> Tuple[Tensor, Tensor]:
+    """Exact mean and per-coordinate variance of one sample's estimate (shapes of ``logits``).
+
+    Only for estimators that draw no noise beyond the sample (others are a ValueError; see
+    :func:`reinmax.exact.per_sample_estimates` for ``draws_noise``)."""
+    p, est = per_sample_estimates(estimator, f, logits, tau, max_configurations=max_configurations,
+                                  draws_noise=draws_noise, **options)
     w = p.reshape((-1,) + (1,) * (est.dim() - 1))
     mean = (w * est).sum(0)
     variance = (w * (est - mean) ** 2).sum(0)

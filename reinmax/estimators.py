@@ -22,7 +22,8 @@ from typing import Optional, Tuple, Union
 import torch
 
 from . import _binary
-from ._checks import check_logits, check_positive_int, check_sample, check_softmax_rows, check_tau
+from ._checks import (check_logits, check_positive_int, check_softmax_rows, check_tau,
+                      mark_invalid, sample_index)
 from .registry import EstimatorSpec, register
 from .sampling import (draw_index, exponential, inside_transform, inside_vmap, inverse_cdf, one_hot,
                        uniform, working_dtype)
@@ -187,11 +188,13 @@ def _fused(function, logits, tau, hard, dim, sample, generator, name) -> Pair:
     if logits.shape[dim] == 2:    # same samples from the same random numbers, sigmoid form
         return _binary.st_reinmax(logits, tau, dim, sample, generator, function is _ReinMaxFunction)
     logits = logits.movedim(dim, -1)
-    if sample is not None:
-        index, u = check_sample(sample, logits), None
+    invalid = None
+    if sample is not None:    # unchecked out-of-range indices: NaN rows, never a real category
+        (index, invalid), u = sample_index(sample, logits), None
     else:
         index, u = None, uniform(logits.shape[:-1], logits, generator)
     y_hard, y_soft, _ = function.apply(logits, index, u, tau)
+    y_hard = mark_invalid(y_hard, invalid)
     check_softmax_rows(y_soft, logits)
     if dim == y_hard.dim() - 1:
         return y_hard, y_soft
@@ -581,7 +584,7 @@ register(EstimatorSpec(
     style=dict(color="#1f77b4", linestyle="-.")))
 register(EstimatorSpec(
     name="GR-MCK", family="straight-through", function=gumbel_rao, options={"K": 1000},
-    draws_noise=True, description="Gumbel-Rao Monte Carlo with K draws (Paulus et al. 2021)",
+    draws_noise=True, noise_free_with={"K": "quadrature"}, description="Gumbel-Rao Monte Carlo with K draws (Paulus et al. 2021)",
     style=dict(color="#2ca02c", linestyle=":")))
 register(EstimatorSpec(
     name="GST-1.0", family="straight-through", function=gst, fixed={"gap": 1.0},

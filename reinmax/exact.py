@@ -19,11 +19,13 @@ With ``c`` a configuration, ``c[v <- i]`` the same with variable ``v`` set to ``
 with the baseline weight ``w(j) = phi_j / pi_j`` (Remark 4.1; ``w = 1`` for the E[f(D)]
 baseline the paper uses). Remark 4.2's baseline-free form is computed from its own formula.
 """
+import inspect
 import itertools
 from typing import Callable, Optional, Union
 
 import torch
 
+from . import registry
 from ._checks import check_positive_int
 
 MAX_CONFIGURATIONS = 2 ** 20
@@ -181,38 +183,117 @@ def second_order_target_without_baseline(f: Callable, logits: Tensor, *,
     return e.average(e.probs[None] * _heun_differences(e))
 
 
+def _accepts(function: Callable, name: str) -> bool:
+    """Whether ``function`` takes a keyword argument ``name`` (or any keyword)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):         # no signature to read (some builtins)
+        return False
+    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in parameters)
+
+
+_NOISE_HELP = ("its estimate given a sample is random, so enumerating the samples does not give "
+               "its distribution or its expectation; use reinmax.exact.monte_carlo_estimate")
+
+
+def _refuse_noise(estimator: Callable, draws_noise: Optional[bool], options):
+    """Raise for an estimator that draws noise beyond the sample; return whether the estimates
+    still have to be checked empirically (an unregistered estimator nobody vouched for)."""
+    if draws_noise is not None and not isinstance(draws_noise, bool):
+        raise TypeError(f"draws_noise must be True, False or None; got draws_noise={draws_noise!r}")
+    spec = registry.spec_of(estimator)
+    if spec is not None:
+        noisy = spec.draws_noise_with(dict(registry.bound_options(estimator), **options))
+        if draws_noise is not None and draws_noise != noisy:
+            raise ValueError(f"{spec.name} is registered as drawing {'' if noisy else 'no '}noise "
+                             f"beyond the sample with these options (draws_noise={noisy}); got "
+                             f"draws_noise={draws_noise} (the registry's metadata decides for a "
+                             f"registered estimator)")
+        if noisy:
+            free = "".join(f", except with {key}={value!r}"
+                           for key, value in spec.noise_free_with.items())
+            raise ValueError(f"{spec.name} draws noise beyond the sample (the registry says "
+                             f"draws_noise=True{free}): {_NOISE_HELP}")
+        return False
+    if draws_noise:
+        raise ValueError(f"the estimator draws noise beyond the sample (draws_noise=True): {_NOISE_HELP}")
+    return draws_noise is None
+
+
+def _estimates_given(estimator, f, theta, shape, index, tau, seed, options) -> Tensor:
+    """Each configuration's estimate, with the global random stream (and ``generator=``, when
+    the estimator takes one and the caller gave none) seeded with ``seed``; the caller's global
+    random state is restored afterwards."""
+    m, n = theta.shape
+    device = theta.device
+    rows = theta[None].expand(len(index), m, n).clone().requires_grad_(True)
+    kwargs = dict(options)
+    if "generator" not in kwargs and _accepts(estimator, "generator"):
+        kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
+    cuda = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
+        y_hard, _ = estimator(rows, tau, sample=index, **kwargs)
+    values = f(y_hard.reshape((-1,) + tuple(shape)))
+    # Rows are independent copies of theta, so each row's gradient is that configuration's estimate.
+    (grad,) = torch.autograd.grad(values.sum(), rows)
+    return grad.reshape((-1,) + tuple(shape))
+
+
 def per_sample_estimates(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
-                         max_configurations: int = MAX_CONFIGURATIONS, **options):
+                         max_configurations: int = MAX_CONFIGURATIONS,
+                         draws_noise: Optional[bool] = None, **options):
     """Every configuration's probability and the estimate the estimator returns for it.
 
     Calls the public ``estimator(logits, tau, sample=c, **options)`` once for all configurations
     ``c`` (one row each). Returns ``(probability, estimate)`` of shapes ``(N,)`` and
     ``(N, *logits.shape)``, with ``N = n ** m`` configurations of ``m`` variables with ``n``
-    categories. Meaningful for estimators whose backward depends only on the sample.
+    categories.
+
+    Meaningful only for estimators that draw no noise beyond the sample, whose estimate is a
+    function of the sample; any other is a ValueError pointing to :func:`monte_carlo_estimate`.
+    A registered estimator (the registry's function, what ``get_estimator`` returns, a
+    ``functools.partial`` of it, an object a factory entry built) is judged by its registry
+    metadata (``draws_noise``). For your own function, pass ``draws_noise=False`` to vouch that
+    it draws none; by default (``None``) the estimates are computed twice, from two different
+    random streams (the global one and, if the function takes it, ``generator=``), and must agree.
     """
+    check_empirically = _refuse_noise(estimator, draws_noise, options)
     shape = logits.shape
     theta = _as_matrix(logits)
     m, n = theta.shape
     index = configurations(m, n, max_configurations).to(theta.device)
     probability = torch.softmax(theta, -1).gather(1, index.T).T.prod(-1)
-    rows = theta[None].expand(len(index), m, n).clone().requires_grad_(True)
-    y_hard, _ = estimator(rows, tau, sample=index, **options)
-    values = f(y_hard.reshape((-1,) + tuple(shape)))
-    # Rows are independent copies of theta, so each row's gradient is that configuration's estimate.
-    (grad,) = torch.autograd.grad(values.sum(), rows)
-    return probability, grad.reshape((-1,) + tuple(shape))
+    estimates = _estimates_given(estimator, f, theta, shape, index, tau, 1, options)
+    if check_empirically:
+        again = _estimates_given(estimator, f, theta, shape, index, tau, 2, options)
+        tolerance = 1e3 * torch.finfo(estimates.dtype).eps
+        scale = max(1.0, float(estimates.abs().nan_to_num(0.0, 0.0, 0.0).max())) if estimates.numel() else 1.0
+        if not torch.allclose(estimates, again, rtol=tolerance, atol=tolerance * scale, equal_nan=True):
+            name = getattr(estimator, "__name__", type(estimator).__name__)
+            raise ValueError(f"the estimator {name} gave different estimates for the same samples "
+                             f"from two different random streams, so it draws noise beyond the "
+                             f"sample: {_NOISE_HELP} (or pass draws_noise=False if the difference is "
+                             f"rounding, e.g. nondeterministic GPU reductions)")
+    return probability, estimates
 
 
 def expected_estimate(estimator: Callable, f: Callable, logits: Tensor, tau: float = 1.0, *,
-                      max_configurations: int = MAX_CONFIGURATIONS, **options) -> Tensor:
-    """The exact expectation of an estimator whose backward depends only on the sample:
-    every configuration's estimate (:func:`per_sample_estimates`) weighted by its probability.
+                      max_configurations: int = MAX_CONFIGURATIONS,
+                      draws_noise: Optional[bool] = None, **options) -> Tensor:
+    """The exact expectation of an estimator that draws no noise beyond the sample: every
+    configuration's estimate (:func:`per_sample_estimates`) weighted by its probability.
 
     Valid for ST, ReinMax and its baseline variants, and GST; estimators with continuous noise
-    need :func:`monte_carlo_estimate`.
+    (STGS, GR-MCK) are refused: use :func:`monte_carlo_estimate`. ``draws_noise``: as in
+    :func:`per_sample_estimates` (``False`` vouches for your own function and skips the check).
     """
     probability, estimates = per_sample_estimates(estimator, f, logits, tau,
-                                                  max_configurations=max_configurations, **options)
+                                                  max_configurations=max_configurations,
+                                                  draws_noise=draws_noise, **options)
     return torch.tensordot(probability, estimates, dims=1)
 
 

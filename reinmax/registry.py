@@ -30,14 +30,16 @@ Two kinds of entries:
 
 Either way the callable has its family's call signature: straight-through
 ``fn(logits, tau=1.0, hard=True, *, dim=-1, sample=None, generator=None) -> (y_hard, y_soft)``,
-score ``fn(logits, f, *, dim=-1, sample=None, generator=None) -> (surrogate, values)``,
-bernoulli (one logit per binary variable, :mod:`reinmax.bernoulli`)
+score ``fn(logits, f, *, dim=-1, sample=None, generator=None, batch_dims=None) -> (surrogate,
+values)``, where f returns one value per sample (see :mod:`reinmax.score`), bernoulli (one logit
+per binary variable, :mod:`reinmax.bernoulli`)
 ``fn(logits, tau=1.0, hard=True, *, sample=None, generator=None) -> (b_hard, sigmoid(logits))``.
 """
 import dataclasses
 import functools
 import re
 import types
+import weakref
 from collections.abc import Mapping, Set
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -79,6 +81,9 @@ class EstimatorSpec:
         draws_noise  whether, given the sampled categories (sample=), it still draws random
                      numbers (STGS's and GR-MCK's Gumbel noise); such estimators must be called
                      with a generator per independent stream (see models.vae.relaxed_codes)
+        noise_free_with  options with which an estimator that draws noise draws none given the
+                     sample (GR-MCK: {"K": "quadrature"}, its K -> inf limit by quadrature);
+                     see :meth:`draws_noise_with`
         sample_only_backward  whether its backward pass is a function of the logits, the
                      sample and the upstream gradient (score family: and f at the sample) alone:
                      no noise, no learned state
@@ -93,6 +98,7 @@ class EstimatorSpec:
     options: Mapping = dataclasses.field(default_factory=dict, hash=False)
     fixed: Mapping = dataclasses.field(default_factory=dict, hash=False)
     draws_noise: bool = False
+    noise_free_with: Mapping = dataclasses.field(default_factory=dict, hash=False)
     sample_only_backward: bool = False
     style: Mapping = dataclasses.field(default_factory=dict, hash=False)
 
@@ -115,7 +121,7 @@ class EstimatorSpec:
         if not isinstance(self.description, str):
             raise TypeError(f"EstimatorSpec {name!r}: description must be a string; "
                             f"got {self.description!r}")
-        for field in ("options", "fixed", "style"):
+        for field in ("options", "fixed", "style", "noise_free_with"):
             object.__setattr__(self, field, _frozen(name, field, getattr(self, field)))
         both = sorted(set(self.options) & set(self.fixed))
         if both:
@@ -125,6 +131,13 @@ class EstimatorSpec:
             if not isinstance(getattr(self, field), bool):
                 raise TypeError(f"EstimatorSpec {name!r}: {field} must be True or False; "
                                 f"got {field}={getattr(self, field)!r}")
+        unknown = sorted(set(self.noise_free_with) - set(self.options) - set(self.fixed))
+        if unknown:
+            raise ValueError(f"EstimatorSpec {name!r}: noise_free_with names {', '.join(unknown)}, "
+                             f"which are not its options")
+        if self.noise_free_with and not self.draws_noise:
+            raise ValueError(f"EstimatorSpec {name!r}: noise_free_with is for an estimator that "
+                             f"draws noise (draws_noise=True)")
         if self.draws_noise and self.sample_only_backward:
             raise ValueError(f"EstimatorSpec {name!r}: an estimator that draws noise beyond the "
                              f"sample cannot have a backward that depends only on the sample")
@@ -137,6 +150,13 @@ class EstimatorSpec:
                 functools.update_wrapper(bound, self.function)
                 bound.__name__ = bound.__qualname__ = re.sub(r"\W+", "_", name).lower()  # GST-1.0: gst_1_0
             object.__setattr__(self, "_bound", bound)
+
+    def draws_noise_with(self, options: Mapping) -> bool:
+        """Whether, called with ``options`` (the rest at their defaults), it draws noise beyond
+        the sample: ``draws_noise`` unless ``options`` hold all of ``noise_free_with``."""
+        return self.draws_noise and not (
+            self.noise_free_with and all(key in options and _same(options[key], value)
+                                         for key, value in self.noise_free_with.items()))
 
     # ------------------------------------------------------------------ building
     def check_options(self, options: Mapping) -> None:
@@ -158,7 +178,13 @@ class EstimatorSpec:
         function entry and a factory entry return."""
         self.check_options(options)
         if self.factory is not None:
-            return self.factory(**dict(self.fixed, **options))
+            built = self.factory(**dict(self.fixed, **options))
+            try:      # remembered, so that spec_of(built) finds this entry
+                key = id(built)
+                _BUILT[key] = (weakref.ref(built, lambda _, key=key: _BUILT.pop(key, None)), self.name)
+            except TypeError:
+                pass
+            return built
         if not options:
             return self._bound
         return functools.partial(self.function, **dict(self.fixed, **options))
@@ -186,6 +212,8 @@ def _other_names_hint(spec: EstimatorSpec, key, value) -> str:
 
 # ------------------------------------------------------------------ the registry
 _REGISTRY: Dict[str, EstimatorSpec] = {}
+_BUILT: Dict[int, Any] = {}
+"""id(object) -> (weak reference to it, entry name) for what factory entries built (spec_of)."""
 _FILTERS = ("family", "draws_noise", "sample_only_backward")
 
 
@@ -281,6 +309,51 @@ def get_score_estimator(name: str, **options) -> Callable:
     return get_spec(name, "score").build(**options)
 
 
+def bound_options(estimator: Callable) -> Dict[str, Any]:
+    """The keyword arguments ``functools.partial`` layers bind on ``estimator`` (outer ones
+    winning, as in a call): what :meth:`EstimatorSpec.draws_noise_with` needs besides the call's
+    own options. Empty for anything else."""
+    keywords: Dict[str, Any] = {}
+    while isinstance(estimator, functools.partial):
+        keywords = dict(estimator.keywords, **keywords)
+        estimator = estimator.func
+    return keywords
+
+
+def spec_of(estimator: Callable) -> Optional[EstimatorSpec]:
+    """The registry entry behind ``estimator``, or None for a callable the registry does not know.
+
+    Recognised: a registered function, the callable :func:`get_estimator` returns (with or
+    without options), any ``functools.partial`` of a registered function (nested partials too:
+    their keywords pick the entry whose fixed options they match, e.g. ``partial(gst, gap="p")``
+    is GST-p), and an object a ``factory=`` entry built (looked up when built, or an instance of
+    a factory class). When several entries share the function and the keywords single none out
+    (``partial(gst, gap=0.3)``), the most cautious one is returned: one that draws noise if any
+    does.
+    """
+    keywords = bound_options(estimator)
+    target = estimator
+    while isinstance(target, functools.partial):
+        target = target.func
+    matches = [spec for spec in _REGISTRY.values()
+               if spec.function is not None and (spec.function is target
+                                                 or getattr(spec, "_bound", None) is target)]
+    if not matches:
+        built = _BUILT.get(id(estimator))
+        if built is not None and built[0]() is estimator:
+            return _REGISTRY.get(built[1])
+        matches = [spec for spec in _REGISTRY.values()
+                   if isinstance(spec.factory, type) and isinstance(estimator, spec.factory)]
+    fixed = [spec for spec in matches
+             if spec.fixed and all(_same(keywords.get(k, object()), v) for k, v in spec.fixed.items())]
+    matches = fixed or matches
+    if not matches:
+        return None
+    # Several entries share the function and none is singled out (e.g. partial(gst, gap=0.3)):
+    # the most cautious one, one that draws noise if any does.
+    return max(matches, key=lambda spec: (spec.draws_noise, not spec.sample_only_backward))
+
+
 # ------------------------------------------------------------------ live views
 class EstimatorView(Mapping):
     """Read-only ``name -> callable`` view of one family, in registration order, built from the
@@ -334,4 +407,5 @@ class NameSet(Set):
 
 
 __all__ = ["FAMILIES", "DEFAULT_COLOURS", "EstimatorSpec", "register", "unregister", "get_spec",
-           "names", "specs", "get_estimator", "get_score_estimator", "EstimatorView", "NameSet"]
+           "names", "specs", "spec_of", "bound_options", "get_estimator", "get_score_estimator", "EstimatorView",
+           "NameSet"]

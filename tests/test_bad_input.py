@@ -250,6 +250,7 @@ def test_score_estimators_check_their_input():
         reinmax.rloo(LOGITS, f, num_samples=0)
     with pytest.raises(ValueError, match=r"allowed 0..3, got min 0, max 5"):
         reinmax.reinforce(LOGITS, f, sample=torch.tensor([0, 5, 1]))
-    with pytest.raises(ValueError, match=r"f must return one value per evaluation, shaped like a prefix "
-                                         r"of \(3,\); got torch.Size\(\[3, 4\]\)"):
+    with pytest.raises(ValueError, match=r"f must return one value per sample, shape \(3,\) \(the first "
+                                         r"batch_dims=1 dimensions of the logits without the category "
+                                         r"dimension\); got shape \(3, 4\)"):
         reinmax.reinforce(LOGITS, lambda D: D)

@@ -8,6 +8,7 @@ targets in ``reinmax.exact`` are themselves checked against the definitions writ
 plain double sums, and the true gradient against autograd through softmax and finite
 differences, so that no test compares the package only with itself.
 """
+import functools
 import itertools
 
 import pytest
@@ -262,7 +263,7 @@ def test_expected_reinforce_is_the_true_gradient(m, n, baseline):
     weights = probs[torch.arange(m), configs].prod(-1)
     rows = theta.expand((len(configs),) + theta.shape).clone().requires_grad_(True)
     sample = configs.reshape((len(configs),) + theta.shape[:-1])
-    surrogate, values = reinmax.reinforce(rows, f, sample=sample, baseline=baseline)
+    surrogate, values = reinmax.reinforce(rows, f, sample=sample, baseline=baseline, batch_dims=1)
     assert surrogate.shape == values.shape == (len(configs),)
     (grad,) = torch.autograd.grad((weights * surrogate).sum(), rows)
     assert max_error(grad.sum(0), exact.exact_gradient(f, theta)) < EXACT
@@ -365,3 +366,99 @@ def test_parameter_checks_name_the_parameter():
     require(True, "n", 3, "anything")
     with pytest.raises(ValueError, match=r"parameter n=0 is not allowed: an integer >= 1"):
         require(False, "n", 0, "an integer >= 1")
+
+
+# ------------------------------------------- enumeration refuses estimators that draw noise
+NOISY = {
+    "STGS": lambda: reinmax.stgs,
+    "GR-MCK by name": lambda: reinmax.get_estimator("GR-MCK", K=10),
+    "partial of STGS": lambda: functools.partial(reinmax.stgs, hard=True),
+    "partial of gumbel_rao": lambda: functools.partial(reinmax.gumbel_rao, K=5),
+}
+
+
+@pytest.mark.parametrize("case", list(NOISY))
+def test_registered_noisy_estimators_are_refused_pointing_to_monte_carlo(case):
+    """STGS given a sample still draws Gumbel noise: enumeration used to return a random number."""
+    from reinmax import bias
+    theta, f = _case(1, 3, seed=71)
+    estimator = NOISY[case]()
+    for compute in (exact.expected_estimate, exact.per_sample_estimates, bias.exact_moments):
+        with pytest.raises(ValueError, match=r"draws noise beyond the sample .*monte_carlo_estimate"):
+            compute(estimator, f, theta)
+    with pytest.raises(ValueError, match=r"registered as drawing noise beyond the sample with these "
+                                         r"options \(draws_noise=True\); got draws_noise=False"):
+        exact.expected_estimate(estimator, f, theta, draws_noise=False)
+
+
+def test_registered_estimators_without_noise_are_accepted_as_looked_up():
+    theta, f = _case(1, 3, seed=72)
+    gst = exact.expected_estimate(reinmax.gst, f, theta, gap=1.0)
+    assert torch.equal(exact.expected_estimate(reinmax.get_estimator("GST-1.0"), f, theta), gst)
+    assert torch.equal(exact.expected_estimate(functools.partial(reinmax.gst, gap=1.0), f, theta), gst)
+    exact.expected_estimate(reinmax.get_estimator("GST-p"), f, theta)
+    # GR-MCK's K -> inf limit by quadrature (two categories) draws no noise given the sample
+    theta2, f2 = _case(1, 2, seed=75)
+    quadrature = exact.expected_estimate(reinmax.gumbel_rao, f2, theta2, K="quadrature")
+    assert torch.equal(exact.expected_estimate(reinmax.get_estimator("GR-MCK", K="quadrature"), f2,
+                                               theta2), quadrature)
+    with pytest.raises(ValueError, match=r"GR-MCK draws noise beyond the sample \(the registry says "
+                                         r"draws_noise=True, except with K='quadrature'\)"):
+        exact.expected_estimate(reinmax.gumbel_rao, f2, theta2, K=1000)
+
+
+def _noisy_own(logits, tau=1.0, *, sample=None, generator=None):
+    """A user's STGS wrapper that the registry does not know."""
+    return reinmax.stgs(logits, tau, sample=sample, generator=generator)
+
+
+def _noisy_global(logits, tau=1.0, *, sample=None):
+    """Draws from the global stream (takes no generator)."""
+    return reinmax.stgs(logits, tau, sample=sample)
+
+
+def _own_st(logits, tau=1.0, *, sample=None):
+    return reinmax.st(logits, tau, sample=sample)
+
+
+def test_own_functions_are_checked_empirically_or_vouched_for():
+    theta, f = _case(2, 3, seed=73)
+    for noisy in (_noisy_own, _noisy_global):
+        with pytest.raises(ValueError, match=r"gave different estimates for the same samples from two "
+                                             r"different random streams.*monte_carlo_estimate"):
+            exact.expected_estimate(noisy, f, theta)
+    with pytest.raises(ValueError, match=r"draws noise beyond the sample \(draws_noise=True\)"):
+        exact.expected_estimate(_own_st, f, theta, draws_noise=True)
+    state = torch.get_rng_state()
+    checked = exact.expected_estimate(_own_st, f, theta)          # passes the empirical check
+    assert torch.equal(torch.get_rng_state(), state)              # the caller's stream untouched
+    assert torch.equal(checked, exact.expected_estimate(reinmax.st, f, theta))
+    assert torch.equal(exact.expected_estimate(_own_st, f, theta, draws_noise=False), checked)
+    with pytest.raises(TypeError, match=r"draws_noise must be True, False or None; got draws_noise=1"):
+        exact.expected_estimate(_own_st, f, theta, draws_noise=1)
+
+
+class _NoisyModule(torch.nn.Module):
+    """A factory-built estimator (a module) that draws noise beyond the sample."""
+
+    def forward(self, logits, tau=1.0, hard=True, *, dim=-1, sample=None, generator=None):
+        return reinmax.stgs(logits, tau, sample=sample, generator=generator)
+
+
+def _noisy_factory():
+    return _NoisyModule()
+
+
+def test_factory_built_estimators_are_judged_by_their_entry():
+    from reinmax import registry
+    theta, f = _case(1, 3, seed=74)
+    for factory in (_NoisyModule, _noisy_factory):    # a class, and a plain function
+        registry.register(registry.EstimatorSpec(name="Noisy-toy", family="straight-through",
+                                                 factory=factory, draws_noise=True))
+        try:
+            built = reinmax.get_estimator("Noisy-toy")
+            assert registry.spec_of(built).name == "Noisy-toy"
+            with pytest.raises(ValueError, match=r"Noisy-toy draws noise beyond the sample"):
+                exact.expected_estimate(built, f, theta)
+        finally:
+            registry.unregister("Noisy-toy")

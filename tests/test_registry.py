@@ -170,6 +170,21 @@ def test_sample_only_backward_says_whether_the_gradient_is_fixed_by_the_sample(n
     assert torch.equal(grads[0], grads[1]) == spec.sample_only_backward
 
 
+def test_noise_free_with_says_which_options_draw_no_noise():
+    """GR-MCK with K='quadrature' (two categories) uses no generator given the sample."""
+    spec = registry.get_spec("GR-MCK")
+    assert spec.draws_noise_with({}) and spec.draws_noise_with({"K": 10})
+    assert not spec.draws_noise_with({"K": "quadrature"})
+    generator = torch.Generator().manual_seed(0)
+    before = generator.get_state()
+    reinmax.gumbel_rao(torch.zeros(3, 2), K="quadrature", sample=torch.tensor([0, 1, 1]),
+                       generator=generator)
+    assert torch.equal(generator.get_state(), before)
+    with pytest.raises(ValueError, match=r"noise_free_with names k, which are not its options"):
+        EstimatorSpec(name="Toy", family="straight-through", function=_scaled, draws_noise=True,
+                      noise_free_with={"k": 1})
+
+
 def test_derived_lists():
     assert registry.names(draws_noise=True) == ["STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli"]
     assert registry.names("bernoulli", sample_only_backward=True) == ["ST-Bernoulli", "ReinMax-Bernoulli"]
@@ -277,3 +292,15 @@ def test_factory_entries_build_a_new_module_per_lookup():
         assert reinmax.ESTIMATORS["Learned-ST"] is not reinmax.ESTIMATORS["Learned-ST"]
     finally:
         registry.unregister("Learned-ST")
+
+
+def test_spec_of_finds_the_entry_behind_a_callable():
+    """exact enumeration judges an estimator by its entry (reinmax.registry.spec_of)."""
+    import functools
+    assert registry.spec_of(reinmax.stgs).name == "STGS"
+    assert registry.spec_of(reinmax.get_estimator("GR-MCK", K=5)).name == "GR-MCK"
+    assert registry.spec_of(reinmax.get_estimator("GST-p")).name == "GST-p"
+    assert registry.spec_of(functools.partial(reinmax.gst, gap="p")).name == "GST-p"
+    assert registry.spec_of(functools.partial(functools.partial(reinmax.gst, gap="p"), gap=1.0)).name == "GST-1.0"
+    assert registry.spec_of(functools.partial(reinmax.gst, gap=0.3)).sample_only_backward
+    assert registry.spec_of(lambda logits, tau=1.0, **kw: reinmax.st(logits, tau, **kw)) is None

@@ -58,7 +58,8 @@ def _score_case(function, options, seed):
     theta = torch.randn(3, 4, generator=torch.Generator().manual_seed(70), dtype=torch.float64)
     f = lambda D: (D * torch.arange(4.0, dtype=torch.float64)).sum((-1, -2))   # noqa: E731
     leaf = theta.clone().requires_grad_(True)
-    surrogate, values = function(leaf, f, generator=torch.Generator().manual_seed(seed), **options)
+    surrogate, values = function(leaf, f, generator=torch.Generator().manual_seed(seed), batch_dims=0,
+                                 **options)
     return {"values": values.tolist(),
             "grad": torch.autograd.grad(surrogate.sum(), leaf)[0].flatten().tolist()}
 

@@ -53,7 +53,7 @@ def test_dims_and_several_variables(dim):
         return (D.movedim(dim, -1) * torch.linspace(-1, 1, moved_shape[-1], dtype=D.dtype)).sum((-1, -2))
 
     leaf = theta.clone().requires_grad_(True)
-    surrogate, values = reinmax.reinforce(leaf, f, dim=dim, sample=sample)
+    surrogate, values = reinmax.reinforce(leaf, f, dim=dim, sample=sample, batch_dims=1)
     assert surrogate.shape == values.shape == moved_shape[:1]
     (grad,) = torch.autograd.grad(surrogate.sum(), leaf)
     moved = theta.movedim(dim, -1)
@@ -117,3 +117,58 @@ def test_masked_categories_are_never_sampled_and_get_no_gradient():
     assert (values < 100).all()
     (grad,) = torch.autograd.grad(surrogate.sum(), theta)
     assert torch.isfinite(grad).all() and (grad[:, 1] == 0).all()
+
+
+# ------------------------------------------------------- one value per sample (batch_dims)
+def test_a_batch_mean_is_refused_naming_both_shapes():
+    """f returning a scalar (a mean over the batch) gave a valid but far noisier estimate; now it
+    is a ValueError naming the expected and the returned shape, for both estimators."""
+    theta = random_logits((8, 4), seed=9)
+    f_mean = lambda D: D[..., 0].mean()
+    with pytest.raises(ValueError, match=r"one value per sample, shape \(8,\) .*got shape \(\)"):
+        reinmax.reinforce(theta, f_mean, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"one value per sample, shape \(3, 8\) \(num_samples, then "
+                                         r"the first batch_dims=1 .*got shape \(\)"):
+        reinmax.rloo(theta, f_mean, num_samples=3, generator=torch.Generator().manual_seed(0))
+    # a mean over RLOO's draws only is refused too
+    with pytest.raises(ValueError, match=r"shape \(3, 8\) .*got shape \(8,\)"):
+        reinmax.rloo(theta, lambda D: D[..., 0].mean(0), num_samples=3)
+
+
+def test_batch_dims_says_which_leading_dimensions_are_samples():
+    """logits (batch, latents, categories): by default every latent is a sample, and an f that
+    returns one value per example is told to pass batch_dims=1; with it, the latents' log-
+    probabilities are summed per example (checked against batch_dims=2 with f per latent)."""
+    theta = random_logits((5, 3, 4), seed=10)
+    weight = torch.linspace(-1, 1, 4, dtype=torch.float64)
+    per_example = lambda D: (D * weight).sum((-1, -2))
+    with pytest.raises(ValueError, match=r"shape \(5, 3\) .*got shape \(5,\); if only the first 1 "
+                                         r"dimensions of the logits are samples .*pass batch_dims=1"):
+        reinmax.reinforce(theta, per_example)
+    sample = torch.randint(0, 4, (5, 3), generator=torch.Generator().manual_seed(1))
+    leaf = theta.clone().requires_grad_(True)
+    surrogate, values = reinmax.reinforce(leaf, per_example, sample=sample, batch_dims=1)
+    assert surrogate.shape == values.shape == (5,)
+    (grad,) = torch.autograd.grad(surrogate.sum(), leaf)
+    D = torch.nn.functional.one_hot(sample, 4).double()
+    by_hand = values.detach()[:, None, None] * (D - torch.softmax(theta, -1))
+    assert torch.allclose(grad, by_hand, rtol=0, atol=1e-12)
+    # batch_dims=0: the whole tensor is one sample, f returns a scalar
+    surrogate, values = reinmax.reinforce(theta, lambda D: (D * weight).sum(), sample=sample, batch_dims=0)
+    assert values.shape == ()
+    # RLOO: the draws come first, then batch_dims dimensions of the logits
+    surrogate, values = reinmax.rloo(theta, per_example, num_samples=3, batch_dims=1,
+                                     generator=torch.Generator().manual_seed(2))
+    assert surrogate.shape == values.shape == (3, 5)
+
+
+def test_batch_dims_is_checked():
+    theta = random_logits((5, 4), seed=11)
+    f = lambda D: D[..., 0]
+    with pytest.raises(ValueError, match=r"batch_dims must be between 0 and 1 \(the logits have 1 "
+                                         r"dimensions besides the categories\); got batch_dims=2"):
+        reinmax.reinforce(theta, f, batch_dims=2)
+    with pytest.raises(TypeError, match=r"batch_dims must be an integer .*got batch_dims=True"):
+        reinmax.rloo(theta, f, batch_dims=True)
+    with pytest.raises(ValueError, match=r"got a list"):
+        reinmax.reinforce(theta, lambda D: [0.0] * 5)

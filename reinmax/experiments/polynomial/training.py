@@ -47,13 +47,15 @@ def _score(name: str) -> MethodFunction:
         # tau has no role in the score family (the authors' REINFORCE uses no baseline).
         options = dict(config.method_options.get(name, {}))
         if "num_samples" not in options and "num_samples" not in _parameters(name):
-            return layer.estimator(name, options)(logits, f, generator=generator)
+            # f returns one value per (seed, draw): the first two dimensions are samples.
+            return layer.estimator(name, options)(logits, f, generator=generator, batch_dims=2)
         # The batch is split into groups of num_samples draws (default: the whole batch is one
         # group); e.g. RLOO's baseline for a draw is the mean of f over the others of its group.
         seeds, batch, L, n = logits.shape
         group = options.setdefault("num_samples", batch)
         grouped = logits.narrow(1, 0, batch // group)   # rows are copies of theta: keep batch/group
-        surrogate, values = layer.estimator(name, options)(grouped, f, generator=generator)
+        surrogate, values = layer.estimator(name, options)(grouped, f, generator=generator,
+                                                           batch_dims=2)
         return surrogate.movedim(0, 2), values.movedim(0, 2)   # (group, seeds, groups) -> (seeds, groups, group)
     method.__name__ = name
     return method
