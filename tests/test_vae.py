@@ -6,6 +6,7 @@ only where the data cannot be found.
 """
 import json
 import math
+import sys
 
 import pytest
 import torch
@@ -366,3 +367,27 @@ def test_a_record_carries_the_provenance_of_the_code_that_trained_it(monkeypatch
     results = run(tiny(seeds=(0,), methods=("ST",), train_subset=100, test_subset=50), progress=False)
     assert results["runs"][0]["provenance"] == {"call": 0}      # taken before training
     assert results["provenance"]["call"] > 0                    # the combined record: at the end
+
+
+def test_the_command_line_runs_figure2s_grid_and_resumes(tmp_path, monkeypatch):
+    """``--taus`` runs the temperature grid (one record per method and temperature, test -ELBO
+    after the last epoch only); the same command again reads every record back."""
+    pytest.importorskip("reinmax.experiments.vae.cli")
+    from reinmax.experiments.vae import cli, training
+    argv = ["--out-dir", str(tmp_path), "--configs", "8x4", "--methods", "ST", "ReinMax",
+            "--seeds", "0", "--epochs", "1", "--train-subset", "200", "--test-subset", "100",
+            "--taus", "0.5", "2", "--device", "cpu"]
+    try:
+        first = cli._main(argv)
+    except FileNotFoundError as error:      # no MNIST here
+        pytest.skip(str(error))
+    assert sorted((r["method"], r["hyperparameters"]["tau"]) for r in first["runs"]) == [
+        ("ReinMax", 0.5), ("ReinMax", 2.0), ("ST", 0.5), ("ST", 2.0)]
+    assert first["config"]["test_every"] == 0 and (tmp_path / "temperature_grid.json").is_file()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished grid cell was trained again")
+    monkeypatch.setattr(training, "train_setting", no_training)
+    monkeypatch.setattr(sys.modules["reinmax.experiments.vae.grid"], "train_setting", no_training)
+    again = cli._main(argv)
+    assert [r["final"] for r in again["runs"]] == [r["final"] for r in first["runs"]]

@@ -1,10 +1,13 @@
 """The command line: ``python -m reinmax.experiments.vae`` trains the paper's protocol (Table 8,
 160 epochs, all images) on the settings, methods and seeds given, resumably, into ``--out-dir``
-(see results/vae/README.md)."""
+(see results/vae/README.md). With ``--taus`` it runs Figure 2's temperature grid instead: every
+method at every temperature given (Table 8's optimizer and learning rate), test -ELBO after the
+last epoch only, also resumably."""
 import argparse
 from typing import Optional, Sequence
 
 from .config import CONFIGURATIONS, METHODS, VAEConfig
+from .grid import temperature_grid
 from .training import run
 
 
@@ -21,9 +24,13 @@ def _main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--test-subset", type=int, default=None)
     parser.add_argument("--grmck-k", type=int, default=1000, help="GR-MCK's K (paper: 1,000)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--taus", type=float, nargs="+", default=None,
+                        help="run Figure 2's temperature grid at these temperatures "
+                        "(the paper's: 0.1 0.3 0.5 0.7 1 2 3 4 5)")
     args = parser.parse_args(argv)
+    grid = {"test_every": 0} if args.taus else {}
     config = VAEConfig.paper_scale(
         configs=args.configs, methods=args.methods, seeds=args.seeds, epochs=args.epochs,
         train_subset=args.train_subset, test_subset=args.test_subset, device=args.device,
-        method_options={"GR-MCK": {"K": args.grmck_k}}, out_dir=args.out_dir)
-    return run(config)
+        method_options={"GR-MCK": {"K": args.grmck_k}}, out_dir=args.out_dir, **grid)
+    return temperature_grid(config, args.taus) if args.taus else run(config)
