@@ -13,6 +13,19 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                    reason="CUDA is not available on this machine")
 
 
+def _mnist_available() -> bool:
+    from reinmax.data.mnist import mnist_files
+    try:
+        mnist_files("train", download=False)
+        mnist_files("test", download=False)
+        return True
+    except (FileNotFoundError, OSError):
+        return False
+
+
+needs_mnist = pytest.mark.skipif(not _mnist_available(), reason="MNIST files not found (set REINMAX_DATA)")
+
+
 def random_logits(shape, seed, scale=1.0):
     """float64 logits with a fixed seed; scale > 1 makes the probabilities uneven."""
     generator = torch.Generator().manual_seed(seed)

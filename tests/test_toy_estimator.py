@@ -89,17 +89,10 @@ def test_polynomial_run_trains_with_the_toy(toy):
     assert all(math.isfinite(v) for v in json.loads(json.dumps(result["exact_loss"]))[0])
 
 
-def _mnist_available() -> bool:
-    from reinmax.data.mnist import mnist_files
-    try:
-        mnist_files("train", download=False)
-        mnist_files("test", download=False)
-        return True
-    except (FileNotFoundError, OSError):
-        return False
+from conftest import needs_mnist  # noqa: E402
 
 
-@pytest.mark.skipif(not _mnist_available(), reason="MNIST files not found (set REINMAX_DATA)")
+@needs_mnist
 def test_vae_run_trains_with_the_toy(toy):
     run = train_vae_with(toy.NAME)
     assert run["method"] == toy.NAME

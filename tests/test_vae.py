@@ -13,24 +13,13 @@ import torch
 import torch.nn.functional as F
 
 import reinmax
-from reinmax.data.mnist import mnist_files
 from reinmax.exact import exact_gradient, expected_estimate
 from reinmax.experiments import vae
 from reinmax.experiments.vae import TABLE8, VAEConfig, run
 from reinmax.models.vae import CategoricalVAE, expected_value_gradient
 from reinmax.results import paper_table
 
-
-def _mnist_available() -> bool:
-    try:
-        mnist_files("train", download=False)
-        mnist_files("test", download=False)
-        return True
-    except (FileNotFoundError, OSError):
-        return False
-
-
-needs_mnist = pytest.mark.skipif(not _mnist_available(), reason="MNIST files not found (set REINMAX_DATA)")
+from conftest import needs_mnist
 
 TINY = dict(configs=("8x4",), epochs=1, train_subset=300, test_subset=200)
 
