@@ -60,10 +60,16 @@ def _softmax_vjp(probs: Tensor, grad: Tensor) -> Tensor:
 def _softmax(logits: Tensor) -> Tensor:
     """softmax over the last dimension. torch's kernel handles rows shorter than its vector
     width one element at a time (about 5x slower than max, exp, sum and divide at n = 10), so
-    short float32/float64 rows take that explicit route; the values agree to rounding."""
+    short float32/float64 rows take that explicit route; the values agree to rounding.
+    Out of place (the same values) where autograd records it: a backward that is itself
+    differentiated (create_graph), where exp_ and div_ would overwrite what exp's backward needs."""
     if logits.shape[-1] < 16 and logits.dtype in (torch.float32, torch.float64):
-        exp = (logits - logits.amax(-1, keepdim=True)).exp_()
-        return exp.div_(exp.sum(-1, keepdim=True))
+        exp = (logits - logits.amax(-1, keepdim=True))
+        if _in_place_ok():
+            exp = exp.exp_()
+            return exp.div_(exp.sum(-1, keepdim=True))
+        exp = exp.exp()
+        return exp / exp.sum(-1, keepdim=True)
     return torch.softmax(logits, -1)
 
 
@@ -78,8 +84,11 @@ def _softmax(logits: Tensor) -> Tensor:
 def _in_place_ok() -> bool:
     """Arithmetic in place on a fresh temporary saves an allocation. Under torch.func.vmap it
     fails when the other operand is batched and the temporary is not (and some in-place ops have
-    no batching rule), so it is used outside vmap only."""
-    return not inside_vmap()
+    no batching rule), and where autograd records the arithmetic (a backward run with
+    create_graph=True, for a second derivative) it would overwrite values that autograd saved;
+    so it is used outside vmap and with grad mode off only (as it is in every forward of an
+    autograd Function and in every ordinary backward). The values are the same either way."""
+    return not torch.is_grad_enabled() and not inside_vmap()
 
 
 def _addcmul(tensor: Tensor, a: Tensor, b: Tensor, value: float, in_place: bool) -> Tensor:
@@ -132,10 +141,11 @@ class _STFunction(_SampleFunction):
         # ST: VJP(softmax_tau, g) / tau for y_hard's gradient g, plus VJP(softmax, s) for y_soft's.
         if tau == 1.0:   # both are VJPs at probs: one VJP of the summed gradient
             total = grad_hard if grad_soft is None else grad_soft if grad_hard is None else grad_hard + grad_soft
-            return _softmax_vjp(probs, total), None, None, None
+            return (None if total is None else _softmax_vjp(probs, total)), None, None, None
         grad = None
         if grad_hard is not None:
-            grad = _softmax_vjp(_softmax(logits / tau), grad_hard).div_(tau)
+            grad = _softmax_vjp(_softmax(logits / tau), grad_hard)
+            grad = grad.div_(tau) if _in_place_ok() else grad / tau
         if grad_soft is not None:
             soft = _softmax_vjp(probs, grad_soft)
             grad = soft if grad is None else (grad.add_(soft) if _in_place_ok() else grad + soft)
@@ -148,7 +158,8 @@ class _ReinMaxFunction(_SampleFunction):
         logits, probs, index = ctx.saved_tensors
         tau = ctx.tau
         if grad_hard is None:      # only y_soft = softmax(logits) is used: its plain gradient
-            return _softmax_vjp(probs, grad_soft), None, None, None
+            grad = None if grad_soft is None else _softmax_vjp(probs, grad_soft)
+            return grad, None, None, None
         # eq. 7: 2 VJP(m, g) - 1/2 VJP(pi, g) with m = (pi_tau + D) / 2, plus VJP(pi, s) for
         # y_soft's gradient s. A VJP ignores a constant added to a row of g, so g can be replaced
         # by h = g - g[sample], which is 0 at the sample (D * h = 0 and <D, h> = 0). Then
@@ -165,10 +176,11 @@ class _ReinMaxFunction(_SampleFunction):
                      else h + 2.0 * (grad_soft - shift))
             w = h.mul_(probs) if in_place else h * probs
             scatter_add = w.scatter_add_ if in_place else w.scatter_add
-            return scatter_add(-1, index, -w.sum(-1, keepdim=True)).mul_(0.5), None, None, None
+            grad = scatter_add(-1, index, -w.sum(-1, keepdim=True))
+            return (grad.mul_(0.5) if in_place else 0.5 * grad), None, None, None
         q = _softmax(logits / tau)
         half_qh = 0.5 * torch.linalg.vecdot(q, h).unsqueeze(-1)
-        grad = (h - half_qh).mul_(q)                    # q * h - q <q, h> / 2
+        grad = (h - half_qh).mul_(q) if in_place else (h - half_qh) * q   # q h - q <q, h> / 2
         scatter_add = grad.scatter_add_ if in_place else grad.scatter_add
         grad = scatter_add(-1, index, -half_qh)          # - D <q, h> / 2
         # r - <pi, r> with r = s - h / 2, written over h (no longer needed) outside vmap.
@@ -185,7 +197,8 @@ def _fused(function, logits, tau, hard, dim, sample, generator, name) -> Pair:
     dim = check_logits(logits, dim)
     tau = check_tau(tau)
     if logits.shape[dim] == 2:    # same samples from the same random numbers, sigmoid form
-        return _binary.st_reinmax(logits, tau, dim, sample, generator, function is _ReinMaxFunction)
+        # (a name, not `function is ...`: torch.compile cannot trace `is` between two classes)
+        return _binary.st_reinmax(logits, tau, dim, sample, generator, name == "reinmax")
     logits = logits.movedim(dim, -1)
     if sample is not None:
         index, u = check_sample(sample, logits), None
@@ -359,14 +372,21 @@ class _GumbelRaoFunction(torch.autograd.Function):
     def forward(ctx, logits, index, tau, K, generator, hard):
         work = working_dtype(logits)
         s = _gr_relaxations(logits.detach().to(work), index, tau, K, generator)
-        ctx.save_for_backward(s)
+        ctx.save_for_backward(s, logits)     # logits: only to tie a refusal to them (below)
         ctx.tau = tau
         return one_hot(index, logits) if hard else s.mean(0).to(logits.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        (s,) = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # create_graph: the K relaxations are held as data (their noise is gone), so this
+            # backward is not differentiable; a second derivative through it is a clear error.
+            with torch.no_grad():
+                grad_logits = _GumbelRaoFunction.backward(ctx, grad)[0]
+            return (_binary.refuse_second_derivative(grad_logits, ctx.saved_tensors[1],
+                                                     "gumbel_rao (GR-MCK)"),
+                    None, None, None, None, None)
+        s = ctx.saved_tensors[0]
         g = grad.to(s.dtype)
         K = s.shape[0]
         step = _gr_block_draws(g)
@@ -509,6 +529,9 @@ class _UniformBaselineFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hard, grad_soft):
         logits, probs, one_hot = ctx.saved_tensors
+        # The sample is fixed: the saved one-hot (an output of this Function) must not carry
+        # the estimator's own gradient into a second derivative.
+        one_hot = one_hot.detach()
         tau, n = ctx.tau, logits.shape[-1]
         g_sample = (grad_hard * one_hot).sum(-1, keepdim=True)
         score_half = (g_sample - grad_hard.mean(-1, keepdim=True)) * (one_hot - probs)
