@@ -108,7 +108,9 @@ class _STReinMax(torch.autograd.Function):
         dtype = logits.dtype
         last = logits.movedim(dim, -1)
         plain = _plain()
-        rows = _distinct_rows(last) if plain else last
+        # Distinct rows need strides, known to eager code and to torch.compile (which traces a
+        # fixed layout), not to torch.func.vmap.
+        rows = _distinct_rows(last) if plain or torch.compiler.is_compiling() else last
         broadcast = rows.shape != last.shape     # a broadcast input: fewer distinct rows
         work = rows if dtype in (torch.float32, torch.float64) else rows.float()
         d = work[..., 1] - work[..., 0]
@@ -163,7 +165,7 @@ class _STReinMax(torch.autograd.Function):
     def backward(ctx, grad_hard, grad_soft, _):
         logits, probs, factor, index, u = ctx.saved_tensors
         tau, dim = ctx.tau, ctx.dim
-        if ctx.reinmax and grad_hard is not None and torch.is_grad_enabled():
+        if ctx.reinmax and grad_hard is not None and _differentiated():
             # create_graph: the saved factor is data; recompute it as a function of the logits
             # (the same values), so that a second derivative keeps its term.
             factor = _differentiable_factor(logits, probs, index, u, tau, dim)
@@ -219,6 +221,13 @@ def _differentiable_factor(logits: Tensor, probs: Tensor, index, u, tau: float, 
     p_last = probs.movedim(dim, -1)
     return _reinmax_half_factor(p_last[..., 0], p_last[..., 1], last, tau,
                                 chosen.to(logits.dtype), plain=False)
+
+
+def _differentiated() -> bool:
+    """Whether this backward is itself recorded by autograd (create_graph=True). Not while
+    torch.compile traces it: the compiler may trace a backward with grad mode on, and PyTorch
+    does not support double backward through compiled code anyway."""
+    return torch.is_grad_enabled() and not torch.compiler.is_compiling()
 
 
 def refuse_second_derivative(grad, logits: Tensor, what: str):
@@ -280,14 +289,15 @@ def check_rows(logits: Tensor) -> None:
         diagnose_bad_rows(rows.detach())
 
 
-def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax: bool) -> Tuple[Tensor, Tensor]:
+def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax: bool,
+               uniforms=None) -> Tuple[Tensor, Tensor]:
     """ST or ReinMax for two categories; ``logits`` in the caller's layout, ``dim`` checked."""
     last = logits.movedim(dim, -1)
     if sample is not None:
         index, u = check_sample(sample, last), None
     else:
         # 1 - U with U uniform in [0, 1): the general code's numbers, in (0, 1].
-        index, u = None, uniform(last.shape[:-1], last, generator)
+        index, u = None, uniform(last.shape[:-1], last, generator, uniforms)
     y_hard, y_soft, _ = _STReinMax.apply(logits, index, u, tau, dim, reinmax)
     check_rows(last)
     return y_hard, y_soft
@@ -325,7 +335,7 @@ class _BinaryThrough(torch.autograd.Function):
         weight, probs, logits, z = ctx.saved_tensors
         dim = ctx.dim
         grad = None
-        if grad_hard is not None and torch.is_grad_enabled():
+        if grad_hard is not None and _differentiated():
             # create_graph: the weight as a function of the logits, the perturbation z - a held
             # fixed as the first derivative holds it (z + (a - a) is z exactly).
             if z is None:    # GR-MCK's quadrature: an average over the noise, held as data
@@ -356,11 +366,11 @@ def _check(difference: Tensor, logits: Tensor) -> None:
         diagnose_bad_rows(logits.detach())
 
 
-def _draw_first(difference: Tensor, logits: Tensor, sample, generator) -> Tensor:
+def _draw_first(difference: Tensor, logits: Tensor, sample, generator, uniforms=None) -> Tensor:
     """True where category 0 is drawn (probability sigmoid(a)), or where ``sample`` says 0."""
     if sample is not None:
         return check_sample(sample, logits) == 0
-    return uniform(difference.shape, difference, generator) <= torch.sigmoid(
+    return uniform(difference.shape, difference, generator, uniforms) <= torch.sigmoid(
         difference.to(working_dtype(difference)))
 
 
@@ -478,13 +488,13 @@ def gumbel_rao_quadrature(logits: Tensor, tau: float, dim: int, sample,
 
 
 def gst(logits: Tensor, tau: float, dim: int, sample, generator,
-        gap: Union[float, str]) -> Tuple[Tensor, Tensor]:
+        gap: Union[float, str], uniforms=None) -> Tuple[Tensor, Tensor]:
     """GST-1.0 / GST-p for two categories: the moved difference is max(a, gap) given category 0
     and min(a, -gap) given category 1 (raise the chosen logit to the top, keep the other at least
     ``gap`` below it)."""
     difference = logits.detach()[..., 0] - logits.detach()[..., 1]
     _check(difference, logits)
-    first = _draw_first(difference, logits, sample, generator)
+    first = _draw_first(difference, logits, sample, generator, uniforms)
     if gap == "p":
         # gap = -log(1 - p_d) / p_d with p_d the chosen probability, shrunk as the general code does.
         p_d = torch.sigmoid(torch.where(first, difference, -difference)) * (1 - 1e-5)
