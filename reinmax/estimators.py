@@ -34,10 +34,12 @@ forms: ``torch.rand`` numbers in [0, 1), one per categorical variable, i.e. the 
 without the category dimension; the sample is then the one ``generator=`` would draw from the
 same numbers). A ``torch.Generator`` cannot be traced: with ``generator=`` the graph breaks at the
 draw (once; STGS with more than two categories and GR-MCK draw twice: the category, then the
-noise), and the call still gives eager's numbers. With the checks on, the data checks are
-skipped while compiling (run the function once eagerly to have the inputs checked); what still
-breaks the graph then is a tensor ``tau`` (read with ``.item()``: pass a float) and a
-``sample=`` that is not a tensor (converted with ``torch.as_tensor``).
+noise), and the call still gives eager's numbers. With the checks on, the checks that read
+values on the host (NaN logits, sample indices in range, ``uniforms`` in [0, 1)) would each
+break the graph, so they are skipped while compiling (run the function once eagerly to have the
+inputs checked); the shape and dtype checks run at trace time and cost nothing. Either way a
+``tau`` given as a tensor input of the compiled function breaks the graph (``fullgraph=True``
+fails): it is read with ``.item()``; pass a Python float.
 """
 import inspect
 import math
