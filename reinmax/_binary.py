@@ -108,7 +108,9 @@ class _STReinMax(torch.autograd.Function):
         dtype = logits.dtype
         last = logits.movedim(dim, -1)
         plain = _plain()
-        rows = _distinct_rows(last) if plain else last
+        # Distinct rows need strides, known to eager code and to torch.compile (which traces a
+        # fixed layout), not to torch.func.vmap.
+        rows = _distinct_rows(last) if plain or torch.compiler.is_compiling() else last
         broadcast = rows.shape != last.shape     # a broadcast input: fewer distinct rows
         work = rows if dtype in (torch.float32, torch.float64) else rows.float()
         d = work[..., 1] - work[..., 0]
@@ -152,13 +154,21 @@ class _STReinMax(torch.autograd.Function):
         ctx.mark_non_differentiable(factor)
         ctx.set_materialize_grads(False)     # an unused output costs no tensor of zeros
         ctx.tau, ctx.dim, ctx.reinmax = tau, dim, reinmax
-        # logits only for ST's softmax(logits / tau) when tau != 1
-        ctx.save_for_backward(logits if tau != 1.0 and not reinmax else None, probs, factor)
+        # logits for ST's softmax(logits / tau) when tau != 1, and with the sample's index or
+        # uniform numbers for ReinMax's factor as a function of the logits, should the backward
+        # itself be differentiated (saving costs no copy).
+        index, u = inputs[1], inputs[2]
+        ctx.save_for_backward(logits if tau != 1.0 or reinmax else None, probs, factor,
+                              index if reinmax else None, u if reinmax else None)
 
     @staticmethod
     def backward(ctx, grad_hard, grad_soft, _):
-        logits, probs, factor = ctx.saved_tensors
+        logits, probs, factor, index, u = ctx.saved_tensors
         tau, dim = ctx.tau, ctx.dim
+        if ctx.reinmax and grad_hard is not None and _differentiated():
+            # create_graph: the saved factor is data; recompute it as a function of the logits
+            # (the same values), so that a second derivative keeps its term.
+            factor = _differentiable_factor(logits, probs, index, u, tau, dim)
         in_place = _plain()
         probs_last = probs.movedim(dim, -1)
         p_rows = _distinct_rows(probs_last) if in_place else probs_last
@@ -195,6 +205,43 @@ class _STReinMax(torch.autograd.Function):
         else:
             grad = torch.stack([-c, c], dim)
         return grad, None, None, None, None, None
+
+
+def _differentiable_factor(logits: Tensor, probs: Tensor, index, u, tau: float, dim: int) -> Tensor:
+    """ReinMax's per-sample factor (as the forward forms it) by differentiable operations: the
+    sample is found again as the forward found it, from the detached logits and ``u`` (or
+    ``index``), and everything else is a function of the saved logits and probabilities."""
+    last = logits.movedim(dim, -1)
+    if index is None:
+        rows = _distinct_rows(last.detach())     # the forward's exact operations, for u > p0
+        work = rows if rows.dtype in (torch.float32, torch.float64) else rows.float()
+        chosen = u > torch.neg(work[..., 1] - work[..., 0]).sigmoid_()
+    else:
+        chosen = index == 1
+    p_last = probs.movedim(dim, -1)
+    return _reinmax_half_factor(p_last[..., 0], p_last[..., 1], last, tau,
+                                chosen.to(logits.dtype), plain=False)
+
+
+def _differentiated() -> bool:
+    """Whether this backward is itself recorded by autograd (create_graph=True). Not while
+    torch.compile traces it: the compiler may trace a backward with grad mode on, and PyTorch
+    does not support double backward through compiled code anyway."""
+    return torch.is_grad_enabled() and not torch.compiler.is_compiling()
+
+
+def refuse_second_derivative(grad, logits: Tensor, what: str):
+    """``grad`` (computed with grad mode off) with a grad_fn that raises a clear error if it is
+    differentiated: what ``torch.autograd.function.once_differentiable`` does, with a message
+    that names the estimator. A first derivative taken with create_graph=True still works."""
+    if grad is None:
+        return None
+    error = torch._C._functions.DelayedError(
+        f"{what} is not twice differentiable (its backward holds an average over the noise as "
+        f"data): a second derivative through it was asked for. Use st, reinmax, stgs or gst for "
+        f"gradient penalties, meta-learning or Hessian-vector products".encode(), 2)
+    # logits as a second input connect the error to them, so that autograd.grad reaches it.
+    return error(grad.detach().requires_grad_(True), logits)[0]
 
 
 def _tempered(rows: Tensor, tau: float) -> Tuple[Tensor, Tensor]:
@@ -242,7 +289,8 @@ def check_rows(logits: Tensor) -> None:
         diagnose_bad_rows(rows.detach())
 
 
-def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax: bool) -> Tuple[Tensor, Tensor]:
+def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax: bool,
+               uniforms=None) -> Tuple[Tensor, Tensor]:
     """ST or ReinMax for two categories; ``logits`` in the caller's layout, ``dim`` checked."""
     last = logits.movedim(dim, -1)
     invalid = None
@@ -250,7 +298,7 @@ def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax:
         (index, invalid), u = sample_index(sample, last), None
     else:
         # 1 - U with U uniform in [0, 1): the general code's numbers, in (0, 1].
-        index, u = None, uniform(last.shape[:-1], last, generator)
+        index, u = None, uniform(last.shape[:-1], last, generator, uniforms)
     y_hard, y_soft, _ = _STReinMax.apply(logits, index, u, tau, dim, reinmax)
     check_rows(last)
     return mark_invalid(y_hard, invalid, dim), y_soft
@@ -267,7 +315,7 @@ class _BinaryThrough(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(logits, first, weight, dim):
+    def forward(logits, first, weight, dim, z, tau):
         # softmax(logits) once per distinct row of a broadcast input, then broadcast back.
         distinct = _distinct_rows(logits.movedim(dim, -1))
         difference = distinct[..., 0] - distinct[..., 1]
@@ -277,17 +325,29 @@ class _BinaryThrough(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _, _, weight, dim = inputs
+        logits, _, weight, dim, z, tau = inputs
         _, probs = output
         ctx.set_materialize_grads(False)     # an unused output costs no tensor of zeros
-        ctx.save_for_backward(weight, probs)
-        ctx.dim = dim
+        ctx.save_for_backward(weight, probs, logits, z)
+        ctx.dim, ctx.tau = dim, tau
 
     @staticmethod
     def backward(ctx, grad_hard, grad_soft):
-        weight, probs = ctx.saved_tensors
+        weight, probs, logits, z = ctx.saved_tensors
         dim = ctx.dim
         grad = None
+        if grad_hard is not None and _differentiated():
+            # create_graph: the weight as a function of the logits, the perturbation z - a held
+            # fixed as the first derivative holds it (z + (a - a) is z exactly).
+            if z is None:    # GR-MCK's quadrature: an average over the noise, held as data
+                with torch.no_grad():
+                    grad = _BinaryThrough.backward(ctx, grad_hard, grad_soft)[0]
+                return (refuse_second_derivative(grad, logits, "gumbel_rao (GR-MCK) with K='quadrature'"),
+                        None, None, None, None, None)
+            last = logits.movedim(dim, -1)
+            a = last[..., 0] - last[..., 1]
+            shift = torch.where(torch.isfinite(a), a - a.detach(), torch.zeros_like(a))
+            weight = torch.nan_to_num(_slope(z + shift, ctx.tau).to(logits.dtype), nan=0.0)
         if grad_hard is not None:
             g = grad_hard.movedim(dim, -1)
             grad = weight * (g[..., 0] - g[..., 1])
@@ -297,8 +357,8 @@ class _BinaryThrough(torch.autograd.Function):
             soft = p[..., 0] * p[..., 1] * (s[..., 0] - s[..., 1])
             grad = soft if grad is None else grad + soft
         if grad is None:
-            return None, None, None, None
-        return _fill_pair(grad, -grad, probs, dim, grad.dtype), None, None, None
+            return None, None, None, None, None, None
+        return _fill_pair(grad, -grad, probs, dim, grad.dtype), None, None, None, None, None
 
 
 def _check(difference: Tensor, logits: Tensor) -> None:
@@ -307,22 +367,25 @@ def _check(difference: Tensor, logits: Tensor) -> None:
         diagnose_bad_rows(logits.detach())
 
 
-def _draw_first(difference: Tensor, logits: Tensor, sample, generator):
+def _draw_first(difference: Tensor, logits: Tensor, sample, generator, uniforms=None):
     """``(first, invalid)``: True where category 0 is drawn (probability sigmoid(a)), or where
     ``sample`` says 0; and the unchecked out-of-range rows of ``sample`` (None: none possible),
     which :func:`_through` makes NaN rather than a real category."""
     if sample is not None:
         index, invalid = sample_index(sample, logits)
         return index == 0, invalid
-    return uniform(difference.shape, difference, generator) <= torch.sigmoid(
+    return uniform(difference.shape, difference, generator, uniforms) <= torch.sigmoid(
         difference.to(working_dtype(difference))), None
 
 
-def _through(logits, first, weight, dim, invalid=None) -> Tuple[Tensor, Tensor]:
+def _through(logits, first, weight, dim, z=None, tau=1.0, invalid=None) -> Tuple[Tensor, Tensor]:
     """``logits`` categories-last (a view of the caller's tensor); results in the caller's layout.
-    Rows ``invalid`` marks (unchecked out-of-range samples) come out NaN."""
+    ``z``: the perturbed logit difference whose slope ``weight`` is (STGS, GST), kept so that a
+    backward run with create_graph=True can differentiate the weight; None for GR-MCK, whose
+    weight is an average over the noise (not twice differentiable). Rows ``invalid`` marks
+    (unchecked out-of-range samples) come out NaN."""
     weight = torch.nan_to_num(weight.to(logits.dtype), nan=0.0)  # a masked (-inf) logit: no gradient
-    y_hard, y_soft = _BinaryThrough.apply(logits.movedim(-1, dim), first, weight, dim)
+    y_hard, y_soft = _BinaryThrough.apply(logits.movedim(-1, dim), first, weight, dim, z, tau)
     return mark_invalid(y_hard, invalid, dim), y_soft
 
 
@@ -347,7 +410,7 @@ def stgs(logits: Tensor, tau: float, dim: int, sample, generator) -> Tuple[Tenso
         index, invalid = sample_index(sample, logits)
         first = index == 0
         z = _conditional_difference(work, first, v)
-    return _through(logits, first, _slope(z, tau), dim, invalid)
+    return _through(logits, first, _slope(z, tau), dim, z, tau, invalid)
 
 
 def _conditional_difference(a: Tensor, first: Tensor, t: Tensor) -> Tensor:
@@ -429,17 +492,17 @@ def gumbel_rao_quadrature(logits: Tensor, tau: float, dim: int, sample,
     _check(difference, logits)
     first, invalid = _draw_first(difference, logits, sample, generator)
     given_first, given_second = expected_slope(a_distinct, tau)
-    return _through(logits, first, torch.where(first, given_first, given_second), dim, invalid)
+    return _through(logits, first, torch.where(first, given_first, given_second), dim, invalid=invalid)
 
 
 def gst(logits: Tensor, tau: float, dim: int, sample, generator,
-        gap: Union[float, str]) -> Tuple[Tensor, Tensor]:
+        gap: Union[float, str], uniforms=None) -> Tuple[Tensor, Tensor]:
     """GST-1.0 / GST-p for two categories: the moved difference is max(a, gap) given category 0
     and min(a, -gap) given category 1 (raise the chosen logit to the top, keep the other at least
     ``gap`` below it)."""
     difference = logits.detach()[..., 0] - logits.detach()[..., 1]
     _check(difference, logits)
-    first, invalid = _draw_first(difference, logits, sample, generator)
+    first, invalid = _draw_first(difference, logits, sample, generator, uniforms)
     if gap == "p":
         # gap = -log(1 - p_d) / p_d with p_d the chosen probability, shrunk as the general code does.
         p_d = torch.sigmoid(torch.where(first, difference, -difference)) * (1 - 1e-5)
@@ -447,4 +510,4 @@ def gst(logits: Tensor, tau: float, dim: int, sample, generator,
     else:
         gap = torch.as_tensor(float(gap), dtype=difference.dtype, device=difference.device)
     z = torch.where(first, torch.maximum(difference, gap), torch.minimum(difference, -gap))
-    return _through(logits, first, _slope(z, tau), dim, invalid)
+    return _through(logits, first, _slope(z, tau), dim, z, tau, invalid)

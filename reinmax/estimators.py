@@ -14,6 +14,32 @@ on the given sample, so the estimator's distribution is unchanged.
 Sampling uses the inverse CDF (a cumulative sum and a comparison), several times faster than
 ``torch.multinomial``; ST and ReinMax use fused autograd Functions whose backward is written in
 closed form. Both Functions support ``torch.func`` (``setup_context`` and a generated vmap rule).
+
+**Second derivatives** (gradient penalties, meta-learning, Hessian-vector products:
+``torch.autograd.grad(..., create_graph=True)`` and then a second ``grad``). The second
+derivative is that of the estimator's backward formula with the sample, and any noise or
+sample-dependent perturbation, held fixed, as the first derivative holds them. Twice
+differentiable: ST, ReinMax, STGS, GST-1.0, GST-p, ReinMax-1/n and ReinMax-1/n-authors, for any
+number of categories and any ``tau`` (the backward passes compute out of place when autograd
+records them; ``tests/test_autograd.py`` checks them with ``gradgradcheck`` or against the plain
+formula). GR-MCK is not: its backward holds an average over K noise draws as data; a first
+derivative taken with ``create_graph=True`` works, a second one raises a ``RuntimeError`` naming
+it. PyTorch does not support double backward through code compiled by ``torch.compile``.
+Either output may go unused: its gradient is then simply absent.
+
+**torch.compile.** With ``reinmax.set_validate_args(False)`` every estimator here compiles into
+one graph (``fullgraph=True``) when it draws from PyTorch's global generator or is given its
+randomness: ``sample=``, ``gumbels=`` (STGS), or ``uniforms=`` (ST, ReinMax, GST and the 1/n
+forms: ``torch.rand`` numbers in [0, 1), one per categorical variable, i.e. the logits' shape
+without the category dimension; the sample is then the one ``generator=`` would draw from the
+same numbers). A ``torch.Generator`` cannot be traced: with ``generator=`` the graph breaks at the
+draw (once; STGS with more than two categories and GR-MCK draw twice: the category, then the
+noise), and the call still gives eager's numbers. With the checks on, the checks that read
+values on the host (NaN logits, sample indices in range, ``uniforms`` in [0, 1)) would each
+break the graph, so they are skipped while compiling (run the function once eagerly to have the
+inputs checked); the shape and dtype checks run at trace time and cost nothing. Either way a
+``tau`` given as a tensor input of the compiled function breaks the graph (``fullgraph=True``
+fails): it is read with ``.item()``; pass a Python float.
 """
 import inspect
 import math
@@ -61,10 +87,16 @@ def _softmax_vjp(probs: Tensor, grad: Tensor) -> Tensor:
 def _softmax(logits: Tensor) -> Tensor:
     """softmax over the last dimension. torch's kernel handles rows shorter than its vector
     width one element at a time (about 5x slower than max, exp, sum and divide at n = 10), so
-    short float32/float64 rows take that explicit route; the values agree to rounding."""
+    short float32/float64 rows take that explicit route; the values agree to rounding.
+    Out of place (the same values) where autograd records it: a backward that is itself
+    differentiated (create_graph), where exp_ and div_ would overwrite what exp's backward needs."""
     if logits.shape[-1] < 16 and logits.dtype in (torch.float32, torch.float64):
-        exp = (logits - logits.amax(-1, keepdim=True)).exp_()
-        return exp.div_(exp.sum(-1, keepdim=True))
+        exp = (logits - logits.amax(-1, keepdim=True))
+        if _in_place_ok():
+            exp = exp.exp_()
+            return exp.div_(exp.sum(-1, keepdim=True))
+        exp = exp.exp()
+        return exp / exp.sum(-1, keepdim=True)
     return torch.softmax(logits, -1)
 
 
@@ -79,8 +111,11 @@ def _softmax(logits: Tensor) -> Tensor:
 def _in_place_ok() -> bool:
     """Arithmetic in place on a fresh temporary saves an allocation. Under torch.func.vmap it
     fails when the other operand is batched and the temporary is not (and some in-place ops have
-    no batching rule), so it is used outside vmap only."""
-    return not inside_vmap()
+    no batching rule), and where autograd records the arithmetic (a backward run with
+    create_graph=True, for a second derivative) it would overwrite values that autograd saved;
+    so it is used outside vmap and with grad mode off only (as it is in every forward of an
+    autograd Function and in every ordinary backward). The values are the same either way."""
+    return not torch.is_grad_enabled() and not inside_vmap()
 
 
 def _addcmul(tensor: Tensor, a: Tensor, b: Tensor, value: float, in_place: bool) -> Tensor:
@@ -133,10 +168,11 @@ class _STFunction(_SampleFunction):
         # ST: VJP(softmax_tau, g) / tau for y_hard's gradient g, plus VJP(softmax, s) for y_soft's.
         if tau == 1.0:   # both are VJPs at probs: one VJP of the summed gradient
             total = grad_hard if grad_soft is None else grad_soft if grad_hard is None else grad_hard + grad_soft
-            return _softmax_vjp(probs, total), None, None, None
+            return (None if total is None else _softmax_vjp(probs, total)), None, None, None
         grad = None
         if grad_hard is not None:
-            grad = _softmax_vjp(_softmax(logits / tau), grad_hard).div_(tau)
+            grad = _softmax_vjp(_softmax(logits / tau), grad_hard)
+            grad = grad.div_(tau) if _in_place_ok() else grad / tau
         if grad_soft is not None:
             soft = _softmax_vjp(probs, grad_soft)
             grad = soft if grad is None else (grad.add_(soft) if _in_place_ok() else grad + soft)
@@ -149,7 +185,8 @@ class _ReinMaxFunction(_SampleFunction):
         logits, probs, index = ctx.saved_tensors
         tau = ctx.tau
         if grad_hard is None:      # only y_soft = softmax(logits) is used: its plain gradient
-            return _softmax_vjp(probs, grad_soft), None, None, None
+            grad = None if grad_soft is None else _softmax_vjp(probs, grad_soft)
+            return grad, None, None, None
         # eq. 7: 2 VJP(m, g) - 1/2 VJP(pi, g) with m = (pi_tau + D) / 2, plus VJP(pi, s) for
         # y_soft's gradient s. A VJP ignores a constant added to a row of g, so g can be replaced
         # by h = g - g[sample], which is 0 at the sample (D * h = 0 and <D, h> = 0). Then
@@ -166,10 +203,11 @@ class _ReinMaxFunction(_SampleFunction):
                      else h + 2.0 * (grad_soft - shift))
             w = h.mul_(probs) if in_place else h * probs
             scatter_add = w.scatter_add_ if in_place else w.scatter_add
-            return scatter_add(-1, index, -w.sum(-1, keepdim=True)).mul_(0.5), None, None, None
+            grad = scatter_add(-1, index, -w.sum(-1, keepdim=True))
+            return (grad.mul_(0.5) if in_place else 0.5 * grad), None, None, None
         q = _softmax(logits / tau)
         half_qh = 0.5 * torch.linalg.vecdot(q, h).unsqueeze(-1)
-        grad = (h - half_qh).mul_(q)                    # q * h - q <q, h> / 2
+        grad = (h - half_qh).mul_(q) if in_place else (h - half_qh) * q   # q h - q <q, h> / 2
         scatter_add = grad.scatter_add_ if in_place else grad.scatter_add
         grad = scatter_add(-1, index, -half_qh)          # - D <q, h> / 2
         # r - <pi, r> with r = s - h / 2, written over h (no longer needed) outside vmap.
@@ -181,18 +219,25 @@ class _ReinMaxFunction(_SampleFunction):
         return grad, None, None, None
 
 
-def _fused(function, logits, tau, hard, dim, sample, generator, name) -> Pair:
+def _no_two_draws(sample, uniforms) -> None:
+    if sample is not None and uniforms is not None:
+        raise ValueError("give either sample= or uniforms=, not both")
+
+
+def _fused(function, logits, tau, hard, dim, sample, generator, name, uniforms) -> Pair:
     _no_soft_form(name, hard)
     dim = check_logits(logits, dim)
     tau = check_tau(tau)
+    _no_two_draws(sample, uniforms)
     if logits.shape[dim] == 2:    # same samples from the same random numbers, sigmoid form
-        return _binary.st_reinmax(logits, tau, dim, sample, generator, function is _ReinMaxFunction)
+        # (a name, not `function is ...`: torch.compile cannot trace `is` between two classes)
+        return _binary.st_reinmax(logits, tau, dim, sample, generator, name == "reinmax", uniforms)
     logits = logits.movedim(dim, -1)
     invalid = None
     if sample is not None:    # unchecked out-of-range indices: NaN rows, never a real category
         (index, invalid), u = sample_index(sample, logits), None
     else:
-        index, u = None, uniform(logits.shape[:-1], logits, generator)
+        index, u = None, uniform(logits.shape[:-1], logits, generator, uniforms)
     y_hard, y_soft, _ = function.apply(logits, index, u, tau)
     y_hard = mark_invalid(y_hard, invalid)
     check_softmax_rows(y_soft, logits)
@@ -202,7 +247,8 @@ def _fused(function, logits, tau, hard, dim, sample, generator, name) -> Pair:
 
 
 def st(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
-       sample: Optional[Tensor] = None, generator: Optional[torch.Generator] = None) -> Pair:
+       sample: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
+       uniforms: Optional[Tensor] = None) -> Pair:
     r"""Straight-Through (Algorithm 1; Bengio et al. 2013).
 
     The forward value is a one-hot sample ``D`` from ``softmax(logits)``; the backward treats
@@ -210,13 +256,16 @@ def st(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     :math:`\widehat\nabla_{ST} = \frac{\partial f(D)}{\partial D}\,\frac{d\,\mathrm{softmax}_\tau(\theta)}{d\theta}`
     (eq. 4). At ``tau = 1`` its expectation is the first-order approximation of Theorem 3.1.
 
-    Returns ``(y_hard, y_soft)``: the one-hot sample and ``softmax(logits)``.
+    Returns ``(y_hard, y_soft)``: the one-hot sample and ``softmax(logits)``. ``uniforms``:
+    ``torch.rand`` numbers (the shape of ``logits`` without ``dim``) to draw the sample from
+    instead of a generator, e.g. for a full graph under ``torch.compile`` (module docstring).
     """
-    return _fused(_STFunction, logits, tau, hard, dim, sample, generator, "st")
+    return _fused(_STFunction, logits, tau, hard, dim, sample, generator, "st", uniforms)
 
 
 def reinmax(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
-            sample: Optional[Tensor] = None, generator: Optional[torch.Generator] = None) -> Pair:
+            sample: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
+            uniforms: Optional[Tensor] = None) -> Pair:
     r"""ReinMax (Algorithm 2, eq. 7; Liu et al. 2023): a second-order estimator at ST's cost.
 
     Backward: :math:`2\,\widehat\nabla_{(\pi_\tau + D)/2} - \tfrac12\,\widehat\nabla_{ST}`, where
@@ -227,9 +276,10 @@ def reinmax(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -
     ``tau > 0`` is accepted so that temperature sweeps such as Figure 2 can run.
 
     Call-compatible with the official ``reinmax`` 0.1.0 package: ``reinmax(logits, tau)``
-    returns ``(one_hot_sample, softmax(logits))``.
+    returns ``(one_hot_sample, softmax(logits))``. ``uniforms`` as in :func:`st`. Twice
+    differentiable (module docstring).
     """
-    return _fused(_ReinMaxFunction, logits, tau, hard, dim, sample, generator, "reinmax")
+    return _fused(_ReinMaxFunction, logits, tau, hard, dim, sample, generator, "reinmax", uniforms)
 
 
 # ------------------------------------------------------------------- Gumbel family
@@ -267,6 +317,8 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     (this reproduces :func:`torch.nn.functional.gumbel_softmax` given the same noise), or
     ``sample=`` to fix the category, in which case G is drawn conditionally on it.
     ``hard=False`` returns the relaxed sample ``softmax((logits + G) / tau)`` as ``y_hard``.
+    Given ``gumbels=`` (noise you drew yourself) it compiles into one graph under
+    ``torch.compile`` and is twice differentiable with the noise held fixed.
     """
     logits, tau, dim = _prepare(logits, tau, dim)
     if gumbels is not None and sample is not None:
@@ -362,14 +414,21 @@ class _GumbelRaoFunction(torch.autograd.Function):
     def forward(ctx, logits, index, tau, K, generator, hard):
         work = working_dtype(logits)
         s = _gr_relaxations(logits.detach().to(work), index, tau, K, generator)
-        ctx.save_for_backward(s)
+        ctx.save_for_backward(s, logits)     # logits: only to tie a refusal to them (below)
         ctx.tau = tau
         return one_hot(index, logits) if hard else s.mean(0).to(logits.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        (s,) = ctx.saved_tensors
+        if _binary._differentiated():
+            # create_graph: the K relaxations are held as data (their noise is gone), so this
+            # backward is not differentiable; a second derivative through it is a clear error.
+            with torch.no_grad():
+                grad_logits = _GumbelRaoFunction.backward(ctx, grad)[0]
+            return (_binary.refuse_second_derivative(grad_logits, ctx.saved_tensors[1],
+                                                     "gumbel_rao (GR-MCK)"),
+                    None, None, None, None, None)
+        s = ctx.saved_tensors[0]
         g = grad.to(s.dtype)
         K = s.shape[0]
         step = _gr_block_draws(g)
@@ -409,6 +468,10 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
     of the logit difference; a 128-node quadrature computes it (relative error below 3e-5, where
     K = 1000 Monte Carlo has a relative standard error of about 1%), once per distinct logit row
     of a broadcast (expanded) ``logits``. It is GR-MCK without its remaining Monte Carlo noise.
+
+    Not twice differentiable (a second derivative through its backward raises a clear error),
+    and it has no ``uniforms=``: under ``torch.compile`` it draws from the global generator (one
+    graph) or from ``generator=`` (breaking the graph at its two draws).
     """
     logits, tau, dim = _prepare(logits, tau, dim)
     if K == "quadrature":
@@ -449,7 +512,7 @@ def _gr_reference_relaxed(logits: Tensor, index: Tensor, tau: float, K: int,
 
 def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
         sample: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
-        gap: Union[float, str] = 1.0) -> Pair:
+        gap: Union[float, str] = 1.0, uniforms: Optional[Tensor] = None) -> Pair:
     r"""Gapped Straight-Through (Fan et al. 2022): GST-1.0 (``gap=1.0``) and GST-p (``gap="p"``).
 
     Replaces STGS's random Gumbel perturbation by a deterministic one given the sample ``d``:
@@ -457,17 +520,19 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     needed, to at least ``gap`` below it; the backward goes through the softmax of the moved
     logits at temperature ``tau``. ``gap="p"`` uses the adaptive gap ``-log(1 - pi_d) / pi_d``.
     The correction depends only on the sample, so E[GST] can be computed exactly by enumeration.
+    ``uniforms`` as in :func:`st`.
     """
     _no_soft_form("gst", hard)
     logits, tau, dim = _prepare(logits, tau, dim)
     if not (gap == "p" or (isinstance(gap, (int, float)) and not isinstance(gap, bool) and 0 <= gap < float("inf"))):
         raise ValueError(f"gap must be a non-negative finite number or 'p'; got gap={gap!r}")
-    if logits.shape[-1] == 2:
-        return _binary.gst(logits, tau, dim, sample, generator, gap)   # same estimator, sigmoid form
+    _no_two_draws(sample, uniforms)
+    if logits.shape[-1] == 2:    # same estimator, sigmoid form
+        return _binary.gst(logits, tau, dim, sample, generator, gap, uniforms)
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
         check_softmax_rows(probs, logits)
-        index = draw_index(probs, logits, sample, generator)
+        index = draw_index(probs, logits, sample, generator, uniforms)
         chosen = one_hot(index, logits).bool()
         top = logits.max(-1, keepdim=True).values
         if gap == "p":
@@ -512,6 +577,9 @@ class _UniformBaselineFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hard, grad_soft):
         logits, probs, one_hot = ctx.saved_tensors
+        # The sample is fixed: the saved one-hot (an output of this Function) must not carry
+        # the estimator's own gradient into a second derivative.
+        one_hot = one_hot.detach()
         tau, n = ctx.tau, logits.shape[-1]
         g_sample = (grad_hard * one_hot).sum(-1, keepdim=True)
         score_half = (g_sample - grad_hard.mean(-1, keepdim=True)) * (one_hot - probs)
@@ -527,20 +595,21 @@ class _UniformBaselineFunction(torch.autograd.Function):
         return grad + _softmax_vjp(probs, grad_soft), None, None, None
 
 
-def _uniform_baseline(logits, tau, hard, dim, sample, generator, authors, name) -> Pair:
+def _uniform_baseline(logits, tau, hard, dim, sample, generator, authors, name, uniforms) -> Pair:
     _no_soft_form(name, hard)
     logits, tau, dim = _prepare(logits, tau, dim)
     with torch.no_grad():
         probs = _softmax(logits)
         check_softmax_rows(probs, logits)
-        index = draw_index(probs, logits, sample, generator)
+        index = draw_index(probs, logits, sample, generator, uniforms)
     y_hard, y_soft = _UniformBaselineFunction.apply(logits, index, tau, authors)
     return y_hard.movedim(-1, dim), y_soft.movedim(-1, dim)
 
 
 def reinmax_uniform_baseline(logits: Tensor, tau: float = 1.0, hard: bool = True, *,
                              dim: int = -1, sample: Optional[Tensor] = None,
-                             generator: Optional[torch.Generator] = None) -> Pair:
+                             generator: Optional[torch.Generator] = None,
+                             uniforms: Optional[Tensor] = None) -> Pair:
     r"""ReinMax with the uniform ``1/n`` baseline (Section 6.6), in the form derived in this book.
 
     Its expectation equals Heun's approximation with baseline :math:`\phi_j = 1/n`
@@ -548,19 +617,20 @@ def reinmax_uniform_baseline(logits: Tensor, tau: float = 1.0, hard: bool = True
     instability Section 4.1 warns about. ``tau`` enters the ST half only, as in :func:`st`.
     """
     return _uniform_baseline(logits, tau, hard, dim, sample, generator, False,
-                             "reinmax_uniform_baseline")
+                             "reinmax_uniform_baseline", uniforms)
 
 
 def reinmax_uniform_baseline_authors(logits: Tensor, tau: float = 1.0, hard: bool = True, *,
                                      dim: int = -1, sample: Optional[Tensor] = None,
-                                     generator: Optional[torch.Generator] = None) -> Pair:
+                                     generator: Optional[torch.Generator] = None,
+                                     uniforms: Optional[Tensor] = None) -> Pair:
     """The 1/n-baseline ReinMax exactly as the authors' public script computes it (Figure 6).
 
     Kept so that Figure 6 can be rerun as published; its expectation differs from the Heun
     target with the uniform baseline (see :func:`reinmax_uniform_baseline`).
     """
     return _uniform_baseline(logits, tau, hard, dim, sample, generator, True,
-                             "reinmax_uniform_baseline_authors")
+                             "reinmax_uniform_baseline_authors", uniforms)
 
 
 # ------------------------------------------------------------------------ the registry

@@ -39,11 +39,42 @@ def working_dtype(like) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def uniform(shape: Sequence[int], like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+def uniform(shape: Sequence[int], like: Tensor, generator: Optional[torch.Generator],
+            uniforms: Optional[Tensor] = None) -> Tensor:
     """Uniform numbers in (0, 1], ``1 - U`` with ``U = torch.rand(shape)``, in the working dtype
-    of ``like`` and on its device. Excluding 0 keeps masked categories (probability 0) unsampled."""
-    u = torch.rand(shape, generator=generator, device=like.device, dtype=working_dtype(like))
+    of ``like`` and on its device. Excluding 0 keeps masked categories (probability 0) unsampled.
+
+    ``uniforms``: the ``U`` drawn by the caller (shape ``shape``, values in [0, 1), as
+    ``torch.rand`` draws them), used instead of drawing: ``uniforms=torch.rand(shape,
+    generator=g)`` gives the numbers ``generator=g`` would. It lets code compiled with
+    ``torch.compile(fullgraph=True)`` use its own random stream (a generator cannot be traced)."""
+    dtype = working_dtype(like)
+    if uniforms is not None:
+        if not isinstance(uniforms, torch.Tensor) or not uniforms.is_floating_point():
+            raise TypeError(f"uniforms must be a floating tensor of numbers in [0, 1) (as "
+                            f"torch.rand draws them); got {type(uniforms).__name__}"
+                            + (f" of dtype {uniforms.dtype}" if isinstance(uniforms, torch.Tensor) else ""))
+        if tuple(uniforms.shape) != tuple(shape):
+            raise ValueError(f"uniforms must have shape {tuple(shape)} (one number per categorical "
+                             f"variable: the logits' shape without the category dimension); got "
+                             f"{tuple(uniforms.shape)}")
+        if _checks.validate_args_enabled() and uniforms.numel() and (
+                (uniforms < 0).any() or (uniforms >= 1).any()):
+            raise ValueError(f"uniforms must lie in [0, 1) (as torch.rand draws them); got min "
+                             f"{float(uniforms.min())}, max {float(uniforms.max())}")
+        return 1.0 - uniforms.to(device=like.device, dtype=dtype)   # out of place: the caller's
+    if generator is not None and torch.compiler.is_compiling():
+        u = _rand_outside_graph(tuple(shape), generator, like.device, dtype)
+    else:
+        u = torch.rand(shape, generator=generator, device=like.device, dtype=dtype)
     return u.neg_().add_(1.0)     # in place on the fresh tensor: the same numbers as 1.0 - u
+
+
+@torch.compiler.disable
+def _rand_outside_graph(shape, generator, device, dtype) -> Tensor:
+    """torch.rand from a torch.Generator, which torch.compile cannot trace: run eagerly, so that a
+    compiled call given ``generator=`` breaks its graph here, once, instead of failing."""
+    return torch.rand(shape, generator=generator, device=device, dtype=dtype)
 
 
 def inverse_cdf(probs: Tensor, u: Tensor) -> Tensor:
@@ -59,13 +90,16 @@ def inverse_cdf(probs: Tensor, u: Tensor) -> Tensor:
     return torch.searchsorted(cdf, target).squeeze(-1).clamp(max=probs.shape[-1] - 1)
 
 
-def draw_index(probs: Tensor, logits: Tensor, sample, generator: Optional[torch.Generator]) -> Tensor:
+def draw_index(probs: Tensor, logits: Tensor, sample, generator: Optional[torch.Generator],
+               uniforms: Optional[Tensor] = None) -> Tensor:
     """Category indices for ``probs`` (categories last): ``sample`` when given (checked against
     ``logits``: integer indices in range, shaped like ``logits`` without the categories), else
-    drawn from ``generator`` by the inverse CDF."""
+    drawn by the inverse CDF from ``uniforms`` (see :func:`uniform`) or ``generator``."""
     if sample is not None:
+        if uniforms is not None:
+            raise ValueError("give either sample= or uniforms=, not both")
         return _checks.check_sample(sample, logits)
-    return inverse_cdf(probs, uniform(probs.shape[:-1], probs, generator))
+    return inverse_cdf(probs, uniform(probs.shape[:-1], probs, generator, uniforms))
 
 
 def one_hot(index: Tensor, like: Tensor) -> Tensor:
@@ -81,7 +115,10 @@ def exponential(shape: Sequence[int], like: Tensor, generator: Optional[torch.Ge
     memory layout of ``like``); clamped away from 0, whose logarithm the conditional Gumbel
     formula would turn into an infinite logit."""
     dtype = working_dtype(like)
-    u = torch.rand(shape, generator=generator, device=like.device, dtype=dtype)
+    if generator is not None and torch.compiler.is_compiling():
+        u = _rand_outside_graph(tuple(shape), generator, like.device, dtype)
+    else:
+        u = torch.rand(shape, generator=generator, device=like.device, dtype=dtype)
     return (-torch.log1p(-u)).clamp(min=torch.finfo(dtype).tiny)
 
 

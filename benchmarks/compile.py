@@ -1,0 +1,172 @@
+"""torch.compile (inductor) against eager: estimator steps at the paper's Table 3 shapes and a
+compiled MNIST-VAE training step with ReinMax against the same step with F.gumbel_softmax.
+
+    .venv/bin/python benchmarks/compile.py                  # several minutes (inductor compiles)
+    .venv/bin/python benchmarks/compile.py --quick --out /tmp/compile.json   # smoke test
+
+What one step is:
+  Table 3 shapes  y_hard, y_soft = estimator(logits, tau); loss = <y_hard, w1> + <y_soft, w2>;
+                  loss.backward(). QP: logits (512, 128, 2) expanded from one (128, 2) parameter,
+                  as in benchmarks/table3.py; MNIST-VAE: (100, 30, 10). tau = 1.
+  MNIST-VAE step  the categorical VAE of reinmax.models.vae (10 categories x 30 latents, one
+                  member, batch 100): encode, draw codes with the estimator from the global
+                  generator, -ELBO, backward, Adam update (outside the compiled function).
+Eager and compiled run in the same process, interleaved round by round (every variant once per
+round, rotated order); each ratio eager / compiled is taken within a round and summarised by its
+median over rounds, so that load on the machine hits both alike. Input checks are off
+(``reinmax.set_validate_args(False)``) for every variant, eager included, as a compiled full graph
+needs. The results go to results/benchmarks/compile.json (written atomically).
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import reinmax
+from reinmax.models.vae import CategoricalVAE
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "results" / "benchmarks" / "compile.json"
+SHAPES = {"QP (512, 128, 2)": (512, 128, 2), "MNIST-VAE (100, 30, 10)": (100, 30, 10)}
+ESTIMATORS = ["ST", "ReinMax", "STGS", "GST-1.0"]
+
+
+def estimator_step(name, shape):
+    fn = reinmax.get_estimator(name)
+    g = torch.Generator().manual_seed(0)
+    if shape[-1] == 2:    # the QP problem: one parameter row expanded over the batch
+        theta = torch.randn(shape[1:], generator=g).requires_grad_(True)
+        make = lambda: theta.expand(shape)       # noqa: E731
+        parameters = [theta]
+    else:
+        logits = torch.randn(shape, generator=g).requires_grad_(True)
+        make = lambda: logits                     # noqa: E731
+        parameters = [logits]
+    w1, w2 = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+
+    def loss():
+        y_hard, y_soft = fn(make(), 1.0)
+        return (y_hard * w1).sum() + (y_soft * w2).sum()
+    return loss, parameters
+
+
+def vae_step(kind):
+    model = CategoricalVAE(10, 30, [0])
+    x = torch.rand(1, 100, 784, generator=torch.Generator().manual_seed(0))
+
+    def loss():
+        logits = model.encode(x)
+        if kind == "ReinMax":
+            codes, _ = reinmax.reinmax(logits, 1.3)
+        else:
+            codes = F.gumbel_softmax(logits, 1.3, hard=True)
+        return (model.reconstruction(x, codes).mean(-1) + model.kl(logits).mean(-1)).sum()
+    return loss, list(model.parameters())
+
+
+def runner(loss, parameters, compiled, optimizer=None):
+    loss = torch.compile(loss) if compiled else loss
+
+    def step():
+        for p in parameters:
+            p.grad = None
+        loss().backward()
+        if optimizer is not None:
+            optimizer.step()
+    return step
+
+
+def seconds(step, count):
+    start = time.perf_counter()
+    for _ in range(count):
+        step()
+    return (time.perf_counter() - start) / count
+
+
+def measure(pairs, rounds, block):
+    """pairs: label -> (eager step, compiled step). Per-round seconds of each, interleaved."""
+    steps = {(label, mode): fns[i] for label, fns in pairs.items()
+             for i, mode in enumerate(("eager", "compiled"))}
+    compile_s = {}
+    for key, step in steps.items():          # warm-up: compiles (timed), then settles
+        start = time.perf_counter()
+        step()
+        step()
+        if key[1] == "compiled":
+            compile_s[key[0]] = time.perf_counter() - start
+    count = {key: max(1, int(block / max(seconds(step, 2), 1e-6))) for key, step in steps.items()}
+    samples = {key: [] for key in steps}
+    keys = list(steps)
+    for r in range(rounds):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            samples[key].append(seconds(steps[key], count[key]))
+    rows = {}
+    for label in pairs:
+        eager, compiled = samples[(label, "eager")], samples[(label, "compiled")]
+        ratios = [e / c for e, c in zip(eager, compiled)]
+        rows[label] = {"eager_ms": 1e3 * statistics.median(eager),
+                       "compiled_ms": 1e3 * statistics.median(compiled),
+                       "speedup_median": statistics.median(ratios),
+                       "speedup_min": min(ratios), "speedup_max": max(ratios),
+                       "compile_and_first_steps_s": compile_s[label]}
+        print(f"{label:40s} eager {rows[label]['eager_ms']:8.3f} ms  compiled "
+              f"{rows[label]['compiled_ms']:8.3f} ms  eager/compiled {rows[label]['speedup_median']:.2f} "
+              f"(range {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--block", type=float, default=0.1, help="seconds per timed block")
+    parser.add_argument("--quick", action="store_true", help="ST only, 2 rounds (a smoke test)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    reinmax.set_validate_args(False)
+    names = ["ST"] if args.quick else ESTIMATORS
+    rounds = 2 if args.quick else args.rounds
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {platform.processor() or platform.machine()}, "
+          f"load average {os.getloadavg()}", flush=True)
+
+    pairs = {}
+    for shape_label, shape in SHAPES.items():
+        for name in names:
+            loss, parameters = estimator_step(name, shape)
+            pairs[f"{name} {shape_label}"] = (runner(loss, parameters, False),
+                                              runner(loss, parameters, True))
+    table3 = measure(pairs, rounds, args.block)
+
+    pairs = {}
+    for kind in (["ReinMax"] if args.quick else ["ReinMax", "F.gumbel_softmax"]):
+        steps = []
+        for compiled in (False, True):
+            loss, parameters = vae_step(kind)
+            optimizer = torch.optim.Adam(parameters, lr=1e-3)
+            steps.append(runner(loss, parameters, compiled, optimizer))
+        pairs[f"MNIST-VAE step, {kind}"] = tuple(steps)
+    vae = measure(pairs, rounds, args.block)
+
+    record = {"torch": torch.__version__, "threads": args.threads, "rounds": rounds,
+              "backend": "inductor", "validate_args": False, "quick": args.quick,
+              "machine": platform.platform(), "load_average_start": os.getloadavg(),
+              "table3_shapes": table3, "vae_step": vae,
+              "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=args.out.parent, delete=False, suffix=".tmp") as f:
+        json.dump(record, f, indent=1)
+    os.replace(f.name, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
