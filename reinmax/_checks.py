@@ -53,7 +53,7 @@ def validate_args_enabled() -> bool:
     ``torch.func.vmap`` (which cannot branch on tensor values) nor while ``torch.compile`` traces
     the code (where such a branch would break the graph); run the function once without vmap
     or compile to have your inputs checked. Tensors on a GPU are checked only with
-    ``device_values=True`` (:func:`check_values`)."""
+    ``device_values=True`` (``reinmax._checks.check_values``)."""
     return _VALIDATE and not sampling.inside_vmap()
 
 

@@ -31,7 +31,7 @@ Two kinds of entries:
 Either way the callable has its family's call signature: straight-through
 ``fn(logits, tau=1.0, hard=True, *, dim=-1, sample=None, generator=None) -> (y_hard, y_soft)``,
 score ``fn(logits, f, *, dim=-1, sample=None, generator=None, batch_dims=None) -> (surrogate,
-values)``, where f returns one value per sample (see :mod:`reinmax.score`), bernoulli (one logit
+values)``, where f returns one value per sample (see :func:`reinmax.reinforce`), bernoulli (one logit
 per binary variable, :mod:`reinmax.bernoulli`)
 ``fn(logits, tau=1.0, hard=True, *, sample=None, generator=None) -> (b_hard, sigmoid(logits))``.
 """
