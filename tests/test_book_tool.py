@@ -22,7 +22,7 @@ def test_recorded_idle_times_are_positive_seconds_of_known_notebooks():
 
 
 def test_limit_is_a_few_times_the_idle_time_with_a_floor(monkeypatch):
-    monkeypatch.setattr(book, "recorded_times", lambda scale: {"06_slow": 200.0, "01_fast": 5.0})
+    monkeypatch.setattr(book, "recorded_times", lambda scale, key="idle_seconds": {"06_slow": 200.0, "01_fast": 5.0} if key == "idle_seconds" else {})
     assert book.time_limit(Path("06_slow.ipynb"), "book", None) == book.LIMIT_FACTOR * 200.0
     assert book.time_limit(Path("01_fast.ipynb"), "book", None) == book.LIMIT_FLOOR
     assert book.time_limit(Path("99_new.ipynb"), "book", None) == book.DEFAULT_TIMEOUT["book"]
@@ -61,3 +61,10 @@ def test_times_file_merges_runs(monkeypatch, tmp_path):
     table = json.loads((tmp_path / "reports-smoke" / "times.json").read_text())
     assert table == {"01_a": {"seconds": 1.0, "threads": 1}, "02_b": {"seconds": 3.0, "threads": 1}}
     assert not list((tmp_path / "reports-smoke").glob("*.tmp"))
+
+
+def test_a_notebook_that_reuses_anothers_training_gets_the_limit_of_running_alone(monkeypatch):
+    def times(scale, key="idle_seconds"):
+        return {"idle_seconds": {"09_reads": 5.0}, "alone_seconds": {"09_reads": 70.0}}[key]
+    monkeypatch.setattr(book, "recorded_times", times)
+    assert book.time_limit(Path("09_reads.ipynb"), "book", None) == book.LIMIT_FACTOR * 70.0

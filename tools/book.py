@@ -139,13 +139,15 @@ def stage(scale: str) -> Path:
     return target
 
 
-def recorded_times(scale: str) -> dict:
-    """Idle wall times (seconds) per notebook stem, from tools/notebook_times.json."""
+def recorded_times(scale: str, key: str = "idle_seconds") -> dict:
+    """Idle wall times (seconds) per notebook stem, from tools/notebook_times.json; with
+    ``key="alone_seconds"``, those of notebooks that reuse another's training (run first in the
+    book) measured when they run alone."""
     try:
         table = json.loads(NOTEBOOK_TIMES.read_text())
     except FileNotFoundError:
         return {}
-    times = table.get("idle_seconds", {}).get(scale, {})
+    times = table.get(key, {}).get(scale, {})
     bad = {k: v for k, v in times.items() if not isinstance(v, (int, float)) or v <= 0}
     if bad:
         raise SystemExit(f"error: {NOTEBOOK_TIMES.relative_to(ROOT)}: idle times must be positive "
@@ -160,6 +162,8 @@ def time_limit(notebook: Path, scale: str, override) -> float:
     idle = recorded_times(scale).get(notebook.stem)
     if idle is None:
         return DEFAULT_TIMEOUT[scale]
+    # A notebook that reads a training run another made can be executed alone: allow for that.
+    idle = max(idle, recorded_times(scale, "alone_seconds").get(notebook.stem, 0))
     return max(LIMIT_FLOOR, LIMIT_FACTOR * idle)
 
 
