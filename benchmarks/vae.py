@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import reinmax
-from reinmax.experiments.vae import CONFIGURATIONS, _make_optimizer
+from reinmax.experiments.vae import CONFIGURATIONS, make_optimizer
 from reinmax.models.vae import CategoricalVAE, seed_generators
 
 BATCH = 100
@@ -89,7 +89,7 @@ def ensemble_throughput(config, seeds, steps, rounds):
 
     def make(seed_list):
         model = CategoricalVAE(C, L, seed_list)
-        return model, _make_optimizer("Adam", model.parameters(), 5e-4), seed_generators(seed_list, "noise")
+        return model, make_optimizer("Adam", model.parameters(), 5e-4), seed_generators(seed_list, "noise")
 
     singles = [make([s]) for s in range(seeds)]
     ensemble = make(list(range(seeds)))

@@ -66,18 +66,18 @@ def provenance(device: Union[str, torch.device, None] = None) -> Dict[str, Any]:
     }
 
 
-def _plain(value):
+def json_values(value):
     """JSON has no NaN or infinity, no tensors and no tuples: convert to what it has."""
     if isinstance(value, torch.Tensor):
-        return _plain(value.tolist())
+        return json_values(value.tolist())
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_values(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_values(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if hasattr(value, "item") and callable(value.item):   # numpy scalars
-        return _plain(value.item())
+        return json_values(value.item())
     return value
 
 
@@ -88,7 +88,7 @@ def write_json(path: PathLike, record: Dict[str, Any]) -> Path:
     handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w") as stream:
-            json.dump(_plain(record), stream, indent=1, allow_nan=False)
+            json.dump(json_values(record), stream, indent=1, allow_nan=False)
             stream.write("\n")
             stream.flush()
             os.fsync(stream.fileno())

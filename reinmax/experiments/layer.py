@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Unio
 import torch
 
 import reinmax
-from reinmax.results import _plain, provenance, read_json, write_json
+from reinmax.results import json_values, provenance, read_json, write_json
 
 __all__ = ["fail", "positive_int", "non_negative_int", "positive_number", "names", "seeds",
            "check_device", "resolve_device", "method_families", "method_options", "estimator",
@@ -173,7 +173,7 @@ def method_options(owner: str, value: Any, defaults: Optional[Dict[str, Dict[str
 # ------------------------------------------------------------------------ records
 def fingerprint(fields: Dict[str, Any]) -> str:
     """A stable hash (sha256 of sorted JSON) of the fields that decide a record's numbers."""
-    text = json.dumps(_plain(fields), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(json_values(fields), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -190,7 +190,7 @@ def trained_on_ok(found: Dict[str, Any], device: str) -> bool:
 
 def differences(found: Dict[str, Any], expected: Dict[str, Any]) -> str:
     """``"key: found X, now Y; ..."`` for the keys whose values differ (as JSON has them)."""
-    expected = json.loads(json.dumps(_plain(expected)))
+    expected = json.loads(json.dumps(json_values(expected)))
     keys = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
     return "; ".join(f"{k}: found {found.get(k)!r}, now {expected.get(k)!r}" for k in keys)
 

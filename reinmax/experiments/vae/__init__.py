@@ -9,7 +9,7 @@ from .config import (ALL_METHODS, CONFIGURATIONS, DEFAULT_METHOD_OPTIONS, FIGURE
                      FIGURE6_METHODS, HYPERPARAMETER_KEYS, HYPERPARAMETERS_OF, METHODS,
                      NOISY_METHODS, OPTIMIZERS, PAPER_TEMPERATURE_SIDE, TABLE8, TEMPERATURES,
                      TEST_SIZE, TRAIN_SIZE, VAEConfig, methods)
-from .training import (EXPERIMENT, _estimator, _fingerprint, _make_optimizer, final_table,
+from .training import (EXPERIMENT, _estimator, _fingerprint, make_optimizer, final_table,
                        finished_setting, load_images, run, setting_fingerprint, train_setting)
 from .grid import (check_temperatures, temperature_grid, temperature_matrix,
                    temperature_preferences, temperature_table)

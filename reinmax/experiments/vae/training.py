@@ -59,7 +59,7 @@ def setting_fingerprint(settings: dict) -> str:
     return layer.fingerprint({k: v for k, v in settings.items() if k != "device_type"})
 
 
-def _make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
     """Adam or RAdam over the stacked parameters. Both are element-wise, so each seed's slice is
     updated exactly as if alone. Adam uses PyTorch's fused kernel where the device has one (one
     pass over the parameters instead of several; benchmarks/vae.py measures what it saves);
@@ -133,7 +133,7 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
     hp = config.hyperparameters(name, method)
     seeds = list(config.seeds)
     model = CategoricalVAE(C, L, seeds, device=device)
-    optimizer = _make_optimizer(hp["optimizer"], model.parameters(), hp["lr"])
+    optimizer = make_optimizer(hp["optimizer"], model.parameters(), hp["lr"])
     estimator = _estimator(method, config)
     noisy = method in NOISY_METHODS
     streams = {"data": seed_generators(seeds, "data", "cpu"),
