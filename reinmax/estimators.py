@@ -51,7 +51,7 @@ from . import _binary
 from ._checks import (check_logits, check_positive_int, check_softmax_rows, check_tau,
                       mark_invalid, sample_index)
 from .registry import EstimatorSpec, register
-from .sampling import (draw_index, exponential, inside_transform, inside_vmap, inverse_cdf, one_hot,
+from .sampling import (draw_index_unchecked, exponential, inside_transform, inside_vmap, inverse_cdf, one_hot,
                        uniform, working_dtype)
 
 Tensor = torch.Tensor
@@ -334,14 +334,14 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
                 raise ValueError(f"gumbels must have the shape of logits {tuple(logits.shape)}; "
                                  f"got {tuple(gumbels.shape)}")
             noise = gumbels.to(logits.dtype)
-            index = (logits + noise).argmax(-1)
+            index, invalid = (logits + noise).argmax(-1), None
         else:
-            index = draw_index(probs, logits, sample, generator)
+            index, invalid = draw_index_unchecked(probs, logits, sample, generator)
             e = exponential(tuple(logits.shape), logits, generator)
             noise = _noise_from_perturbed(_gumbel_given_sample(logits.to(e.dtype), index, e),
                                           logits).to(logits.dtype)
     relaxed = torch.softmax((logits + noise) / tau, -1)
-    y = _through(one_hot(index, logits), relaxed) if hard else relaxed
+    y = mark_invalid(_through(one_hot(index, logits), relaxed) if hard else relaxed, invalid)
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
 
 
@@ -485,15 +485,15 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
         check_softmax_rows(probs, logits)
-        index = draw_index(probs, logits, sample, generator)
+        index, invalid = draw_index_unchecked(probs, logits, sample, generator)
     work = working_dtype(logits)
     if _GR_FUSED and not inside_transform() and tau <= _gr_tau_limit(work):
-        y = _GumbelRaoFunction.apply(logits, index, tau, K, generator, hard)
+        y = mark_invalid(_GumbelRaoFunction.apply(logits, index, tau, K, generator, hard), invalid)
         return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
     # Under torch.func transforms (the Function is written for plain autograd) and at very high
     # temperatures: the unfused reference.
     relaxed = _gr_reference_relaxed(logits, index, tau, K, generator)
-    y = _through(one_hot(index, logits), relaxed) if hard else relaxed
+    y = mark_invalid(_through(one_hot(index, logits), relaxed) if hard else relaxed, invalid)
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
 
 
@@ -532,7 +532,7 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
         check_softmax_rows(probs, logits)
-        index = draw_index(probs, logits, sample, generator, uniforms)
+        index, invalid = draw_index_unchecked(probs, logits, sample, generator, uniforms)
         chosen = one_hot(index, logits).bool()
         top = logits.max(-1, keepdim=True).values
         if gap == "p":
@@ -543,7 +543,7 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
                                    (logits - top + gap).clamp(min=0))
         move = raise_chosen - lower_others
     relaxed = torch.softmax((logits + move) / tau, -1)
-    y = _through(chosen.to(logits.dtype), relaxed)
+    y = mark_invalid(_through(chosen.to(logits.dtype), relaxed), invalid)
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
 
 
@@ -601,9 +601,9 @@ def _uniform_baseline(logits, tau, hard, dim, sample, generator, authors, name, 
     with torch.no_grad():
         probs = _softmax(logits)
         check_softmax_rows(probs, logits)
-        index = draw_index(probs, logits, sample, generator, uniforms)
+        index, invalid = draw_index_unchecked(probs, logits, sample, generator, uniforms)
     y_hard, y_soft = _UniformBaselineFunction.apply(logits, index, tau, authors)
-    return y_hard.movedim(-1, dim), y_soft.movedim(-1, dim)
+    return mark_invalid(y_hard, invalid).movedim(-1, dim), y_soft.movedim(-1, dim)
 
 
 def reinmax_uniform_baseline(logits: Tensor, tau: float = 1.0, hard: bool = True, *,

@@ -95,11 +95,20 @@ def draw_index(probs: Tensor, logits: Tensor, sample, generator: Optional[torch.
     """Category indices for ``probs`` (categories last): ``sample`` when given (checked against
     ``logits``: integer indices in range, shaped like ``logits`` without the categories), else
     drawn by the inverse CDF from ``uniforms`` (see :func:`uniform`) or ``generator``."""
+    return draw_index_unchecked(probs, logits, sample, generator, uniforms)[0]
+
+
+def draw_index_unchecked(probs: Tensor, logits: Tensor, sample, generator: Optional[torch.Generator],
+                         uniforms: Optional[Tensor] = None):
+    """:func:`draw_index` and the rows of ``sample`` whose range was not checked and is out of
+    range (checks off, or device values unchecked): ``(index, invalid)``, with those rows' index
+    set to 0 (gathers stay in bounds) and ``invalid`` None when no such row is possible. The
+    caller makes those rows NaN (``_checks.mark_invalid``): never a real category."""
     if sample is not None:
         if uniforms is not None:
             raise ValueError("give either sample= or uniforms=, not both")
-        return _checks.check_sample(sample, logits)
-    return inverse_cdf(probs, uniform(probs.shape[:-1], probs, generator, uniforms))
+        return _checks.sample_index(sample, logits)
+    return inverse_cdf(probs, uniform(probs.shape[:-1], probs, generator, uniforms)), None
 
 
 def one_hot(index: Tensor, like: Tensor) -> Tensor:
@@ -157,7 +166,7 @@ def inside_vmap() -> bool:
                                 for level in levels)
 
 
-__all__ = ["working_dtype", "uniform", "inverse_cdf", "draw_index", "one_hot", "exponential", "official_sample",
+__all__ = ["working_dtype", "uniform", "inverse_cdf", "draw_index", "draw_index_unchecked", "one_hot", "exponential", "official_sample",
            "inside_transform", "inside_vmap"]
 
 
