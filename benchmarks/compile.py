@@ -3,6 +3,7 @@ compiled MNIST-VAE training step with ReinMax against the same step with F.gumbe
 
     .venv/bin/python benchmarks/compile.py                  # several minutes (inductor compiles)
     .venv/bin/python benchmarks/compile.py --quick --out /tmp/compile.json   # smoke test
+    .venv/bin/python benchmarks/compile.py --fallback-random   # ATen's random numbers when compiled
 
 What one step is:
   Table 3 shapes  y_hard, y_soft = estimator(logits, tau); loss = <y_hard, w1> + <y_soft, w2>;
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch._inductor.config as inductor_config
 import torch.nn.functional as F
 
 import reinmax
@@ -39,7 +41,9 @@ SHAPES = {"QP (512, 128, 2)": (512, 128, 2), "MNIST-VAE (100, 30, 10)": (100, 30
 ESTIMATORS = ["ST", "ReinMax", "STGS", "GST-1.0"]
 
 
-def estimator_step(name, shape):
+def estimator_step(name, shape, given_uniforms=False):
+    """One step's loss and its parameters; with ``given_uniforms`` the loss takes the uniform
+    numbers as an argument (``uniforms=``), drawn by ATen outside the compiled function."""
     fn = reinmax.get_estimator(name)
     g = torch.Generator().manual_seed(0)
     if shape[-1] == 2:    # the QP problem: one parameter row expanded over the batch
@@ -52,9 +56,11 @@ def estimator_step(name, shape):
         parameters = [logits]
     w1, w2 = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
 
-    def loss():
-        y_hard, y_soft = fn(make(), 1.0)
+    def loss(*uniforms):
+        y_hard, y_soft = fn(make(), 1.0, **({"uniforms": uniforms[0]} if uniforms else {}))
         return (y_hard * w1).sum() + (y_soft * w2).sum()
+    if given_uniforms:
+        return loss, parameters, lambda: (torch.rand(shape[:-1]),)
     return loss, parameters
 
 
@@ -72,13 +78,14 @@ def vae_step(kind):
     return loss, list(model.parameters())
 
 
-def runner(loss, parameters, compiled, optimizer=None):
+def runner(loss, parameters, compiled, optimizer=None, draw=tuple):
+    """A training step; ``draw`` (eager, outside the compiled loss) makes the loss's arguments."""
     loss = torch.compile(loss) if compiled else loss
 
     def step():
         for p in parameters:
             p.grad = None
-        loss().backward()
+        loss(*draw()).backward()
         if optimizer is not None:
             optimizer.step()
     return step
@@ -129,9 +136,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--block", type=float, default=0.1, help="seconds per timed block")
     parser.add_argument("--quick", action="store_true", help="ST only, 2 rounds (a smoke test)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--fallback-random", action="store_true",
+                        help="compile with torch._inductor.config.fallback_random = True (random "
+                             "numbers from ATen's generator instead of inductor's own, in-kernel "
+                             "one); default output results/benchmarks/compile_fallback_random.json")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.out is None:
+        args.out = OUT.with_name("compile_fallback_random.json") if args.fallback_random else OUT
+    if args.fallback_random:
+        inductor_config.fallback_random = True
     torch.set_num_threads(args.threads)
+    # Every variant compiles the same `loss` code object with other closures: without a higher
+    # limit, dynamo stops recompiling after 8 and the later "compiled" variants would run eagerly.
+    torch._dynamo.config.recompile_limit = 64
     reinmax.set_validate_args(False)
     names = ["ST"] if args.quick else ESTIMATORS
     rounds = 2 if args.quick else args.rounds
@@ -144,6 +162,13 @@ def main() -> None:
             loss, parameters = estimator_step(name, shape)
             pairs[f"{name} {shape_label}"] = (runner(loss, parameters, False),
                                               runner(loss, parameters, True))
+    # The uniform numbers drawn eagerly by ATen and passed as uniforms= (ST, ReinMax, GST): what
+    # the compiled estimator costs without inductor's in-kernel random number generator.
+    for name in ([] if args.quick else ["ST", "ReinMax", "GST-1.0"]):
+        shape_label, shape = next(iter(SHAPES.items()))
+        loss, parameters, draw = estimator_step(name, shape, given_uniforms=True)
+        pairs[f"{name} {shape_label}, uniforms="] = (runner(loss, parameters, False, draw=draw),
+                                                     runner(loss, parameters, True, draw=draw))
     table3 = measure(pairs, rounds, args.block)
 
     pairs = {}
@@ -158,6 +183,7 @@ def main() -> None:
 
     record = {"torch": torch.__version__, "threads": args.threads, "rounds": rounds,
               "backend": "inductor", "validate_args": False, "quick": args.quick,
+              "fallback_random": args.fallback_random,
               "machine": platform.platform(), "load_average_start": os.getloadavg(),
               "table3_shapes": table3, "vae_step": vae,
               "date": time.strftime("%Y-%m-%d", time.gmtime())}
