@@ -8,4 +8,5 @@ validated ``ListOpsConfig``; ``training``: ``run(config) -> record`` and its rea
 from .config import (DEFAULT_METHOD_OPTIONS, METHODS, PARAMETER_SETS, TABLE8, ListOpsConfig)
 from .training import (EXPERIMENT, build_model, curves, evaluate, final_table, load_data, pad,
                        run, train_run, training_batches, tree_agreement)
+from . import analysis
 from .cli import _main

@@ -30,7 +30,7 @@ PARAMETER_SETS: Dict[str, Dict[str, Any]] = {
     # generated expressions, batches bucketed by length, three times Table 8's rates.
     "study": dict(unit="token", word_dim=32, hidden_dim=32, clf_hidden_dim=32, dropout=0.1,
                   batch_size=32, bucketed=True, train_size=5000, train_max_tokens=40,
-                  epochs=12, seeds=[0, 1, 2], lr_scale=3.0, eval_subset=None),
+                  epochs=20, seeds=[0, 1, 2], lr_scale=3.0, eval_subset=None),
     # The live run of the chapter: one seed per method, minutes in all.
     "book": dict(unit="token", word_dim=32, hidden_dim=32, clf_hidden_dim=32, dropout=0.1,
                  batch_size=32, bucketed=True, train_size=1500, train_max_tokens=30,
