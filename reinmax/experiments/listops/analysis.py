@@ -17,7 +17,8 @@ def welch_from_summaries(a: Mapping[str, float], b: Mapping[str, float], n_a: in
     difference = a["mean"] - b["mean"]
     t = difference / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
-    return {"difference": difference, "t": t, "df": df, "p": report.student_t_sf(-t, df)}
+    return {"difference": difference, "t": t, "df": df, "p": report.student_t_sf(-t, df),
+            "standard_error": math.sqrt(va + vb)}
 
 
 def paper_claims(table1: Mapping[str, Mapping[str, Mapping[str, float]]], seeds: int = 5,
@@ -31,8 +32,12 @@ def paper_claims(table1: Mapping[str, Mapping[str, Mapping[str, float]]], seeds:
                 rows.append({"claim": f"{method} < {best} ({split})",
                              **welch_from_summaries(entry, table1[split][best], seeds, seeds)})
     adjusted = report.holm({row["claim"]: row["p"] for row in rows})
+    ranked = sorted(rows, key=lambda row: row["p"])
     for row in rows:
         row["p_adjusted"] = adjusted[row["claim"]]
+        # the smallest difference Holm would have called significant at this row's rank and spread
+        level = 0.05 / (len(rows) - ranked.index(row))
+        row["resolution"] = report.student_t_ppf(1 - level, row["df"]) * row["standard_error"]
     return rows
 
 
@@ -91,3 +96,25 @@ def agreement_table(record: Mapping[str, Any]) -> Dict[str, Dict[str, Dict[str, 
             for key in cell:
                 cell[key] += entry[key]
     return out
+
+
+def draw_tree(ax, tokens: Sequence[str], spans: Sequence[Tuple[int, int]], title: str = "") -> None:
+    """Draw the binary tree whose constituents are ``spans`` over ``tokens`` on a matplotlib
+    axis: leaves along the bottom, each node above its two children."""
+    nodes = {(i, i + 1): (float(i), 0.0) for i in range(len(tokens))}
+    for start, end in sorted(set(spans), key=lambda s: s[1] - s[0]):
+        if end - start < 2:
+            continue
+        split = next((k for k in range(start + 1, end) if (start, k) in nodes and (k, end) in nodes), None)
+        if split is None:
+            continue                      # not a binary tree over these spans: skip the node
+        (xl, yl), (xr, yr) = nodes[(start, split)], nodes[(split, end)]
+        x, y = (xl + xr) / 2, max(yl, yr) + 1
+        ax.plot([xl, x, xr], [yl, y, yr], color="0.35", lw=1)
+        nodes[(start, end)] = (x, y)
+    for i, token in enumerate(tokens):
+        ax.text(i, -0.3, token, ha="center", va="top", fontsize=8, family="monospace")
+    ax.set_xlim(-1, len(tokens))
+    ax.set_ylim(-1.5, max(y for _, y in nodes.values()) + 0.5)
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
