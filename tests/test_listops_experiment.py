@@ -60,6 +60,11 @@ def test_run_record_and_resume_after_interruption(tmp_path, monkeypatch):
     assert len(first["trees"]["examples"]) == 3
     assert (tmp_path / "whole" / "record.json").is_file()
     assert not list((tmp_path / "whole").glob("*.pt"))
+    assert listops.read_record(tmp_path / "whole") == training.layer.read_json(tmp_path / "whole" / "record.json")
+    (tmp_path / "whole" / "record.json").unlink()            # as if the run were unfinished
+    partial = listops.read_record(tmp_path / "whole")
+    assert partial["partial"] and partial["runs"] == whole["runs"][::-1]     # in Table 1's order
+    assert partial["config"]["methods"] == ["GR-MCK", "ReinMax"] and partial["config"]["seeds"] == [0]
 
     calls = {"n": 0}
     real = training.training_batches

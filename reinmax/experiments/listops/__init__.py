@@ -6,7 +6,7 @@ validated ``ListOpsConfig``; ``training``: ``run(config) -> record`` and its rea
 ``cli``: ``python -m reinmax.experiments.listops``.
 """
 from .config import (DEFAULT_METHOD_OPTIONS, METHODS, PARAMETER_SETS, TABLE8, ListOpsConfig)
-from .training import (EXPERIMENT, build_model, curves, evaluate, final_table, load_data, pad,
+from .training import (EXPERIMENT, build_model, curves, evaluate, final_table, load_data, pad, read_record,
                        run, train_run, training_batches, tree_agreement)
 from . import analysis
 from .cli import _main

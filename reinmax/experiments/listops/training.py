@@ -279,3 +279,27 @@ def curves(record: Dict[str, Any], key: str = "valid_accuracy") -> Dict[str, Dic
         out[method] = {"epoch": [runs[0][i]["epoch"] for i in range(points)], "mean": means,
                        "std": stds}
     return out
+
+
+def read_record(folder) -> Dict[str, Any]:
+    """The record of a run folder: ``record.json`` when the run has finished; otherwise one
+    assembled from the finished runs' files (``"partial": True``, and ``config`` lists only the
+    methods and seeds found), so that an unfinished background run can be read as it stands."""
+    folder = Path(folder)
+    if (folder / "record.json").is_file():
+        return layer.read_json(folder / "record.json")
+    files = sorted(p for p in folder.glob("*_seed*.json"))
+    if not files:
+        raise FileNotFoundError(f"{folder} holds neither record.json nor any finished run "
+                                "(<method>_seed<seed>.json)")
+    found = [layer.read_json(p) for p in files]
+    order = {m: i for i, m in enumerate(ListOpsConfig.__dataclass_fields__["methods"].default)}
+    found.sort(key=lambda f: (order.get(f["run"]["method"], 99), f["run"]["seed"]))
+    settings = dict(found[0]["settings"])
+    for key in ("method", "seed", "hyperparameters", "method_options", "generator_version"):
+        settings.pop(key, None)
+    runs = [f["run"] for f in found]
+    config = dict(settings, methods=list(dict.fromkeys(r["method"] for r in runs)),
+                  seeds=sorted({r["seed"] for r in runs}))
+    return layer.record(EXPERIMENT, config, runs, sum(r["train_s"] for r in runs),
+                        found[-1]["provenance"], partial=True)
