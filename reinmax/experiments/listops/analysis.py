@@ -100,7 +100,8 @@ def agreement_table(record: Mapping[str, Any]) -> Dict[str, Dict[str, Dict[str, 
 
 def draw_tree(ax, tokens: Sequence[str], spans: Sequence[Tuple[int, int]], title: str = "") -> None:
     """Draw the binary tree whose constituents are ``spans`` over ``tokens`` on a matplotlib
-    axis: leaves along the bottom, each node above its two children."""
+    axis: leaves along the bottom, each node above the middle of its span at a height of its
+    width (every subtree is then a triangle on its own leaves, and no two lines cross)."""
     nodes = {(i, i + 1): (float(i), 0.0) for i in range(len(tokens))}
     for start, end in sorted(set(spans), key=lambda s: s[1] - s[0]):
         if end - start < 2:
@@ -109,7 +110,7 @@ def draw_tree(ax, tokens: Sequence[str], spans: Sequence[Tuple[int, int]], title
         if split is None:
             continue                      # not a binary tree over these spans: skip the node
         (xl, yl), (xr, yr) = nodes[(start, split)], nodes[(split, end)]
-        x, y = (xl + xr) / 2, max(yl, yr) + 1
+        x, y = (start + end - 1) / 2, float(end - start - 1)
         ax.plot([xl, x, xr], [yl, y, yr], color="0.35", lw=1)
         nodes[(start, end)] = (x, y)
     for i, token in enumerate(tokens):
