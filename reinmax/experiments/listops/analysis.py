@@ -1,0 +1,121 @@
+"""Reading a ListOps record: the claim "ReinMax beats each baseline" tested on the paper's printed
+summaries and on our seeds (Welch, Holm over all comparisons), induced trees as brackets, and the
+tree-agreement tables."""
+import math
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from reinmax import report
+
+SPLITS = ("valid", "test")
+
+
+def welch_from_summaries(a: Mapping[str, float], b: Mapping[str, float], n_a: int, n_b: int
+                         ) -> Dict[str, float]:
+    """Welch's one-sided test of mean(a) < mean(b) from printed summaries ``{"mean", "std"}``
+    (the std taken as the sample std over ``n`` seeds): t, df and p."""
+    va, vb = a["std"] ** 2 / n_a, b["std"] ** 2 / n_b
+    difference = a["mean"] - b["mean"]
+    t = difference / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    return {"difference": difference, "t": t, "df": df, "p": report.student_t_sf(-t, df),
+            "standard_error": math.sqrt(va + vb)}
+
+
+def paper_claims(table1: Mapping[str, Mapping[str, Mapping[str, float]]], seeds: int = 5,
+                 best: str = "ReinMax") -> List[Dict[str, Any]]:
+    """The paper's Table 1 claim, "``best`` above each other method", on validation and test:
+    one row per comparison with Welch's p and Holm's adjusted p over all of them."""
+    rows = []
+    for split in SPLITS:
+        for method, entry in table1[split].items():
+            if method != best:
+                rows.append({"claim": f"{method} < {best} ({split})",
+                             **welch_from_summaries(entry, table1[split][best], seeds, seeds)})
+    adjusted = report.holm({row["claim"]: row["p"] for row in rows})
+    ranked = sorted(rows, key=lambda row: row["p"])
+    for row in rows:
+        row["p_adjusted"] = adjusted[row["claim"]]
+        # the smallest difference Holm would have called significant at this row's rank and spread
+        level = 0.05 / (len(rows) - ranked.index(row))
+        row["resolution"] = report.student_t_ppf(1 - level, row["df"]) * row["standard_error"]
+    return rows
+
+
+def our_claims(table: Mapping[str, Mapping[str, Mapping[str, Any]]], best: str = "ReinMax",
+               alpha: float = 0.05) -> List[Dict[str, Any]]:
+    """The same claims on our per-seed accuracies (``training.final_table``), checked together by
+    :func:`reinmax.report.check_claims` (Holm)."""
+    claims = [(f"{method} < {best} ({split})", entry["values"], table[split][best]["values"])
+              for split in SPLITS for method, entry in table[split].items() if method != best]
+    return report.check_claims(claims, alpha=alpha)
+
+
+def bracketed(tokens: Sequence[str], spans: Sequence[Tuple[int, int]]) -> str:
+    """A binary tree over ``tokens`` given its constituents (each span of two or more leaves),
+    written with brackets: ``((a b) c)``."""
+    opens, closes = [0] * len(tokens), [0] * len(tokens)
+    for start, end in spans:
+        if end - start >= 2:
+            opens[start] += 1
+            closes[end - 1] += 1
+    return " ".join("(" * opens[i] + token + ")" * closes[i] for i, token in enumerate(tokens))
+
+
+def gold_spans(text: str) -> List[Tuple[int, int]]:
+    """The expression's own binary tree in token positions, as the data's parentheses give it:
+    inside each ``[ OP a b ... ]`` the leaves are joined left to right, ``(((([ OP) a) b) ... ])``
+    (the preprocessing splits ``[OP`` into two leaves, here joined first)."""
+    tokens, spans = text.split(), set()
+
+    def parse(i: int) -> int:          # returns the position after the node starting at i
+        if tokens[i] != "[":
+            return i + 1
+        start, j = i, i + 2
+        spans.add((start, j))
+        while tokens[j] != "]":
+            j = parse(j)
+            spans.add((start, j))
+        spans.add((start, j + 1))
+        return j + 1
+
+    if parse(0) != len(tokens):
+        raise ValueError(f"gold_spans: not one well-formed expression: {text[:60]!r}")
+    return sorted(spans, key=lambda s: (s[1] - s[0], s[0]))
+
+
+def agreement_table(record: Mapping[str, Any]) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """``{method: {depth: {"n", "spans", "left"}}}`` summed over seeds: expressions, those whose
+    every operator span is a constituent of the induced tree, and exact left-branching trees."""
+    out: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for run in record["runs"]:
+        if not run.get("trees"):
+            continue
+        by_depth = out.setdefault(run["method"], {})
+        for depth, entry in run["trees"]["by_depth"].items():
+            cell = by_depth.setdefault(depth, {"n": 0, "spans": 0, "left": 0})
+            for key in cell:
+                cell[key] += entry[key]
+    return out
+
+
+def draw_tree(ax, tokens: Sequence[str], spans: Sequence[Tuple[int, int]], title: str = "") -> None:
+    """Draw the binary tree whose constituents are ``spans`` over ``tokens`` on a matplotlib
+    axis: leaves along the bottom, each node above the middle of its span at a height of its
+    width (every subtree is then a triangle on its own leaves, and no two lines cross)."""
+    nodes = {(i, i + 1): (float(i), 0.0) for i in range(len(tokens))}
+    for start, end in sorted(set(spans), key=lambda s: s[1] - s[0]):
+        if end - start < 2:
+            continue
+        split = next((k for k in range(start + 1, end) if (start, k) in nodes and (k, end) in nodes), None)
+        if split is None:
+            continue                      # not a binary tree over these spans: skip the node
+        (xl, yl), (xr, yr) = nodes[(start, split)], nodes[(split, end)]
+        x, y = (start + end - 1) / 2, float(end - start - 1)
+        ax.plot([xl, x, xr], [yl, y, yr], color="0.35", lw=1)
+        nodes[(start, end)] = (x, y)
+    for i, token in enumerate(tokens):
+        ax.text(i, -0.3, token, ha="center", va="top", fontsize=8, family="monospace")
+    ax.set_xlim(-1, len(tokens))
+    ax.set_ylim(-1.5, max(y for _, y in nodes.values()) + 0.5)
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
