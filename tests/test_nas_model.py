@@ -165,4 +165,4 @@ def test_network_shapes_parameters_and_errors():
 
 
 def test_entropy():
-    assert torch.allclose(architecture_entropy(torch.zeros(6, 5)), torch.full((6,), torch.log(torch.tensor(5.0, dtype=torch.float64))))
+    assert torch.allclose(architecture_entropy(torch.zeros(6, 5)), torch.full((6,), float(torch.log(torch.tensor(5.0, dtype=torch.float64))), dtype=torch.float64))
