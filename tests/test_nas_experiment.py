@@ -111,3 +111,17 @@ def test_cifar_augmentation_keeps_shape_and_content():
     out = training.augment(x, "cifar10", generator)
     assert out.shape == x.shape
     assert training.augment(x, "mnist", generator) is x
+
+
+def test_benchmark_script_times_both_estimators(tmp_path):
+    """benchmarks/nas.py runs end to end (no timing asserted: speed is what it measures)."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "nas.py"
+    spec = importlib.util.spec_from_file_location("nas_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--steps", "1", "--warmup", "0", "--device", "cpu",
+                          "--json", str(tmp_path / "b.json")])
+    assert set(result["ms_per_step"]) == {"STGS", "ReinMax"} and result["reinmax_over_stgs"] > 0
+    assert json.loads((tmp_path / "b.json").read_text())["setting"] == "mnist"

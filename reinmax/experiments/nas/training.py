@@ -102,7 +102,7 @@ def _generators(seed: int, device: torch.device) -> Dict[str, torch.Generator]:
     return streams
 
 
-def _build(config: NASConfig, genotype, seed: int, device: torch.device) -> NASNetwork:
+def build_network(config: NASConfig, genotype, seed: int, device: torch.device) -> NASNetwork:
     spec = DATASETS[config.dataset]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -111,7 +111,7 @@ def _build(config: NASConfig, genotype, seed: int, device: torch.device) -> NASN
     return network.to(device)
 
 
-def _weight_optimizer(config: NASConfig, network: NASNetwork, total_steps: int):
+def weight_optimizer(config: NASConfig, network: NASNetwork, total_steps: int):
     optimizer = torch.optim.SGD(network.weights(), lr=config.weight_lr, momentum=0.9,
                                 nesterov=True, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1),
@@ -148,6 +148,33 @@ def search_stem(arm: str, seed: int) -> str:
 
 
 # ------------------------------------------------------------------------- search
+def search_step(network: NASNetwork, estimator: Callable, tau: float, w_opt, a_opt, batch,
+                arch_batch, generator=None) -> np.ndarray:
+    """One GDAS step: the weight update on ``batch = (x, y)``, then the architecture update on
+    ``arch_batch``, each on its own architecture sample. Returns the summed losses and correct
+    counts ``[weight loss, weight correct, arch loss, arch correct]`` (losses times batch size)."""
+    (x, y), (xv, yv) = batch, arch_batch
+    logits = network(x, estimator, tau, generator)
+    loss = F.cross_entropy(logits, y)
+    w_opt.zero_grad(set_to_none=True)
+    loss.backward()
+    w_opt.step()
+    out = [loss.item() * len(y), (logits.argmax(-1) == y).sum().item()]
+    logits = network(xv, estimator, tau, generator)
+    loss = F.cross_entropy(logits, yv)
+    a_opt.zero_grad(set_to_none=True)
+    network.zero_grad(set_to_none=True)
+    loss.backward()
+    a_opt.step()
+    return np.array(out + [loss.item() * len(yv), (logits.argmax(-1) == yv).sum().item()])
+
+
+def arch_optimizer(network: NASNetwork, config: NASConfig, arm: str) -> torch.optim.Adam:
+    """NATS-Bench's Adam for the architecture logits, with the arm's weight decay."""
+    return torch.optim.Adam([network.alpha], lr=config.arch_lr, betas=(0.5, 0.999),
+                            weight_decay=ARMS[arm]["arch_weight_decay"], eps=1e-8)
+
+
 def search(config: NASConfig, arm: str, seed: int, data: Callable[[], dict], *,
            progress: bool = True) -> dict:
     """One GDAS search (see the module docstring); ``data()`` returns :func:`search_split`'s
@@ -167,12 +194,11 @@ def search(config: NASConfig, arm: str, seed: int, data: Callable[[], dict], *,
     estimator = layer.estimator(ARMS[arm]["method"])
     schedule = config.schedule(arm)
     streams = _generators(seed, device)
-    network = _build(config, None, seed, device)
+    network = build_network(config, None, seed, device)
     B = config.batch_size
     steps = math.ceil(len(xw) / B)
-    w_opt, w_sched = _weight_optimizer(config, network, steps * config.epochs)
-    a_opt = torch.optim.Adam([network.alpha], lr=config.arch_lr, betas=(0.5, 0.999),
-                             weight_decay=ARMS[arm]["arch_weight_decay"], eps=1e-8)
+    w_opt, w_sched = weight_optimizer(config, network, steps * config.epochs)
+    a_opt = arch_optimizer(network, config, arm)
     history = {key: [] for key in ("tau", "weight_loss", "weight_accuracy", "arch_loss",
                                    "arch_accuracy", "alpha", "entropy", "genotype", "epoch_wall_s")}
     history["alpha_init"] = network.alpha.detach().cpu().tolist()
@@ -202,26 +228,11 @@ def search(config: NASConfig, arm: str, seed: int, data: Callable[[], dict], *,
             wi, ai = w_order[step * B:(step + 1) * B], a_order[step * B:(step + 1) * B]
             x = augment(xw[wi], config.dataset, streams["data"]).to(device)
             y = yw[wi].to(device)
-            # the weight update, on a fresh architecture sample
-            logits = network(x, estimator, tau, streams["arch"])
-            loss = F.cross_entropy(logits, y)
-            w_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            w_opt.step()
+            xv = augment(xa[ai], config.dataset, streams["data"]).to(device)
+            yv = ya[ai].to(device)
+            sums += search_step(network, estimator, tau, w_opt, a_opt, (x, y), (xv, yv),
+                                streams["arch"])
             w_sched.step()
-            sums[0] += loss.item() * len(wi)
-            sums[1] += (logits.argmax(-1) == y).sum().item()
-            # the architecture update, on the other half and another sample
-            x = augment(xa[ai], config.dataset, streams["data"]).to(device)
-            y = ya[ai].to(device)
-            logits = network(x, estimator, tau, streams["arch"])
-            loss = F.cross_entropy(logits, y)
-            a_opt.zero_grad(set_to_none=True)
-            network.zero_grad(set_to_none=True)
-            loss.backward()
-            a_opt.step()
-            sums[2] += loss.item() * len(ai)
-            sums[3] += (logits.argmax(-1) == y).sum().item()
         n = len(xw)
         history["tau"].append(tau)
         history["weight_loss"].append(sums[0] / n)
@@ -288,10 +299,10 @@ def retrain(config: NASConfig, genotype, data: Callable[[], dict], *, progress: 
     loaded = data()
     (x, y), (xt, yt) = loaded["train"], loaded["test"]
     streams = _generators(config.retrain_seed, device)
-    network = _build(config, genotype, config.retrain_seed, device)
+    network = build_network(config, genotype, config.retrain_seed, device)
     B = config.batch_size
     steps = math.ceil(len(x) / B)
-    optimizer, scheduler = _weight_optimizer(config, network, steps * config.retrain_epochs)
+    optimizer, scheduler = weight_optimizer(config, network, steps * config.retrain_epochs)
     losses = []
     network.train()
     for epoch in progress_bar(range(config.retrain_epochs), desc=f"retrain {cell_stem(genotype)}",
