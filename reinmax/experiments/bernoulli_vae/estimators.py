@@ -78,21 +78,30 @@ class PackageScore(nn.Module):
             raise ValueError(f"name must be one of {list(FALLBACK_SCORE)}; got name={name!r}")
         self.name, self.num_samples = name, num_samples
 
-    def forward(self, logits: torch.Tensor, f: Callable, generator=None) -> _Estimate:
+    def forward(self, logits: torch.Tensor, f: Callable, generator=None, sample=None
+                ) -> _Estimate:
+        """``sample``: the K codes ``(K, *batch, D)`` with 0/1 values instead of drawing them
+        (tests enumerate every tuple with it)."""
         K = self.num_samples
         a = logits.detach().requires_grad_(True)
         two = torch.stack([torch.zeros_like(a), a], -1)             # (*batch, D, 2)
         batch = a.dim() - 1
+        if sample is not None:
+            sample = torch.as_tensor(sample, device=a.device).long()
+            if tuple(sample.shape) != (K,) + tuple(a.shape):
+                raise ValueError(f"sample must have shape {(K,) + tuple(a.shape)} (K codes); "
+                                 f"got {tuple(sample.shape)}")
 
         def on_codes(one_hot):                                      # (K, *batch, D, 2) -> (K, *batch)
             return f(one_hot[..., 1])
 
         if self.name == "RLOO":
             surrogate, values = reinmax.rloo(two, on_codes, num_samples=K, generator=generator,
-                                             batch_dims=batch)
+                                             batch_dims=batch, sample=sample)
         else:
             surrogate, values = reinmax.reinforce(two.expand((K,) + two.shape), on_codes,
-                                                  generator=generator, batch_dims=batch + 1)
+                                                  generator=generator, batch_dims=batch + 1,
+                                                  sample=sample)
         # d surrogate.sum() / d a is the sum of the K draws' estimates (f does not depend on a).
         grad, = torch.autograd.grad(surrogate.sum(), a, retain_graph=True)
         return _Estimate(grad / K, values)
