@@ -99,9 +99,12 @@ class BernoulliVAEConfig:
             layer.fail(_OWNER, "evaluations", self.evaluations,
                        "a non-empty list of distinct integers >= 1 (Table 6: [2, 3])")
         self.evaluations = [int(k) for k in self.evaluations]
-        if any(estimators.family(m) == "score" for m in self.methods) and min(self.evaluations) < 2:
-            layer.fail(_OWNER, "evaluations", self.evaluations,
-                       "integers >= 2 when a score-family method is trained (they need K >= 2)")
+        for method in self.methods:
+            for K in self.evaluations:
+                need = estimators.check_evaluations(method, K)
+                if need is not None:
+                    layer.fail(_OWNER, "evaluations", self.evaluations,
+                               f"values that {method} accepts: K={K} must be {need}")
         self.seeds = layer.seeds(_OWNER, self.seeds)
         self.steps = layer.positive_int(_OWNER, "steps", self.steps)
         self.eval_every = layer.positive_int(_OWNER, "eval_every", self.eval_every)

@@ -110,11 +110,36 @@ class PackageScore(nn.Module):
         return (out.grad ** 2).mean()
 
 
-def build_score(name: str, num_samples: int) -> nn.Module:
-    """The score estimator ``name`` with K = ``num_samples``: ``reinmax.binary_score``'s where
-    this checkout has it, else the package's categorical REINFORCE/RLOO (:class:`PackageScore`)."""
+EVALUATIONS_PER_SAMPLE = {"RELAX": 3}
+"""f evaluations per sample (RELAX evaluates f at the sample and at two relaxations): with K
+evaluations per step RELAX draws K / 3 samples, as Table 6 runs it at K = 3."""
+
+
+def check_evaluations(method: str, K: int) -> Optional[str]:
+    """None when ``method`` can run with K evaluations per step, else what it needs."""
+    if family(method) == "straight-through":
+        return None
+    if method == "RELAX":
+        return None if K % 3 == 0 else "a multiple of 3 (RELAX: 3 evaluations per sample)"
+    if method == "DisARM":
+        return None if K % 2 == 0 else "even (DisARM: antithetic pairs)"
+    if method == "RODEO":
+        return None if K in (2, 3) else "2 or 3 (RODEO's two control-function forms)"
+    if method == "REINFORCE":
+        return None
+    return None if K >= 2 else ">= 2"
+
+
+def build_score(name: str, num_samples: int, latents: int = 200, context: int = 784) -> nn.Module:
+    """The score estimator ``name`` for K = ``num_samples`` evaluations per image:
+    ``reinmax.binary_score``'s where this checkout has it, else the package's categorical
+    REINFORCE/RLOO (:class:`PackageScore`). RELAX gets K / 3 samples, ``latents`` and the image
+    (``context`` features) as its surrogate's input, as Shi et al. feed it."""
     module = binary_score_module()
     if module is not None:
+        if name == "RELAX":
+            return module.build_binary_score_estimator(
+                name, num_samples=num_samples // 3, num_latents=latents, context_features=context)
         return module.build_binary_score_estimator(name, num_samples=num_samples)
     if name in FALLBACK_SCORE:
         return PackageScore(name, num_samples)
@@ -143,14 +168,15 @@ def straight_through_loss(model, x: torch.Tensor, method: str, tau: float, K: in
 
 def score_loss(model, estimator: nn.Module, x: torch.Tensor,
                generator: Optional[torch.Generator]):
-    """(loss, the -ELBO's sampled value, the estimator's variance loss or None): ``loss``'s
-    gradient is the estimate for the encoder (pushed through it as Shi et al.'s
-    ``output_gradients`` do) plus f's own gradient for the decoder and a learned prior."""
+    """(loss, the -ELBO's sampled value, the estimate): ``loss``'s gradient is the estimate for
+    the encoder (pushed through it as Shi et al.'s ``output_gradients`` do) plus f's own gradient
+    for the decoder and a learned prior. The caller trains the estimator's control parts with
+    ``estimator.variance_backward(estimate)`` where it has any."""
     logits = model.encode(x)
     frozen = logits.detach()
-    out = estimator(frozen, lambda b: model.neg_elbo_terms(x, frozen, b), generator=generator)
+    extra = {"context": x} if getattr(estimator, "name", None) == "RELAX" else {}
+    out = estimator(frozen, lambda b: model.neg_elbo_terms(x, frozen, b), generator=generator,
+                    **extra)
     encoder = (logits * out.grad.detach()).sum() / x.shape[0]
     decoder = out.values.mean()
-    learned = any(p.requires_grad for p in estimator.parameters())
-    control = estimator.variance_loss(out) if learned else None
-    return encoder + decoder, out.values.detach().mean(), control
+    return encoder + decoder, out.values.detach().mean(), out

@@ -190,20 +190,21 @@ def train_run(config: BernoulliVAEConfig, K: int, method: str, seed: int,
         position += B
         x = (static_train[index] if static_train is not None
              else binarize(train[index], streams["data"]))
+        optimizer.zero_grad(set_to_none=True)
         if score:
-            loss, value, control = estimators.score_loss(model, estimator, x, streams["noise"])
+            loss, value, estimate = estimators.score_loss(model, estimator, x, streams["noise"])
+            if control_optimizer is not None:
+                control_optimizer.zero_grad(set_to_none=True)
+                # The variance's gradient goes into the control parts only (RELAX's estimate
+                # also depends on the decoder through its relaxations).
+                estimator.variance_backward(estimate)
         else:
             loss, value = estimators.straight_through_loss(model, x, method, hp["tau"], K,
                                                            streams["noise"])
-            control = None
-        optimizer.zero_grad(set_to_none=True)
-        if control_optimizer is not None:
-            control_optimizer.zero_grad(set_to_none=True)
-            (loss + control).backward()     # the control loss reaches only the control parts
-            control_optimizer.step()
-        else:
-            loss.backward()
+        loss.backward()
         optimizer.step()
+        if score and control_optimizer is not None:
+            control_optimizer.step()
         running += float(value)
         running_n += 1
 
