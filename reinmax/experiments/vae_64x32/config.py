@@ -32,14 +32,14 @@ SCALES: Dict[str, Dict[str, Any]] = {
                   method_options={"GR-MCK": {"K": 10}}),
     "book": dict(steps=300, eval_every=150, seeds=[0], train_subset=None, test_subset=2000,
                  method_options={"GR-MCK": {"K": 100}}),
-    "study": dict(steps=1500, eval_every=500, seeds=[0, 1], train_subset=None, test_subset=None,
+    "study": dict(steps=600, eval_every=300, seeds=[0, 1], train_subset=None, test_subset=None,
                   method_options={"GR-MCK": {"K": 10}}),
     "paper": dict(steps=500000, eval_every=3000, seeds=list(range(5)), train_subset=None,
                   test_subset=None, method_options={"GR-MCK": {"K": 1000}}),
 }
 """Parameter sets: ``paper`` is 5x10^5 updates with GR-MCK's 1,000 draws (about 1.6 GB per step
-at batch 200); ``study`` is what results/vae_64x32/ ran (1,500 updates, 5 epochs; GR-MCK with
-10 draws: 1,000 cost about 40 times a ReinMax step on the shared CPU machine)."""
+at batch 200); ``study`` is what results/vae_64x32/ ran (600 updates, 2 epochs, on a shared 2-core CPU;
+GR-MCK with 10 draws: 1,000 cost about 40 times a ReinMax step there)."""
 
 _OWNER = "VAE64x32Config"
 
