@@ -50,8 +50,9 @@ def _fingerprint(settings: dict) -> str:
 def _paths(config: VAE64x32Config, method: str):
     if config.out_dir is None:
         return None, None
-    stem = Path(config.out_dir) / f"64x32_{method.replace('/', '_')}"
-    return stem.with_suffix(".json"), stem.with_suffix(".ckpt")
+    # Names built as text: Path.with_suffix would take "GST-1.0"'s ".0" for a suffix.
+    folder, stem = Path(config.out_dir), f"64x32_{method.replace('/', '_')}"
+    return folder / f"{stem}.json", folder / f"{stem}.ckpt"
 
 
 def finished_setting(config: VAE64x32Config, method: str) -> Optional[dict]:
