@@ -383,22 +383,22 @@ class RODEO(BinaryScoreEstimator):
         """H_k at x_k (last index D) and at its D neighbours (indices 0..D-1): (K, *batch, D+1, 2).
         ``own=True`` includes j = k (a biased variant, for the tests)."""
         K = self.num_samples
-        dtype = theta.dtype
-        # g_j . x_k and g_j . x_j, then the linearisations at x_k's neighbours by one flip each
-        g_dot_x = torch.einsum("j...d,k...d->kj...", grad_b, samples)       # (K, K, *batch)
-        g_dot_own = (grad_b * samples).sum(-1)                             # (K, *batch)
-        lin_x = g_dot_x - g_dot_own                                        # l_j(x_k)
-        flip = 1 - 2 * samples                                             # (K, *batch, D)
-        lin_nbr = lin_x.unsqueeze(-1) + grad_b.unsqueeze(0) * flip.unsqueeze(1)  # (K, K, *b, D)
-        lin = torch.cat([lin_nbr, lin_x.unsqueeze(-1)], -1)               # (K, K, *batch, D+1)
-        f_j = f.expand((K,) + tuple(f.shape)).unsqueeze(-1).expand(lin.shape)
-        out = self.control(lin.to(self.control.out.weight.dtype),
-                           f_j.to(self.control.out.weight.dtype)).to(dtype)  # (K, K, ..., D+1, 2)
-        if own:
-            return out.mean(1)
-        mask = ~torch.eye(K, dtype=torch.bool, device=theta.device)
-        mask = mask.reshape((K, K) + (1,) * (out.dim() - 2))
-        return (out * mask).sum(1) / (K - 1)
+        pairs = [(k, j) for k in range(K) for j in range(K) if own or j != k]
+        ks = torch.tensor([k for k, _ in pairs], device=theta.device)
+        js = torch.tensor([j for _, j in pairs], device=theta.device)
+        x_k, g_j, x_j = samples[ks], grad_b[js], samples[js]            # (P, *batch, D)
+        lin_x = (g_j * (x_k - x_j)).sum(-1, keepdim=True)                  # l_j(x_k)
+        lin_nbr = lin_x + g_j * (1 - 2 * x_k)                              # l_j at one flip
+        lin = torch.cat([lin_nbr, lin_x], -1)                              # (P, *batch, D+1)
+        net = self.control
+        wdtype = net.out.weight.dtype
+        # Dense(100) of the linearisation plus Dense(100) of f(x_j): the second is one row per
+        # pair, broadcast over the D+1 points (the same sum Shi et al.'s network forms).
+        hidden = (lin.to(wdtype).unsqueeze(-1) * net.dense_lin.weight[:, 0]
+                  + (net.dense_lin.bias + net.dense_f(f[js].to(wdtype).unsqueeze(-1))).unsqueeze(-2))
+        out = net.out(nn.functional.leaky_relu(hidden, 0.3)).to(theta.dtype)   # (P, *b, D+1, 2)
+        out = out.reshape((K, len(pairs) // K) + tuple(out.shape[1:]))
+        return out.mean(1)
 
     def _estimate(self, eta, theta, samples, f, grad_b, own: bool = False):
         D = samples.shape[-1]
@@ -525,6 +525,8 @@ for _short, _cls in _CLASSES.items():
     _options = {"num_samples": 2 if _short not in ("REINFORCE", "RELAX") else 1}
     if _short == "RELAX":
         _options.update(num_latents=200, context_features=0)
+    if _short == "RODEO":
+        _options.update(hidden=100)
     register(EstimatorSpec(
         name=BINARY_SCORE_NAMES[_short], family="bernoulli-score", factory=_cls,
         options=_options, description=_DESCRIPTIONS[_short], style=_STYLES[_short],

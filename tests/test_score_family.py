@@ -298,3 +298,80 @@ def test_bad_inputs_are_clear_errors():
         build("RELAX")(torch.zeros(4, 3), f)
     with pytest.raises(ValueError, match=r"exceeds max_tuples"):
         exact_moments(build("RLOO", num_samples=3), f, torch.zeros(8, dtype=torch.float64))
+
+
+# ------------------------------------------------------------------ DisARM-Tree (categorical)
+def _categorical_problem(V, C, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(V, C, dtype=torch.float64, generator=g)
+    M = torch.randn(V * C, V * C, dtype=torch.float64, generator=g)
+    logits = torch.randn(V, C, dtype=torch.float64, generator=g)
+
+    def f(one_hot):                                   # (..., V, C) -> (...)
+        flat = one_hot.flatten(-2)
+        return torch.sin((one_hot * W).sum((-1, -2))) + ((flat @ M) * flat).sum(-1) / 4
+    return f, logits
+
+
+def _exact_categorical_gradient(f, logits):
+    V, C = logits.shape
+    leaf = logits.clone().requires_grad_(True)
+    codes = torch.tensor(list(itertools.product(range(C), repeat=V)))
+    one_hot = torch.nn.functional.one_hot(codes, C).double()
+    log_p = (torch.log_softmax(leaf, -1) * one_hot).sum((-1, -2))
+    expected = (log_p.exp() * f(one_hot)).sum()
+    return torch.autograd.grad(expected, leaf)[0]
+
+
+def _disarm_tree_mean(f, logits, broken=False):
+    from reinmax import disarm_tree as dt
+    V, C = logits.shape
+    b1, b2 = dt._all_node_pairs(C - 1, V)
+    N = b1.shape[0]
+    leaf = logits.expand(N, V, C).clone().requires_grad_(True)
+    surrogate, _ = dt.disarm_tree(leaf, f, bits=(b1, b2))
+    grads, = torch.autograd.grad(surrogate.mean(0).sum(), leaf)
+    weights = dt.pair_probability(b1, b2, logits.expand(N, V, C))
+    if broken:                                         # the two bit arrays taken as independent
+        sig = torch.sigmoid(dt.tree_logits(logits.expand(N, V, C)))
+        q = lambda b: torch.where(b == 1, sig, 1 - sig).prod(-1).prod(-1)   # noqa: E731
+        weights = q(b1) * q(b2)
+    assert abs(weights.sum() - 1) < 1e-12
+    return (weights[:, None, None] * grads).sum(0)
+
+
+import itertools  # noqa: E402
+
+
+@pytest.mark.parametrize("V,C", [(1, 2), (1, 4), (2, 4), (1, 8)])
+def test_disarm_tree_exactly_unbiased(V, C):
+    f, logits = _categorical_problem(V, C, seed=V + C)
+    mean = _disarm_tree_mean(f, logits)
+    assert torch.allclose(mean, _exact_categorical_gradient(f, logits), rtol=0, atol=1e-10)
+
+
+def test_disarm_tree_broken_law_fails():
+    """Enumerated under the wrong law (the two bit arrays independent, not antithetic), it is off."""
+    f, logits = _categorical_problem(1, 4, seed=5)
+    mean = _disarm_tree_mean(f, logits, broken=True)
+    assert (mean - _exact_categorical_gradient(f, logits)).abs().max() > 1e-4
+
+
+def test_disarm_tree_sampler_and_tree_logits():
+    from reinmax import disarm_tree as dt
+    logits = torch.randn(3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    # following the tree from the root reproduces softmax(logits) exactly
+    n = 7
+    bits = torch.tensor(list(itertools.product((0, 1), repeat=n)), dtype=torch.float64)
+    z, path = dt.tree_categories(bits)
+    sig = torch.sigmoid(dt.tree_logits(logits))                 # (3, 7)
+    p_bits = torch.where(bits[:, None, :] == 1, sig, 1 - sig)   # (128, 3, 7)
+    p_path = torch.where(path[:, None, :] == 1, p_bits, torch.ones_like(p_bits)).prod(-1)
+    probs = torch.zeros(3, 8, dtype=torch.float64)
+    for k in range(8):
+        probs[:, k] = p_path[z == k].sum(0) / (2 ** (n - 3))     # nodes off the path are free
+    assert torch.allclose(probs, torch.softmax(logits, -1), atol=1e-12)
+    with pytest.raises(ValueError, match=r"power of two categories"):
+        dt.disarm_tree(torch.zeros(2, 3, 6), lambda d: d.sum((-1, -2)))
+    with pytest.raises(ValueError, match=r"shape \(2, 2\)"):
+        dt.disarm_tree(torch.zeros(2, 3, 4), lambda d: d.sum((-1, -2, -3)))
