@@ -26,7 +26,7 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["disarm_tree", "tree_logits", "tree_categories"]
+__all__ = ["disarm_tree", "tree_logits", "tree_categories", "pair_probability"]
 
 
 def _depth(C: int) -> int:

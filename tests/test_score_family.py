@@ -143,44 +143,6 @@ def test_arms_pairwise_joint_is_the_debias_formula():
 
 
 # ------------------------------------------------------------------ RELAX
-def _tanh_sinh(a, b, h=1 / 16, tmax=3.2):
-    t = torch.arange(-tmax, tmax + h / 2, h, dtype=torch.float64)
-    s = math.pi / 2 * torch.sinh(t)
-    x = a + (b - a) * (1 + torch.tanh(s)) / 2
-    w = (b - a) / 2 * h * (math.pi / 2 * torch.cosh(t)) / torch.cosh(s) ** 2
-    return x, w
-
-
-def _pieces(cuts, lo, hi):
-    points = sorted({lo, hi, *[c for c in cuts if lo < c < hi]})
-    nodes = [_tanh_sinh(a, b) for a, b in zip(points[:-1], points[1:])]
-    return torch.cat([n for n, _ in nodes]), torch.cat([w for _, w in nodes])
-
-
-def relax_quadrature_mean(est, f, logit, drop_conditional=False):
-    """E[RELAX estimate] at D = 1 by tanh-sinh quadrature over (u, v), split at b's threshold
-    and at the surrogate's LeakyReLU kinks (where a hidden unit's input changes sign)."""
-    eta = float(logit)
-    theta = 1 / (1 + math.exp(-eta))
-    lin = est.surrogate_net[0]
-    kinks_z = (-lin.bias / lin.weight[:, 0]).detach().tolist()
-    kinks = [1 / (1 + math.exp(-(z - eta))) for z in kinks_z]       # u (or v') at a kink
-    total = torch.zeros(1, dtype=torch.float64)
-    for b, (lo, hi) in ((1, (1 - theta, 1.0)), (0, (0.0, 1 - theta))):
-        u, wu = _pieces(kinks, lo, hi)
-        vk = [(k - (1 - theta)) / theta for k in kinks] if b else [k / (1 - theta) for k in kinks]
-        v, wv = _pieces(vk, 0.0, 1.0)
-        U, V = torch.meshgrid(u, v, indexing="ij")
-        W = (wu[:, None] * wv[None, :]).reshape(-1)
-        noise = (U.reshape(1, -1, 1), V.reshape(1, -1, 1))
-        logits = torch.full((W.shape[0], 1), eta, dtype=torch.float64)
-        with torch.no_grad():
-            grads = est(logits, f, noise=noise, drop_conditional=drop_conditional).grad
-        assert (est(logits[:5], f, noise=(noise[0][:, :5], noise[1][:, :5])).samples == b).all()
-        total += (W[:, None] * grads).sum(0)
-    return total
-
-
 def _relax(D, hidden=4, seed=5):
     est = build_binary_score_estimator("RELAX", num_samples=1, num_latents=D)
     est.surrogate_net = torch.nn.Sequential(torch.nn.Linear(D, hidden), torch.nn.LeakyReLU(0.3),
@@ -198,9 +160,9 @@ def test_relax_unbiased_by_quadrature_at_d1():
     f = lambda b: torch.sin(2 * b[..., 0]) + b[..., 0] ** 2        # noqa: E731
     logit = torch.tensor([0.4], dtype=torch.float64)
     est = _relax(1)
-    mean = relax_quadrature_mean(est, f, logit)
+    mean = bs.relax_quadrature_mean(est, f, logit)
     assert abs(mean - exact_gradient(f, logit)).max() < 1e-9
-    broken = relax_quadrature_mean(est, f, logit, drop_conditional=True)
+    broken = bs.relax_quadrature_mean(est, f, logit, drop_conditional=True)
     assert abs(broken - exact_gradient(f, logit)).max() > 1e-3
 
 
