@@ -57,7 +57,7 @@ from torch import Tensor, nn
 from .registry import EstimatorSpec, get_spec, register
 
 __all__ = ["BinaryScoreEstimate", "BinaryScoreEstimator", "build_binary_score_estimator",
-           "BINARY_SCORE_NAMES", "exact_moments", "exact_gradient", "all_tuples"]
+           "BINARY_SCORE_NAMES", "exact_moments", "exact_gradient", "all_tuples", "relax_quadrature_mean"]
 
 BINARY_SCORE_NAMES = {"REINFORCE": "REINFORCE-Bernoulli", "RLOO": "RLOO-Bernoulli",
                       "DisARM": "DisARM", "ARMS": "ARMS", "DoubleCV": "DoubleCV",
@@ -383,22 +383,22 @@ class RODEO(BinaryScoreEstimator):
         """H_k at x_k (last index D) and at its D neighbours (indices 0..D-1): (K, *batch, D+1, 2).
         ``own=True`` includes j = k (a biased variant, for the tests)."""
         K = self.num_samples
-        dtype = theta.dtype
-        # g_j . x_k and g_j . x_j, then the linearisations at x_k's neighbours by one flip each
-        g_dot_x = torch.einsum("j...d,k...d->kj...", grad_b, samples)       # (K, K, *batch)
-        g_dot_own = (grad_b * samples).sum(-1)                             # (K, *batch)
-        lin_x = g_dot_x - g_dot_own                                        # l_j(x_k)
-        flip = 1 - 2 * samples                                             # (K, *batch, D)
-        lin_nbr = lin_x.unsqueeze(-1) + grad_b.unsqueeze(0) * flip.unsqueeze(1)  # (K, K, *b, D)
-        lin = torch.cat([lin_nbr, lin_x.unsqueeze(-1)], -1)               # (K, K, *batch, D+1)
-        f_j = f.expand((K,) + tuple(f.shape)).unsqueeze(-1).expand(lin.shape)
-        out = self.control(lin.to(self.control.out.weight.dtype),
-                           f_j.to(self.control.out.weight.dtype)).to(dtype)  # (K, K, ..., D+1, 2)
-        if own:
-            return out.mean(1)
-        mask = ~torch.eye(K, dtype=torch.bool, device=theta.device)
-        mask = mask.reshape((K, K) + (1,) * (out.dim() - 2))
-        return (out * mask).sum(1) / (K - 1)
+        pairs = [(k, j) for k in range(K) for j in range(K) if own or j != k]
+        ks = torch.tensor([k for k, _ in pairs], device=theta.device)
+        js = torch.tensor([j for _, j in pairs], device=theta.device)
+        x_k, g_j, x_j = samples[ks], grad_b[js], samples[js]            # (P, *batch, D)
+        lin_x = (g_j * (x_k - x_j)).sum(-1, keepdim=True)                  # l_j(x_k)
+        lin_nbr = lin_x + g_j * (1 - 2 * x_k)                              # l_j at one flip
+        lin = torch.cat([lin_nbr, lin_x], -1)                              # (P, *batch, D+1)
+        net = self.control
+        wdtype = net.out.weight.dtype
+        # Dense(100) of the linearisation plus Dense(100) of f(x_j): the second is one row per
+        # pair, broadcast over the D+1 points (the same sum Shi et al.'s network forms).
+        hidden = (lin.to(wdtype).unsqueeze(-1) * net.dense_lin.weight[:, 0]
+                  + (net.dense_lin.bias + net.dense_f(f[js].to(wdtype).unsqueeze(-1))).unsqueeze(-2))
+        out = net.out(nn.functional.leaky_relu(hidden, 0.3)).to(theta.dtype)   # (P, *b, D+1, 2)
+        out = out.reshape((K, len(pairs) // K) + tuple(out.shape[1:]))
+        return out.mean(1)
 
     def _estimate(self, eta, theta, samples, f, grad_b, own: bool = False):
         D = samples.shape[-1]
@@ -525,6 +525,8 @@ for _short, _cls in _CLASSES.items():
     _options = {"num_samples": 2 if _short not in ("REINFORCE", "RELAX") else 1}
     if _short == "RELAX":
         _options.update(num_latents=200, context_features=0)
+    if _short == "RODEO":
+        _options.update(hidden=100)
     register(EstimatorSpec(
         name=BINARY_SCORE_NAMES[_short], family="bernoulli-score", factory=_cls,
         options=_options, description=_DESCRIPTIONS[_short], style=_STYLES[_short],
@@ -596,3 +598,49 @@ def exact_moments(estimator: BinaryScoreEstimator, f: Callable, logits: Tensor,
     mean = (weights.unsqueeze(-1) * grads).sum(0)
     variance = (weights.unsqueeze(-1) * (grads - mean) ** 2).sum(0)
     return mean, variance
+
+
+# ------------------------------------------------------------------------------ RELAX at D = 1
+def _tanh_sinh(a, b, h=1 / 16, tmax=3.2):
+    t = torch.arange(-tmax, tmax + h / 2, h, dtype=torch.float64)
+    s = math.pi / 2 * torch.sinh(t)
+    x = a + (b - a) * (1 + torch.tanh(s)) / 2
+    w = (b - a) / 2 * h * (math.pi / 2 * torch.cosh(t)) / torch.cosh(s) ** 2
+    return x, w
+
+
+def _pieces(cuts, lo, hi):
+    points = sorted({lo, hi, *[c for c in cuts if lo < c < hi]})
+    nodes = [_tanh_sinh(a, b) for a, b in zip(points[:-1], points[1:])]
+    return torch.cat([n for n, _ in nodes]), torch.cat([w for _, w in nodes])
+
+
+def relax_quadrature_mean(est: "RELAX", f: Callable, logit: Tensor, drop_conditional: bool = False) -> Tensor:
+    """The exact mean of RELAX's estimate at D = 1 (no context), by tanh-sinh quadrature over
+    its two uniforms (u, v), split at b's threshold and at the surrogate's LeakyReLU kinks (where
+    a hidden unit's input changes sign), so that each piece is smooth: the mean of a
+    one-variable RELAX to about 1e-12 with ~100 nodes per piece and axis."""
+    if not isinstance(est, RELAX) or est.num_latents != 1 or est.num_samples != 1 or est.context_features:
+        raise ValueError("relax_quadrature_mean takes a RELAX built with num_latents=1, "
+                         "num_samples=1 and no context")
+    lin = est.surrogate_net[0]
+    if lin.out_features > 32:
+        raise ValueError(f"the surrogate has {lin.out_features} hidden units, each a kink to split "
+                         f"at; the product grid would be too large (use at most 32)")
+    eta = float(logit)
+    theta = 1 / (1 + math.exp(-eta))
+    kinks_z = (-lin.bias / lin.weight[:, 0]).detach().tolist()
+    kinks = [1 / (1 + math.exp(-(z - eta))) for z in kinks_z]       # u (or v') at a kink
+    total = torch.zeros(1, dtype=torch.float64)
+    for b, (lo, hi) in ((1, (1 - theta, 1.0)), (0, (0.0, 1 - theta))):
+        u, wu = _pieces(kinks, lo, hi)
+        vk = [(k - (1 - theta)) / theta for k in kinks] if b else [k / (1 - theta) for k in kinks]
+        v, wv = _pieces(vk, 0.0, 1.0)
+        U, V = torch.meshgrid(u, v, indexing="ij")
+        W = (wu[:, None] * wv[None, :]).reshape(-1)
+        noise = (U.reshape(1, -1, 1), V.reshape(1, -1, 1))
+        logits = torch.full((W.shape[0], 1), eta, dtype=torch.float64)
+        with torch.no_grad():
+            grads = est(logits, f, noise=noise, drop_conditional=drop_conditional).grad
+        total += (W[:, None] * grads).sum(0)
+    return total

@@ -270,8 +270,9 @@ def test_views_follow_registrations_and_refuse_writes():
         assert spec.style["color"] == registry.DEFAULT_COLOURS[0]   # a colour no one else uses
         assert reinmax.get_estimator("half-st", scale=0.25).keywords == {"scale": 0.25}
         from reinmax.experiments import polynomial
-        assert "Half-ST" in polynomial.methods() and polynomial.methods()[-3:] == [
-            "Half-ST", "REINFORCE", "RLOO"]
+        binary = registry.names("bernoulli-score")          # listed after the categorical ones
+        assert "Half-ST" in polynomial.methods() and polynomial.methods()[-3 - len(binary):] == [
+            "Half-ST", "REINFORCE", "RLOO"] + binary
     finally:
         registry.unregister("Half-ST")
     assert list(reinmax.ESTIMATORS) == before and "Half-ST" not in polynomial.methods()

@@ -143,44 +143,6 @@ def test_arms_pairwise_joint_is_the_debias_formula():
 
 
 # ------------------------------------------------------------------ RELAX
-def _tanh_sinh(a, b, h=1 / 16, tmax=3.2):
-    t = torch.arange(-tmax, tmax + h / 2, h, dtype=torch.float64)
-    s = math.pi / 2 * torch.sinh(t)
-    x = a + (b - a) * (1 + torch.tanh(s)) / 2
-    w = (b - a) / 2 * h * (math.pi / 2 * torch.cosh(t)) / torch.cosh(s) ** 2
-    return x, w
-
-
-def _pieces(cuts, lo, hi):
-    points = sorted({lo, hi, *[c for c in cuts if lo < c < hi]})
-    nodes = [_tanh_sinh(a, b) for a, b in zip(points[:-1], points[1:])]
-    return torch.cat([n for n, _ in nodes]), torch.cat([w for _, w in nodes])
-
-
-def relax_quadrature_mean(est, f, logit, drop_conditional=False):
-    """E[RELAX estimate] at D = 1 by tanh-sinh quadrature over (u, v), split at b's threshold
-    and at the surrogate's LeakyReLU kinks (where a hidden unit's input changes sign)."""
-    eta = float(logit)
-    theta = 1 / (1 + math.exp(-eta))
-    lin = est.surrogate_net[0]
-    kinks_z = (-lin.bias / lin.weight[:, 0]).detach().tolist()
-    kinks = [1 / (1 + math.exp(-(z - eta))) for z in kinks_z]       # u (or v') at a kink
-    total = torch.zeros(1, dtype=torch.float64)
-    for b, (lo, hi) in ((1, (1 - theta, 1.0)), (0, (0.0, 1 - theta))):
-        u, wu = _pieces(kinks, lo, hi)
-        vk = [(k - (1 - theta)) / theta for k in kinks] if b else [k / (1 - theta) for k in kinks]
-        v, wv = _pieces(vk, 0.0, 1.0)
-        U, V = torch.meshgrid(u, v, indexing="ij")
-        W = (wu[:, None] * wv[None, :]).reshape(-1)
-        noise = (U.reshape(1, -1, 1), V.reshape(1, -1, 1))
-        logits = torch.full((W.shape[0], 1), eta, dtype=torch.float64)
-        with torch.no_grad():
-            grads = est(logits, f, noise=noise, drop_conditional=drop_conditional).grad
-        assert (est(logits[:5], f, noise=(noise[0][:, :5], noise[1][:, :5])).samples == b).all()
-        total += (W[:, None] * grads).sum(0)
-    return total
-
-
 def _relax(D, hidden=4, seed=5):
     est = build_binary_score_estimator("RELAX", num_samples=1, num_latents=D)
     est.surrogate_net = torch.nn.Sequential(torch.nn.Linear(D, hidden), torch.nn.LeakyReLU(0.3),
@@ -198,9 +160,9 @@ def test_relax_unbiased_by_quadrature_at_d1():
     f = lambda b: torch.sin(2 * b[..., 0]) + b[..., 0] ** 2        # noqa: E731
     logit = torch.tensor([0.4], dtype=torch.float64)
     est = _relax(1)
-    mean = relax_quadrature_mean(est, f, logit)
+    mean = bs.relax_quadrature_mean(est, f, logit)
     assert abs(mean - exact_gradient(f, logit)).max() < 1e-9
-    broken = relax_quadrature_mean(est, f, logit, drop_conditional=True)
+    broken = bs.relax_quadrature_mean(est, f, logit, drop_conditional=True)
     assert abs(broken - exact_gradient(f, logit)).max() > 1e-3
 
 
@@ -298,3 +260,80 @@ def test_bad_inputs_are_clear_errors():
         build("RELAX")(torch.zeros(4, 3), f)
     with pytest.raises(ValueError, match=r"exceeds max_tuples"):
         exact_moments(build("RLOO", num_samples=3), f, torch.zeros(8, dtype=torch.float64))
+
+
+# ------------------------------------------------------------------ DisARM-Tree (categorical)
+def _categorical_problem(V, C, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(V, C, dtype=torch.float64, generator=g)
+    M = torch.randn(V * C, V * C, dtype=torch.float64, generator=g)
+    logits = torch.randn(V, C, dtype=torch.float64, generator=g)
+
+    def f(one_hot):                                   # (..., V, C) -> (...)
+        flat = one_hot.flatten(-2)
+        return torch.sin((one_hot * W).sum((-1, -2))) + ((flat @ M) * flat).sum(-1) / 4
+    return f, logits
+
+
+def _exact_categorical_gradient(f, logits):
+    V, C = logits.shape
+    leaf = logits.clone().requires_grad_(True)
+    codes = torch.tensor(list(itertools.product(range(C), repeat=V)))
+    one_hot = torch.nn.functional.one_hot(codes, C).double()
+    log_p = (torch.log_softmax(leaf, -1) * one_hot).sum((-1, -2))
+    expected = (log_p.exp() * f(one_hot)).sum()
+    return torch.autograd.grad(expected, leaf)[0]
+
+
+def _disarm_tree_mean(f, logits, broken=False):
+    from reinmax import disarm_tree as dt
+    V, C = logits.shape
+    b1, b2 = dt._all_node_pairs(C - 1, V)
+    N = b1.shape[0]
+    leaf = logits.expand(N, V, C).clone().requires_grad_(True)
+    surrogate, _ = dt.disarm_tree(leaf, f, bits=(b1, b2))
+    grads, = torch.autograd.grad(surrogate.mean(0).sum(), leaf)
+    weights = dt.pair_probability(b1, b2, logits.expand(N, V, C))
+    if broken:                                         # the two bit arrays taken as independent
+        sig = torch.sigmoid(dt.tree_logits(logits.expand(N, V, C)))
+        q = lambda b: torch.where(b == 1, sig, 1 - sig).prod(-1).prod(-1)   # noqa: E731
+        weights = q(b1) * q(b2)
+    assert abs(weights.sum() - 1) < 1e-12
+    return (weights[:, None, None] * grads).sum(0)
+
+
+import itertools  # noqa: E402
+
+
+@pytest.mark.parametrize("V,C", [(1, 2), (1, 4), (2, 4), (1, 8)])
+def test_disarm_tree_exactly_unbiased(V, C):
+    f, logits = _categorical_problem(V, C, seed=V + C)
+    mean = _disarm_tree_mean(f, logits)
+    assert torch.allclose(mean, _exact_categorical_gradient(f, logits), rtol=0, atol=1e-10)
+
+
+def test_disarm_tree_broken_law_fails():
+    """Enumerated under the wrong law (the two bit arrays independent, not antithetic), it is off."""
+    f, logits = _categorical_problem(1, 4, seed=5)
+    mean = _disarm_tree_mean(f, logits, broken=True)
+    assert (mean - _exact_categorical_gradient(f, logits)).abs().max() > 1e-4
+
+
+def test_disarm_tree_sampler_and_tree_logits():
+    from reinmax import disarm_tree as dt
+    logits = torch.randn(3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    # following the tree from the root reproduces softmax(logits) exactly
+    n = 7
+    bits = torch.tensor(list(itertools.product((0, 1), repeat=n)), dtype=torch.float64)
+    z, path = dt.tree_categories(bits)
+    sig = torch.sigmoid(dt.tree_logits(logits))                 # (3, 7)
+    p_bits = torch.where(bits[:, None, :] == 1, sig, 1 - sig)   # (128, 3, 7)
+    p_path = torch.where(path[:, None, :] == 1, p_bits, torch.ones_like(p_bits)).prod(-1)
+    probs = torch.zeros(3, 8, dtype=torch.float64)
+    for k in range(8):
+        probs[:, k] = p_path[z == k].sum(0) / (2 ** (n - 3))     # nodes off the path are free
+    assert torch.allclose(probs, torch.softmax(logits, -1), atol=1e-12)
+    with pytest.raises(ValueError, match=r"power of two categories"):
+        dt.disarm_tree(torch.zeros(2, 3, 6), lambda d: d.sum((-1, -2)))
+    with pytest.raises(ValueError, match=r"shape \(2, 2\)"):
+        dt.disarm_tree(torch.zeros(2, 3, 4), lambda d: d.sum((-1, -2, -3)))
