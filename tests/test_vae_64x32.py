@@ -18,11 +18,12 @@ def test_setting_and_hyperparameters():
     assert config.hyperparameters("RLOO") == {"optimizer": "Adam", "lr": 1e-3, "tau": None}
     assert config.method_options["GR-MCK"] == {"K": 1000}
     assert V.VAE64x32Config.at_scale("paper").steps == 500000
-    assert "DisARM-Tree" in V.PAPER_ONLY and "DisARM-Tree" not in V.methods()
+    assert "DisARM-Tree" in V.METHODS and V.PAPER_ONLY == ()
+    assert config.hyperparameters("RLOO") == V.VAE64x32Config().hyperparameters("DisARM-Tree")
 
 
 @pytest.mark.parametrize("changes,field", [
-    (dict(methods=["DisARM-Tree"]), "methods"), (dict(rloo_samples=1), "rloo_samples"),
+    (dict(methods=["DisARM"]), "methods"), (dict(rloo_samples=1), "rloo_samples"),
     (dict(steps=0), "steps"), (dict(overrides={"ST": {"beta": 1}}), "overrides"),
     (dict(method_options={"GR-MCK": {"K": 0}}), "method_options"),
 ])
@@ -76,7 +77,7 @@ def test_rloo_loss_gradient_is_rloo_for_the_encoder():
 
 
 def test_tiny_run_resumes_and_learns(tmp_path):
-    base = dict(methods=["RLOO", "ReinMax"], seeds=[0, 1], steps=8, eval_every=4,
+    base = dict(methods=["RLOO", "DisARM-Tree", "ReinMax"], seeds=[0, 1], steps=8, eval_every=4,
                 train_subset=800, test_subset=200, device="cpu")
     whole = V.run(V.VAE64x32Config(**base, out_dir=str(tmp_path / "a")), progress=False)
 
@@ -93,7 +94,10 @@ def test_tiny_run_resumes_and_learns(tmp_path):
     for a, b in zip(whole["runs"], resumed["runs"]):
         assert a["history"]["train_neg_elbo"] == b["history"]["train_neg_elbo"]
         assert a["history"]["test_neg_elbo"] == b["history"]["test_neg_elbo"]
-    rloo = whole["runs"][0]["history"]["test_neg_elbo"]
-    assert all(later < first for later, first in zip(rloo[-1], rloo[0]))   # every seed learns
+    for record in whole["runs"][:2]:                  # the score methods: every seed learns
+        test = record["history"]["test_neg_elbo"]
+        assert all(later < first for later, first in zip(test[-1], test[0])), record["method"]
     table = V.final_table(whole)
-    assert set(table) == {"RLOO", "ReinMax"} and table["RLOO"]["n"] == 2
+    assert set(table) == {"RLOO", "DisARM-Tree", "ReinMax"} and table["RLOO"]["n"] == 2
+    names = sorted(p.name for p in (tmp_path / "a").glob("*.json"))
+    assert "64x32_DisARM-Tree.json" in names and "64x32_ReinMax.json" in names

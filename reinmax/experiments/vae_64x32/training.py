@@ -2,7 +2,8 @@
 
 Straight-through methods train as in ``reinmax.experiments.vae`` (one code per image, its
 backward the estimator's, the KL in closed form). RLOO draws ``rloo_samples`` codes per image and
-trains with ``reinmax.rloo`` on f = the single-sample -ELBO, the encoder's logits detached in
+trains with ``reinmax.rloo``, DisARM-Tree one antithetic pair with
+``reinmax.disarm_tree.disarm_tree``, on f = the single-sample -ELBO, the encoder's logits detached in
 log q (that direct dependence is dropped, as the score-function baselines do); the decoder gets
 f's own gradient averaged over the draws.
 
@@ -27,7 +28,8 @@ from reinmax.experiments import layer, progress_bar
 from reinmax.experiments.vae.config import NOISY_METHODS
 from reinmax.experiments.vae.training import load_images, make_optimizer
 from reinmax.models.vae import CategoricalVAE, seed_generators
-from .config import CATEGORIES, LATENTS, NEGATIVE_SLOPE, VAE64x32Config
+from reinmax.disarm_tree import disarm_tree
+from .config import CATEGORIES, LATENTS, NEGATIVE_SLOPE, SCORE_METHODS, VAE64x32Config
 
 EXPERIMENT = "mnist_vae_64x32"
 
@@ -64,9 +66,12 @@ def finished_setting(config: VAE64x32Config, method: str) -> Optional[dict]:
                                  fields=settings, stored_as="settings")
 
 
-def rloo_neg_elbo(model: CategoricalVAE, x: torch.Tensor, samples: int, generators) -> torch.Tensor:
-    """Per member ``(S,)``: a loss whose gradient is RLOO's for the encoder and f's own mean for
-    the decoder, and whose value is the sampled -ELBO averaged over the draws and images."""
+def score_neg_elbo(model: CategoricalVAE, x: torch.Tensor, method: str, samples: int,
+                   generators) -> torch.Tensor:
+    """Per member ``(S,)``: a loss whose gradient is the score estimator's (``method``: "RLOO"
+    with ``samples`` draws, or "DisARM-Tree", one antithetic pair) for the encoder and f's own
+    mean for the decoder, and whose value is the sampled -ELBO averaged over the draws and
+    images."""
     logits = model.encode(x)                                       # (S, B, L, C)
     losses = []
     for s, generator in enumerate(generators):
@@ -78,10 +83,18 @@ def rloo_neg_elbo(model: CategoricalVAE, x: torch.Tensor, samples: int, generato
             return (model.reconstruction(x[s], codes, s) + log_q
                     + model.latents * math.log(model.categories))
 
-        surrogate, _ = reinmax.rloo(logits[s], f, num_samples=samples, generator=generator,
-                                    batch_dims=1)
+        if method == "RLOO":
+            surrogate, _ = reinmax.rloo(logits[s], f, num_samples=samples, generator=generator,
+                                        batch_dims=1)
+        else:
+            surrogate, _ = disarm_tree(logits[s], f, generator=generator)
         losses.append(surrogate.mean())
     return torch.stack(losses)
+
+
+def rloo_neg_elbo(model: CategoricalVAE, x: torch.Tensor, samples: int, generators) -> torch.Tensor:
+    """RLOO's loss (:func:`score_neg_elbo` with ``method="RLOO"``)."""
+    return score_neg_elbo(model, x, "RLOO", samples, generators)
 
 
 def train_setting(config: VAE64x32Config, method: str, train: torch.Tensor, test: torch.Tensor,
@@ -100,7 +113,7 @@ def train_setting(config: VAE64x32Config, method: str, train: torch.Tensor, test
     model = CategoricalVAE(CATEGORIES, LATENTS, seeds, device=device,
                            negative_slope=NEGATIVE_SLOPE)
     optimizer = make_optimizer(hp["optimizer"], model.parameters(), hp["lr"])
-    score = method == "RLOO"
+    score = method in SCORE_METHODS
     estimator = None if score else layer.estimator(method, config.method_options.get(method))
     noisy = method in NOISY_METHODS
     streams = {"data": seed_generators(seeds, "data", "cpu"),
@@ -132,7 +145,7 @@ def train_setting(config: VAE64x32Config, method: str, train: torch.Tensor, test
         x = train[order[:, position:position + B]]                  # (S, B, 784)
         position += B
         if score:
-            loss = rloo_neg_elbo(model, x, config.rloo_samples, streams["noise"])
+            loss = score_neg_elbo(model, x, method, config.rloo_samples, streams["noise"])
         else:
             loss, _ = model.neg_elbo(x, estimator, hp["tau"], streams["noise"], noisy=noisy)
         optimizer.zero_grad(set_to_none=True)
