@@ -16,6 +16,7 @@ from . import estimators, registry, sampling, score
 # reinmax.bernoulli registers its estimators on import; nn and schedules are not in __all__ (a
 # star import must not shadow torch.nn): use them as reinmax.nn, reinmax.schedules.
 from . import bernoulli, nn, schedules
+from . import binary_score  # registers the family "bernoulli-score" (REINFORCE ... RODEO)
 from ._checks import set_validate_args, validate_args_enabled
 # Each estimator module lists its public functions in __all__ (and registers them with
 # reinmax.registry on import), so that adding an estimator to it changes nothing here.

@@ -43,11 +43,14 @@ import weakref
 from collections.abc import Mapping, Set
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-FAMILIES = ("straight-through", "score", "bernoulli")
+FAMILIES = ("straight-through", "score", "bernoulli", "bernoulli-score")
 """Straight-through: one-hot forward, a surrogate backward through a relaxation (needs f's
 gradient). Score: REINFORCE and its variance-reduced relatives (need f's values). Bernoulli:
 straight-through estimators for one logit per binary variable (0/1 forward), a family of its own
-because their call signature has no category dimension."""
+because their call signature has no category dimension. Bernoulli-score: the REINFORCE family for
+one logit per binary variable (:mod:`reinmax.binary_score`), modules called as
+``est(logits, f) -> BinaryScoreEstimate``; built with
+:func:`reinmax.binary_score.build_binary_score_estimator`."""
 
 DEFAULT_COLOURS = ("#1a55ff", "#006400", "#8b008b", "#b8860b", "#008b8b", "#dc143c", "#4b0082",
                    "#556b2f", "#ff1493", "#2f4f4f")
@@ -259,7 +262,9 @@ def get_spec(name: str, family: Optional[str] = None) -> EstimatorSpec:
     if spec is None or (family is not None and spec.family != family):
         hint = ""
         if spec is not None:
-            lookup = "get_score_estimator" if spec.family == "score" else "get_estimator"
+            lookup = {"score": "get_score_estimator",
+                      "bernoulli-score": "binary_score.build_binary_score_estimator"}.get(
+                          spec.family, "get_estimator")
             hint = f" ({spec.name} is a {spec.family} estimator: use reinmax.{lookup})"
         raise ValueError(f"unknown estimator {name!r}; valid names: "
                          f"{', '.join(names(family))}{hint}")

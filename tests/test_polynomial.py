@@ -43,7 +43,8 @@ def test_bad_config_names_parameter_value_and_what_is_allowed(field, value, need
 def test_config_accepts_every_registered_method_and_a_tau_dict():
     config = P.PolynomialConfig(**dict(TINY, methods=P.methods(), taus={"ST": 1.3}))
     assert config.tau("ST") == 1.3 and config.tau("STGS") == 1.0
-    assert P.methods() == list(reinmax.ESTIMATORS) + list(reinmax.SCORE_ESTIMATORS)
+    assert P.methods() == (list(reinmax.ESTIMATORS) + list(reinmax.SCORE_ESTIMATORS)
+                           + reinmax.registry.names("bernoulli-score"))
     # Options mirror the registry and are merged over the experiment's defaults.
     assert config.method_options == {"GR-MCK": {"K": "quadrature"}}
     other = P.PolynomialConfig(**dict(TINY, method_options={"RLOO": {"num_samples": 4}}))
@@ -383,3 +384,23 @@ def test_a_sweep_cell_trained_on_another_device_answers_auto_only(tmp_path):
         P.sweep_cell(config, "ST", 0.5, out_dir=tmp_path)
     with pytest.raises(ValueError, match="epochs: found 2, now 3"):
         P.sweep_cell(dataclasses.replace(auto, epochs=3), "ST", 0.5, out_dir=tmp_path)
+
+
+def test_binary_score_methods_train_and_resume_exactly(tmp_path):
+    """The binary score family (DisARM, RODEO, ...) trains through the same loop; RODEO's control
+    network and its Adam travel in the checkpoint, so an interrupted run resumes to the same
+    numbers."""
+    config = P.PolynomialConfig(p=2.0, L=6, batch_size=12, setting="B", methods=["DisARM", "RODEO"],
+                                steps=4, epochs=3, seeds=[0, 1],
+                                method_options={"RODEO": {"num_samples": 3, "hidden": 8}})
+    full = P.run(config, progress=False)
+    path = tmp_path / "ck.pt"
+    with pytest.raises(P.Interrupted):
+        P.run(config, progress=False, checkpoint=path, checkpoint_every=1, stop_after_steps=6)
+    resumed = P.run(config, progress=False, checkpoint=path, checkpoint_every=1)
+    for a, b in zip(full["runs"], resumed["runs"]):
+        assert a["exact_loss"] == b["exact_loss"] and a["tau"] is None
+    with pytest.raises(ValueError, match=r"RODEO"):
+        P.PolynomialConfig(methods=["RODEO"], method_options={"RODEO": {"num_samples": 5}})
+    with pytest.raises(ValueError, match=r"control_lr"):
+        P.PolynomialConfig(methods=["DisARM"], method_options={"DisARM": {"control_lr": -1}})

@@ -124,7 +124,7 @@ def test_options_bind_and_defaults_are_the_functions_own():
     rloo4 = reinmax.get_score_estimator("RLOO", num_samples=4)
     assert rloo4.func is reinmax.rloo and rloo4.keywords == {"num_samples": 4}
     for spec in registry.specs():
-        parameters = inspect.signature(spec.function).parameters
+        parameters = inspect.signature(spec.function or spec.factory).parameters
         for option, default in {**spec.options, **spec.fixed}.items():
             assert option in parameters, (spec.name, option)
         for option, default in spec.options.items():
@@ -144,6 +144,17 @@ def _call_with_sample(spec, generator):
     elif spec.family == "bernoulli":                        # one logit per binary variable
         b, _ = estimator(leaf, 0.7, sample=torch.arange(30).reshape(6, 5) % 2, generator=generator)
         loss = (weights * b).sum()
+    elif spec.family == "bernoulli-score":                  # modules: the same parameters twice
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            estimator = spec.build(**({"num_latents": 5} if "num_latents" in spec.options else {}))
+        estimator = estimator.double()
+        f = lambda b: (b * weights).sum(-1).sin()              # noqa: E731
+        K = estimator.num_samples
+        sample = (torch.arange(K * 30).reshape(K, 6, 5) % 3 == 0).double()
+        kwargs = {} if spec.name == "RELAX" else {"samples": sample}
+        out = estimator(leaf, f, generator, **kwargs)
+        loss = estimator.surrogate(leaf, out)
     else:
         f = lambda D: (D * weights).sum(-1).sin()              # noqa: E731
         leading = (spec.options.get("num_samples"),) if "num_samples" in spec.options else ()
@@ -186,17 +197,18 @@ def test_noise_free_with_says_which_options_draw_no_noise():
 
 
 def test_derived_lists():
-    assert registry.names(draws_noise=True) == ["STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli"]
+    assert registry.names(draws_noise=True) == ["STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli",
+                                                "RELAX"]
     assert registry.names("bernoulli", sample_only_backward=True) == ["ST-Bernoulli", "ReinMax-Bernoulli"]
     assert registry.names("straight-through", sample_only_backward=True) == [
         "ST", "ReinMax", "GST-1.0", "GST-p", "ReinMax-1/n", "ReinMax-1/n-authors"]
     assert registry.names("score") == ["REINFORCE", "RLOO"]
     from reinmax.experiments.vae import NOISY_METHODS
-    assert set(NOISY_METHODS) == {"STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli"}
+    assert set(NOISY_METHODS) == {"STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli", "RELAX"}
     assert "ST" not in NOISY_METHODS
     with pytest.raises(ValueError, match=r"unknown filter 'noisy'; filters: family, draws_noise"):
         registry.names(noisy=True)
-    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli'; got family='st'"):
+    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli', 'bernoulli-score'; got family='st'"):
         registry.names("st")
 
 
@@ -219,7 +231,7 @@ def test_register_refuses_duplicates_and_bad_specs():
         registry.register(EstimatorSpec(name="reinmax", family="straight-through", function=_scaled))
     with pytest.raises(TypeError, match=r"register takes an EstimatorSpec; got function"):
         registry.register(_scaled)
-    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli'; got family='ST'"):
+    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli', 'bernoulli-score'; got family='ST'"):
         EstimatorSpec(name="Toy", family="ST", function=_scaled)
     with pytest.raises(ValueError, match=r"give exactly one of function="):
         EstimatorSpec(name="Toy", family="score")
@@ -258,8 +270,9 @@ def test_views_follow_registrations_and_refuse_writes():
         assert spec.style["color"] == registry.DEFAULT_COLOURS[0]   # a colour no one else uses
         assert reinmax.get_estimator("half-st", scale=0.25).keywords == {"scale": 0.25}
         from reinmax.experiments import polynomial
-        assert "Half-ST" in polynomial.methods() and polynomial.methods()[-3:] == [
-            "Half-ST", "REINFORCE", "RLOO"]
+        binary = registry.names("bernoulli-score")          # listed after the categorical ones
+        assert "Half-ST" in polynomial.methods() and polynomial.methods()[-3 - len(binary):] == [
+            "Half-ST", "REINFORCE", "RLOO"] + binary
     finally:
         registry.unregister("Half-ST")
     assert list(reinmax.ESTIMATORS) == before and "Half-ST" not in polynomial.methods()

@@ -81,9 +81,11 @@ def _find(stem: str, folders) -> Optional[Path]:
     return None
 
 
-def download_file(url: str, destination: Path, spec: dict, stem: str, timeout: float = 60) -> Path:
+def download_file(url: str, destination: Path, spec: dict, stem: str, timeout: float = 60,
+                  verifier=None) -> Path:
     """Download ``url`` to ``destination`` atomically: a temporary file in the same folder is
-    verified (length and checksum) and only then renamed into place."""
+    verified (length and checksum; ``verifier(path)``, when given, replaces the checksum of
+    ``spec``) and only then renamed into place."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{stem}.", suffix=".part")
     try:
@@ -98,7 +100,10 @@ def download_file(url: str, destination: Path, spec: dict, stem: str, timeout: f
                 received += len(chunk)
         if expected is not None and received != int(expected):
             raise IOError(f"download of {url} was cut off: {received} of {expected} bytes")
-        _verify(Path(temporary), spec, stem)
+        if verifier is not None:
+            verifier(Path(temporary))
+        else:
+            _verify(Path(temporary), spec, stem)
         os.replace(temporary, destination)
         return destination
     except BaseException:

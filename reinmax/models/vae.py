@@ -84,8 +84,14 @@ class CategoricalVAE(nn.Module):
     """
 
     def __init__(self, categories: int, latents: int, seeds: Sequence[int], *,
-                 device="cpu", dtype: torch.dtype = torch.float32):
+                 device="cpu", dtype: torch.dtype = torch.float32, negative_slope: float = 0.0):
         super().__init__()
+        # 0: ReLU (Tables 2, 8-11); Table 5's setting (Fan et al. 2022) uses LeakyReLU 0.2.
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) \
+                or not 0.0 <= negative_slope < 1.0:
+            raise ValueError(f"negative_slope must be a number in [0, 1); got "
+                             f"negative_slope={negative_slope!r}")
+        self.negative_slope = float(negative_slope)
         self.categories = _check_positive_int("categories", categories)
         self.latents = _check_positive_int("latents", latents)
         seeds = list(seeds)
@@ -131,8 +137,11 @@ class CategoricalVAE(nn.Module):
             else:                       # one member, any leading shape
                 h = torch.matmul(h, self.weights[i][seed_index]) + self.biases[i][seed_index, 0]
             if i != last:
-                h = torch.relu(h)
+                h = self._activation(h)
         return h
+
+    def _activation(self, h: Tensor) -> Tensor:
+        return torch.relu(h) if self.negative_slope == 0.0 else F.leaky_relu(h, self.negative_slope)
 
     def encode(self, x: Tensor, seed_index: Optional[int] = None) -> Tensor:
         """Encoder logits, shape ``x.shape[:-1] + (L, C)``."""
@@ -208,7 +217,7 @@ class CategoricalVAE(nn.Module):
             for i in self._decoder_layers:
                 h = h @ self.weights[i][seed_index].to(dtype) + self.biases[i][seed_index, 0].to(dtype)
                 if i != self._decoder_layers[-1]:
-                    h = torch.relu(h)
+                    h = self._activation(h)
             # BCE(x, sigmoid(o)) summed over pixels = sum softplus(o) - x . o: one matrix product.
             x = x.to(dtype)
             return F.softplus(h).sum(-1)[None, :] - x @ h.T

@@ -5,7 +5,7 @@
 ``sweeps``: the temperature sweep and the paper-scale Figure 1 runs; ``cli``: the command line
 (``python -m reinmax.experiments.polynomial``).
 """
-from .problem import (DEFAULT_METHOD_OPTIONS, FIGURE1_METHODS, INIT_RANGE, LEARNING_RATE, SETTINGS,
+from .problem import (BINARY_CONTROL_LR, binary_score_methods, DEFAULT_METHOD_OPTIONS, FIGURE1_METHODS, INIT_RANGE, LEARNING_RATE, SETTINGS,
                       TABLE7_TEMPERATURES, PolynomialConfig, exact_loss, initial_theta, methods,
                       optimum, polynomial_loss, target, temperature_free)
 from .training import (EXPERIMENT, BatchedAdam, Interrupted, epochs_to_reach, final_exact_losses,

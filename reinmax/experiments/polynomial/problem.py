@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import torch
 
+import reinmax
 from reinmax import paper
 from reinmax.experiments import layer
 
@@ -36,14 +37,27 @@ _OWNER = "PolynomialConfig"
 
 
 def methods() -> List[str]:
-    """Every method the experiment can train: the registry's straight-through and score families,
-    read now, so that a newly registered estimator is trainable without editing this module."""
-    return list(layer.method_families())
+    """Every method the experiment can train: the registry's straight-through and score families
+    and the binary score family (``reinmax.binary_score``: DisARM, RODEO, ...; one logit per
+    variable, ``theta_i0 - theta_i1``), read now, so that a newly registered estimator is
+    trainable without editing this module."""
+    return list(layer.method_families()) + binary_score_methods()
+
+
+def binary_score_methods() -> List[str]:
+    """The registry's ``"bernoulli-score"`` family (modules with learned control parts)."""
+    return reinmax.registry.names("bernoulli-score")
 
 
 def temperature_free(method: str) -> bool:
-    """The score family (REINFORCE, RLOO, ...) has no temperature."""
-    return layer.method_families().get(method) == "score"
+    """The score families (REINFORCE, RLOO, DisARM, RODEO, ...) have no temperature."""
+    return layer.method_families().get(method) == "score" or method in binary_score_methods()
+
+
+BINARY_CONTROL_LR = 1e-3
+"""The learning rate of the Adam that trains a binary score estimator's control parts (RODEO's
+network and coefficients, Double CV's alpha, RELAX's), as the baselines train them; a config's
+``method_options[name]["control_lr"]`` overrides it."""
 
 
 @dataclasses.dataclass
@@ -57,7 +71,13 @@ class PolynomialConfig:
     over ``DEFAULT_METHOD_OPTIONS``: e.g. ``{"GR-MCK": {"K": 1000}}`` (K is ``"quadrature"``,
     the two-category limit, or a number of Monte Carlo draws) or ``{"RLOO": {"num_samples": 4}}``
     (a score estimator with ``num_samples`` splits the batch into groups of that many draws per
-    evaluation; without it the whole batch is one group).
+    evaluation; without it the whole batch is one group). The binary score family
+    (``binary_score_methods()``: DisARM, RODEO, ...) always works in groups of its
+    ``num_samples`` (registry default 2; ``batch_size // num_samples`` groups); its options are
+    the estimator's, plus ``control_lr`` (the Adam learning rate of its learned control parts,
+    default ``BINARY_CONTROL_LR``). Its control parts are one module shared by the seeds, trained
+    on their pooled squared estimates: each seed's gradient stays unbiased, but the seeds' runs
+    are coupled through it.
 
     Random numbers: each seed starts from its own ``theta`` (``initial_theta``); the samples of
     all seeds come from one stream per (method, problem, seed list). For ``seeds = [0, ..., n-1]``
@@ -98,9 +118,24 @@ class PolynomialConfig:
         self.epochs = layer.positive_int(_OWNER, "epochs", self.epochs)
         self.seeds = layer.seeds(_OWNER, self.seeds)
         self.device = layer.check_device(_OWNER, self.device)
-        self.method_options = layer.method_options(_OWNER, self.method_options,
-                                                   DEFAULT_METHOD_OPTIONS)
+        if not isinstance(self.method_options, dict):
+            layer.fail(_OWNER, "method_options", self.method_options,
+                       "a dict {method: {option: value}}, e.g. {'GR-MCK': {'K': 1000}}")
+        binary = {m: o for m, o in self.method_options.items() if m in binary_score_methods()}
+        self.method_options = layer.method_options(
+            _OWNER, {m: o for m, o in self.method_options.items() if m not in binary},
+            DEFAULT_METHOD_OPTIONS)
+        for method, options in binary.items():
+            self.method_options[method] = _binary_options(method, options)
+        for method in self.methods:
+            if method in binary_score_methods():
+                group = self.binary_num_samples(method)
+                if group > self.batch_size:
+                    layer.fail(_OWNER, "batch_size", self.batch_size,
+                               f"at least {method}'s num_samples={group}")
         for method in self.method_options:
+            if method in binary_score_methods():
+                continue
             group = self.num_samples(method)
             if temperature_free(method) and group is not None and (
                     group < 2 or self.batch_size % group):
@@ -119,12 +154,34 @@ class PolynomialConfig:
         """A score estimator's draws per evaluation (None: the whole batch)."""
         return self.method_options.get(method, {}).get("num_samples")
 
+    def binary_num_samples(self, method: str) -> int:
+        """A binary score estimator's samples per group (its option, or the registry default)."""
+        spec = reinmax.registry.get_spec(method, "bernoulli-score")
+        return int(self.method_options.get(method, {}).get("num_samples",
+                                                            spec.options["num_samples"]))
+
     def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
         """The hash of what decides this run's numbers: every field but the device."""
         return layer.fingerprint({k: v for k, v in self.as_dict().items() if k != "device"})
+
+
+def _binary_options(method: str, options: Any) -> Dict[str, Any]:
+    """A binary score method's options, checked by building the estimator once."""
+    from reinmax.binary_score import build_binary_score_estimator
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        layer.fail(_OWNER, f"method_options[{method!r}]", options, "a dict {option: value}")
+    options = dict(options)
+    lr = options.get("control_lr", BINARY_CONTROL_LR)
+    layer.positive_number(_OWNER, f"method_options[{method!r}]['control_lr']", lr)
+    try:
+        build_binary_score_estimator(method, **{k: v for k, v in options.items() if k != "control_lr"})
+    except (TypeError, ValueError) as error:
+        layer.fail(_OWNER, f"method_options[{method!r}]", options,
+                   f"options that {method} accepts ({error})")
+    return options
 
 
 # ------------------------------------------------------------------------ the problem

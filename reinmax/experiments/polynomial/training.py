@@ -16,8 +16,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import torch
 
 from reinmax.experiments import layer, progress_bar
-from .problem import (LEARNING_RATE, PolynomialConfig, exact_loss, initial_theta, optimum,
-                      polynomial_loss, target, temperature_free)
+from .problem import (BINARY_CONTROL_LR, LEARNING_RATE, PolynomialConfig, binary_score_methods,
+                      exact_loss, initial_theta, optimum, polynomial_loss, target, temperature_free)
 
 EXPERIMENT = "polynomial programming (Section 6.1)"
 
@@ -67,8 +67,67 @@ def _parameters(name: str):
     return inspect.signature(reinmax.SCORE_ESTIMATORS[name]).parameters
 
 
+class _BinaryScore:
+    """A binary score estimator (``reinmax.binary_score``) as a method: the logit of
+    ``X_i = 1`` (category 0) is ``theta_i0 - theta_i1``; the batch is split into
+    ``batch // num_samples`` groups of ``num_samples`` draws, each group one estimate; after each
+    estimate the learned control parts (if any) take one Adam step on the variance loss. The
+    module and its optimiser are built at the first call (seeded from the sampling stream's key, so
+    a run is reproducible) and travel in the checkpoint (``state``/``load``)."""
+
+    def __init__(self, name: str):
+        self.name, self.module, self.optimizer = name, None, None
+        self.__name__ = name
+
+    def _build(self, config: PolynomialConfig, device) -> None:
+        from reinmax.binary_score import build_binary_score_estimator
+        options = dict(config.method_options.get(self.name, {}))
+        lr = options.pop("control_lr", BINARY_CONTROL_LR)
+        if self.name == "RELAX":
+            options.setdefault("num_latents", config.L)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_generator_seed(config, self.name))
+            self.module = build_binary_score_estimator(self.name, **options).to(device)
+        params = list(self.module.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=lr) if params else None
+
+    def __call__(self, logits, f, tau, generator, config):
+        if self.module is None:
+            self._build(config, logits.device)
+        seeds, batch, L, _ = logits.shape
+        K = self.module.num_samples
+        grouped = logits.narrow(1, 0, batch // K)         # rows are copies of theta
+        a = grouped[..., 0] - grouped[..., 1]             # (seeds, groups, L): logit of X_i = 1
+
+        def f_binary(b):
+            return f(torch.stack([b, 1 - b], -1))
+        out = self.module(a, f_binary, generator)
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.module.variance_backward(out)
+            self.optimizer.step()
+        surrogate = (a * out.grad.detach()).sum(-1)       # (seeds, groups): d/d theta = the estimate
+        return surrogate, out.values.detach().movedim(0, -1)
+
+    def state(self) -> Dict[str, Any]:
+        if self.module is None:
+            return {}
+        return {"module": {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()},
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None}
+
+    def load(self, state: Dict[str, Any], config: PolynomialConfig, device) -> None:
+        if not state:
+            return
+        self._build(config, device)
+        self.module.load_state_dict(state["module"])
+        if self.optimizer is not None and state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+
+
 def method_step(name: str) -> MethodFunction:
     """The training step of ``name``, by the registry family it belongs to."""
+    if name in binary_score_methods():
+        return _BinaryScore(name)
     return _score(name) if temperature_free(name) else _straight_through(name)
 
 
@@ -151,6 +210,8 @@ def train_method(config: PolynomialConfig, method: str, *, state: Optional[Dict[
             theta.copy_(state["theta"].to(device))
         adam.load({k: (v.to(device) if torch.is_tensor(v) else v) for k, v in state["adam"].items()})
         generator.set_state(state["generator"])
+        if isinstance(step_function, _BinaryScore):
+            step_function.load(state.get("estimator", {}), config, device)
     shape = (len(config.seeds), config.batch_size, config.L, 2)
     bar = None
     if progress:
@@ -184,7 +245,9 @@ def train_method(config: PolynomialConfig, method: str, *, state: Optional[Dict[
                 checkpoint(dict(state, theta=theta.detach().cpu().clone(),
                                 adam={k: (v.cpu() if torch.is_tensor(v) else v)
                                       for k, v in adam.state().items()},
-                                generator=generator.get_state()))
+                                generator=generator.get_state(),
+                                **({"estimator": step_function.state()}
+                                   if isinstance(step_function, _BinaryScore) else {})))
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,3 @@
+from .cli import _main
+
+_main()

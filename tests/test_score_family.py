@@ -1,0 +1,339 @@
+"""The binary REINFORCE family (reinmax.binary_score): exact unbiasedness by enumeration (float64,
+learned parts frozen at random non-zero values), each check shown able to fail by a biased
+variant; RELAX by quadrature (D = 1) and a Monte Carlo z-test (D = 2, 3); the coupled laws of
+DisARM and ARMS against their samplers; the calling contract and its bad inputs."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import reinmax
+from reinmax import binary_score as bs
+from reinmax.binary_score import build_binary_score_estimator, exact_gradient, exact_moments
+
+ENUMERATED = [("REINFORCE", 2), ("REINFORCE", 3), ("RLOO", 2), ("RLOO", 3), ("DisARM", 2),
+              ("ARMS", 2), ("ARMS", 3), ("DoubleCV", 2), ("DoubleCV", 3), ("RODEO", 2),
+              ("RODEO", 3)]
+
+
+def problem(D, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(D, D, dtype=torch.float64, generator=g)
+    c = torch.randn(D, dtype=torch.float64, generator=g)
+    logits = torch.randn(D, dtype=torch.float64, generator=g) * 1.5
+
+    def f(b):                                    # smooth in b, not multilinear
+        return torch.sin(b @ c) + (b @ W * b).sum(-1) + 0.7 * b.prod(-1)
+    return f, logits
+
+
+def frozen(name, K, seed=1, **options):
+    est = build_binary_score_estimator(name, num_samples=K, **options).double()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in est.parameters():
+            p.copy_(torch.randn(p.shape, dtype=p.dtype, generator=g))
+            assert (p != 0).all()
+    return est
+
+
+# ------------------------------------------------------------------ exact unbiasedness
+@pytest.mark.parametrize("name,K", ENUMERATED)
+@pytest.mark.parametrize("D", [2, 3])
+def test_exactly_unbiased_by_enumeration(name, K, D):
+    f, logits = problem(D, seed=D)
+    mean, variance = exact_moments(frozen(name, K), f, logits)
+    assert torch.allclose(mean, exact_gradient(f, logits), rtol=0, atol=1e-10)
+    assert (variance > 0).all()
+
+
+class BrokenReinforce(bs.Reinforce):
+    def _estimate(self, eta, theta, samples, f, grad_b):      # score about 1/2, not theta
+        return (f.unsqueeze(-1) * (samples - 0.5)).mean(0)
+
+
+class BrokenRLOO(bs.RLOO):
+    def _estimate(self, eta, theta, samples, f, grad_b):      # baseline includes the own sample
+        return ((f - f.mean(0)).unsqueeze(-1) * (samples - theta)).mean(0)
+
+
+class BrokenDisARM(bs.DisARM):
+    tuple_probability = bs.BinaryScoreEstimator.tuple_probability   # pairs taken as independent
+
+
+class BrokenARMS(bs.ARMS):
+    def _estimate(self, eta, theta, samples, f, grad_b):      # debiased as if independent
+        centred = (f - f.mean(0, keepdim=True)).unsqueeze(-1)
+        K = self.num_samples
+        return (centred * (samples - theta)).sum(0) * theta * (1 - theta) / (theta - theta ** 2) / (K - 1)
+
+
+class BrokenDoubleCV(bs.DoubleCV):
+    def _estimate(self, eta, theta, samples, f, grad_b):      # the control variate's mean not removed
+        return super()._estimate(eta, theta, samples, f, grad_b) + \
+            self.alpha * grad_b.mean(0) * theta * (1 - theta)
+
+
+class BrokenRODEO(bs.RODEO):
+    def _estimate(self, eta, theta, samples, f, grad_b):      # H_k built with its own sample too
+        return super()._estimate(eta, theta, samples, f, grad_b, own=True)
+
+
+BROKEN = {"REINFORCE": BrokenReinforce, "RLOO": BrokenRLOO, "DisARM": BrokenDisARM,
+          "ARMS": BrokenARMS, "DoubleCV": BrokenDoubleCV, "RODEO": BrokenRODEO}
+
+
+@pytest.mark.parametrize("name,K", ENUMERATED)
+def test_a_broken_variant_fails_the_same_check(name, K):
+    f, logits = problem(3, seed=3)
+    est = BROKEN[name](num_samples=K).double()
+    est.load_state_dict(frozen(name, K).state_dict())
+    mean, _ = exact_moments(est, f, logits)
+    assert (mean - exact_gradient(f, logits)).abs().max() > 1e-4
+
+
+def test_estimators_without_control_agree_where_they_should():
+    """ARMS at K = 2 is DisARM (same law of the pair, same estimate in distribution); RODEO and
+    Double CV with zero coefficients are RLOO, tuple by tuple."""
+    f, logits = problem(3)
+    for name in ("DisARM", "ARMS"):
+        m, v = exact_moments(frozen(name, 2), f, logits)
+        if name == "DisARM":
+            ref = (m, v)
+    assert torch.allclose(m, ref[0], atol=1e-12) and torch.allclose(v, ref[1], atol=1e-12)
+    samples = bs.all_tuples(3, 3)
+    eta = logits.expand(samples.shape[1], 3)
+    rloo = build_binary_score_estimator("RLOO", num_samples=3).double()(eta, f, samples=samples).grad
+    for name in ("RODEO", "DoubleCV"):
+        est = build_binary_score_estimator(name, num_samples=3).double()   # alpha = beta = 0
+        assert torch.allclose(est(eta, f, samples=samples).grad, rloo, atol=1e-12)
+
+
+# ------------------------------------------------------------------ the coupled laws
+@pytest.mark.parametrize("name,K", [("REINFORCE", 2), ("DisARM", 2), ("DisARM", 4),
+                                    ("ARMS", 2), ("ARMS", 3), ("ARMS", 4)])
+def test_sampler_draws_the_law_that_is_enumerated(name, K):
+    D, N = 2, 200_000
+    logits = torch.tensor([-0.9, 1.3], dtype=torch.float64)
+    est = build_binary_score_estimator(name, num_samples=K).double()
+    tuples = bs.all_tuples(K, D)
+    p = est.tuple_probability(tuples, logits.expand(tuples.shape[1], D))
+    assert torch.allclose(p.sum(), torch.tensor(1.0, dtype=torch.float64), atol=1e-12)
+    draws = est._draw(torch.sigmoid(logits).expand(N, D), torch.Generator().manual_seed(0))
+    code = (draws * 2 ** torch.arange(K * D, dtype=torch.float64).reshape(K, 1, D)).sum((0, 2)).long()
+    freq = torch.bincount(code, minlength=2 ** (K * D)).double() / N
+    tcode = (tuples * 2 ** torch.arange(K * D, dtype=torch.float64).reshape(K, 1, D)).sum((0, 2)).long()
+    expected = torch.zeros(2 ** (K * D), dtype=torch.float64).index_put((tcode,), p)
+    z = (freq - expected) / torch.sqrt(expected.clamp(min=1e-12) * (1 - expected) / N)
+    assert z[expected > 0].abs().max() < 5
+    assert (freq[expected == 0] == 0).all()
+
+
+def test_arms_pairwise_joint_is_the_debias_formula():
+    for K in (2, 3, 4):
+        for t in (0.1, 0.4, 0.5, 0.7, 0.95):
+            theta = torch.tensor([t], dtype=torch.float64)
+            est = build_binary_score_estimator("ARMS", num_samples=K).double()
+            tuples = bs.all_tuples(K, 1)
+            p = est.tuple_probability(tuples, torch.logit(theta).expand(tuples.shape[1], 1))
+            p11 = (p * tuples[0, :, 0] * tuples[1, :, 0]).sum()
+            assert abs(p11 - bs._arms_pair_probability(theta, K)[0]) < 1e-12
+            assert abs((p * tuples[0, :, 0]).sum() - t) < 1e-12
+
+
+# ------------------------------------------------------------------ RELAX
+def _relax(D, hidden=4, seed=5):
+    est = build_binary_score_estimator("RELAX", num_samples=1, num_latents=D)
+    est.surrogate_net = torch.nn.Sequential(torch.nn.Linear(D, hidden), torch.nn.LeakyReLU(0.3),
+                                            torch.nn.Linear(hidden, 1))
+    est = est.double()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in est.parameters():
+            p.copy_(torch.randn(p.shape, dtype=p.dtype, generator=g))
+        est.log_temperature.fill_(math.log(0.5))
+    return est
+
+
+def test_relax_unbiased_by_quadrature_at_d1():
+    f = lambda b: torch.sin(2 * b[..., 0]) + b[..., 0] ** 2        # noqa: E731
+    logit = torch.tensor([0.4], dtype=torch.float64)
+    est = _relax(1)
+    mean = bs.relax_quadrature_mean(est, f, logit)
+    assert abs(mean - exact_gradient(f, logit)).max() < 1e-9
+    broken = bs.relax_quadrature_mean(est, f, logit, drop_conditional=True)
+    assert abs(broken - exact_gradient(f, logit)).max() > 1e-3
+
+
+@pytest.mark.parametrize("D", [2, 3])
+def test_relax_unbiased_by_monte_carlo_z_test(D):
+    f, logits = problem(D, seed=10 + D)
+    est = _relax(D, hidden=16, seed=D)
+    true = exact_gradient(f, logits)
+    g = torch.Generator().manual_seed(D)
+    N, chunk = 1_000_000, 250_000
+    for drop, check in ((False, lambda z: z.abs().max() < 5), (True, lambda z: z.abs().max() > 10)):
+        s1 = torch.zeros(D, dtype=torch.float64)
+        s2 = torch.zeros(D, dtype=torch.float64)
+        for _ in range(N // chunk):
+            with torch.no_grad():
+                grad = est(logits.expand(chunk, D), f, g, drop_conditional=drop).grad
+            s1 += grad.sum(0)
+            s2 += grad.pow(2).sum(0)
+        mean = s1 / N
+        std = (s2 / N - mean ** 2).sqrt()
+        assert check((mean - true) / (std / math.sqrt(N))), (drop, mean, true)
+
+
+# ------------------------------------------------------------------ the contract
+@pytest.mark.parametrize("name", list(bs.BINARY_SCORE_NAMES))
+def test_contract_shapes_and_training_step(name):
+    batch, D, K = 4, 5, 2 if name != "RELAX" else 1
+    options = {"num_latents": D} if name == "RELAX" else {}
+    est = build_binary_score_estimator(name, num_samples=K, **options)
+    assert isinstance(est, torch.nn.Module)
+    decoder = torch.nn.Linear(D, 3)
+    logits = torch.randn(batch, D, requires_grad=True)
+    x = torch.randn(batch, 3)
+    f = lambda b: ((decoder(b) - x) ** 2).sum(-1)            # noqa: E731
+    out = est(logits, f, torch.Generator().manual_seed(0))
+    assert out.grad.shape == (batch, D) and out.values.shape == (K, batch)
+    assert out.samples.shape == (K, batch, D)
+    assert set(out.samples.unique().tolist()) <= {0.0, 1.0}
+    learned = list(est.parameters())
+    assert bool(learned) == (name in ("DoubleCV", "RELAX", "RODEO"))
+    assert out.grad.requires_grad == bool(learned)
+    loss = est.surrogate(logits, out) + out.values.mean()
+    est.variance_backward(out)
+    assert all(p.grad is not None for p in learned)
+    assert decoder.weight.grad is None              # the variance loss reaches only the estimator
+    loss.backward()
+    assert torch.allclose(logits.grad, out.grad.detach() / batch)
+    assert decoder.weight.grad is not None
+
+
+def test_registry_entries():
+    assert reinmax.registry.names("bernoulli-score") == [
+        "REINFORCE-Bernoulli", "RLOO-Bernoulli", "DisARM", "ARMS", "DoubleCV", "RELAX", "RODEO"]
+    assert isinstance(build_binary_score_estimator("rodeo", num_samples=3), bs.RODEO)
+    assert isinstance(build_binary_score_estimator("RLOO-Bernoulli"), bs.RLOO)
+    a, b = build_binary_score_estimator("RODEO"), build_binary_score_estimator("RODEO")
+    assert a.control is not b.control
+
+
+def test_bad_inputs_are_clear_errors():
+    build = build_binary_score_estimator
+    with pytest.raises(ValueError, match=r"RLOO needs num_samples >= 2; got num_samples=1"):
+        build("RLOO", num_samples=1)
+    with pytest.raises(ValueError, match=r"ARMS needs num_samples >= 2"):
+        build("ARMS", num_samples=1)
+    with pytest.raises(ValueError, match=r"num_samples in \{2, 3\}.*got num_samples=4"):
+        build("RODEO", num_samples=4)
+    with pytest.raises(ValueError, match=r"must be even; got num_samples=3"):
+        build("DisARM", num_samples=3)
+    with pytest.raises(TypeError, match=r"num_samples must be an integer"):
+        build("RLOO", num_samples=2.0)
+    with pytest.raises(TypeError, match=r"has no option 'tau'"):
+        build("RLOO", tau=1.0)
+    with pytest.raises(ValueError, match=r"unknown estimator 'BOGUS'"):
+        build("BOGUS")
+    est = build("RLOO")
+    f = lambda b: b.sum(-1)                                   # noqa: E731
+    with pytest.raises(ValueError, match=r"shape \(2, 4\).*got \(2,\)"):
+        est(torch.zeros(4, 3), lambda b: b.sum((-1, -2)))
+    with pytest.raises(ValueError, match=r"0-d"):
+        est(torch.tensor(0.3), f)
+    with pytest.raises(TypeError, match=r"floating dtype"):
+        est(torch.zeros(4, 3, dtype=torch.long), f)
+    with pytest.raises(TypeError, match=r"torch.Tensor"):
+        est([0.1, 0.2], f)
+    with pytest.raises(ValueError, match=r"finite"):
+        est(torch.tensor([[0.0, float("nan")]]), f)
+    with pytest.raises(ValueError, match=r"samples must have shape \(2, 4, 3\)"):
+        est(torch.zeros(4, 3), f, samples=torch.zeros(1, 4, 3))
+    with pytest.raises(ValueError, match=r"only 0 and 1"):
+        est(torch.zeros(4, 3), f, samples=torch.full((2, 4, 3), 0.5))
+    with pytest.raises(ValueError, match=r"differentiable in b"):
+        build("RODEO")(torch.zeros(4, 3), lambda b: b.detach().sum(-1))
+    with pytest.raises(ValueError, match=r"num_latents=200; the logits have D=3"):
+        build("RELAX")(torch.zeros(4, 3), f)
+    with pytest.raises(ValueError, match=r"exceeds max_tuples"):
+        exact_moments(build("RLOO", num_samples=3), f, torch.zeros(8, dtype=torch.float64))
+
+
+# ------------------------------------------------------------------ DisARM-Tree (categorical)
+def _categorical_problem(V, C, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(V, C, dtype=torch.float64, generator=g)
+    M = torch.randn(V * C, V * C, dtype=torch.float64, generator=g)
+    logits = torch.randn(V, C, dtype=torch.float64, generator=g)
+
+    def f(one_hot):                                   # (..., V, C) -> (...)
+        flat = one_hot.flatten(-2)
+        return torch.sin((one_hot * W).sum((-1, -2))) + ((flat @ M) * flat).sum(-1) / 4
+    return f, logits
+
+
+def _exact_categorical_gradient(f, logits):
+    V, C = logits.shape
+    leaf = logits.clone().requires_grad_(True)
+    codes = torch.tensor(list(itertools.product(range(C), repeat=V)))
+    one_hot = torch.nn.functional.one_hot(codes, C).double()
+    log_p = (torch.log_softmax(leaf, -1) * one_hot).sum((-1, -2))
+    expected = (log_p.exp() * f(one_hot)).sum()
+    return torch.autograd.grad(expected, leaf)[0]
+
+
+def _disarm_tree_mean(f, logits, broken=False):
+    from reinmax import disarm_tree as dt
+    V, C = logits.shape
+    b1, b2 = dt._all_node_pairs(C - 1, V)
+    N = b1.shape[0]
+    leaf = logits.expand(N, V, C).clone().requires_grad_(True)
+    surrogate, _ = dt.disarm_tree(leaf, f, bits=(b1, b2))
+    grads, = torch.autograd.grad(surrogate.mean(0).sum(), leaf)
+    weights = dt.pair_probability(b1, b2, logits.expand(N, V, C))
+    if broken:                                         # the two bit arrays taken as independent
+        sig = torch.sigmoid(dt.tree_logits(logits.expand(N, V, C)))
+        q = lambda b: torch.where(b == 1, sig, 1 - sig).prod(-1).prod(-1)   # noqa: E731
+        weights = q(b1) * q(b2)
+    assert abs(weights.sum() - 1) < 1e-12
+    return (weights[:, None, None] * grads).sum(0)
+
+
+import itertools  # noqa: E402
+
+
+@pytest.mark.parametrize("V,C", [(1, 2), (1, 4), (2, 4), (1, 8)])
+def test_disarm_tree_exactly_unbiased(V, C):
+    f, logits = _categorical_problem(V, C, seed=V + C)
+    mean = _disarm_tree_mean(f, logits)
+    assert torch.allclose(mean, _exact_categorical_gradient(f, logits), rtol=0, atol=1e-10)
+
+
+def test_disarm_tree_broken_law_fails():
+    """Enumerated under the wrong law (the two bit arrays independent, not antithetic), it is off."""
+    f, logits = _categorical_problem(1, 4, seed=5)
+    mean = _disarm_tree_mean(f, logits, broken=True)
+    assert (mean - _exact_categorical_gradient(f, logits)).abs().max() > 1e-4
+
+
+def test_disarm_tree_sampler_and_tree_logits():
+    from reinmax import disarm_tree as dt
+    logits = torch.randn(3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    # following the tree from the root reproduces softmax(logits) exactly
+    n = 7
+    bits = torch.tensor(list(itertools.product((0, 1), repeat=n)), dtype=torch.float64)
+    z, path = dt.tree_categories(bits)
+    sig = torch.sigmoid(dt.tree_logits(logits))                 # (3, 7)
+    p_bits = torch.where(bits[:, None, :] == 1, sig, 1 - sig)   # (128, 3, 7)
+    p_path = torch.where(path[:, None, :] == 1, p_bits, torch.ones_like(p_bits)).prod(-1)
+    probs = torch.zeros(3, 8, dtype=torch.float64)
+    for k in range(8):
+        probs[:, k] = p_path[z == k].sum(0) / (2 ** (n - 3))     # nodes off the path are free
+    assert torch.allclose(probs, torch.softmax(logits, -1), atol=1e-12)
+    with pytest.raises(ValueError, match=r"power of two categories"):
+        dt.disarm_tree(torch.zeros(2, 3, 6), lambda d: d.sum((-1, -2)))
+    with pytest.raises(ValueError, match=r"shape \(2, 2\)"):
+        dt.disarm_tree(torch.zeros(2, 3, 4), lambda d: d.sum((-1, -2, -3)))
