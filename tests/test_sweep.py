@@ -159,19 +159,29 @@ def test_a_killed_driver_reruns_only_the_missing_cells(tmp_path):
         c.path: numbers(r) for c, r in reference}
 
 
-def test_the_command_line_documents_itself_and_rejects_bad_input(tmp_path):
-    shown = _cli("--help").stdout
-    assert "run" in shown and "status" in shown and "list" in shown
-    shown = _cli("run", "--help").stdout
-    for option in ("--grid", "--experiment", "--axis", "--fixed", "--out", "--engine",
-                   "--workers", "--address", "--select"):
-        assert option in shown
-    bad = _cli("run", "--experiment", "polynomial", "--axis", "metod=ST", "--out",
-               str(tmp_path), check=False)
-    assert bad.returncode == 2 and "('metod' is not one)" in bad.stderr
+def test_the_command_line_documents_itself_and_rejects_bad_input(tmp_path, capsys):
+    from reinmax.sweep.__main__ import main
+    for args in (["--help"], ["run", "--help"]):
+        with pytest.raises(SystemExit):
+            main(args)
+    shown = capsys.readouterr().out
+    for word in ("run", "status", "list", "--grid", "--experiment", "--axis", "--fixed", "--out",
+                 "--engine", "--workers", "--address", "--select"):
+        assert word in shown
+    assert main(["run", "--experiment", "polynomial", "--axis", "metod=ST", "--out",
+                 str(tmp_path)]) == 2
+    assert "('metod' is not one)" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
-    listed = _cli("list").stdout
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
     assert "polynomial-table7" in listed and "150 cells" in listed and "vae-book" in listed
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(TINY))
+    assert main(["run", "--grid", str(grid), "--out", str(tmp_path / "out"), "--quiet",
+                 "--select", "polynomial"]) == 0
+    assert "method=ReinMax" in capsys.readouterr().out
+    assert main(["status", "--grid", str(grid), "--out", str(tmp_path / "out")]) == 0
+    assert "9 of 9 cells finished" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------- selection
@@ -223,3 +233,13 @@ def test_the_committed_figure2_grid_is_found_by_the_runner(no_training, tmp_path
                         "tau": committed["taus"]}, fixed)
     results = run_sweep(grid, config.out_dir, progress=False)
     assert [r for _, r in results] == committed["runs"]
+
+
+def test_ray_is_an_optional_extra_that_make_test_installs_and_make_book_does_not():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = {line.split(":")[0]: line for line in makefile.splitlines()
+               if line and not line[0].isspace() and ":" in line and "=" not in line}
+    assert "$(RAY_STAMP)" in targets["test"] and "$(RAY_STAMP)" not in targets["book"]
+    assert (ROOT / "requirements-ray.txt").read_text().split("\n")[-2] == "ray==2.60.0"
+    assert 'ray = ["ray==2.60.0"]' in (ROOT / "pyproject.toml").read_text()
+    assert "ray" not in (ROOT / "requirements.txt").read_text()
