@@ -243,3 +243,34 @@ def test_ray_is_an_optional_extra_that_make_test_installs_and_make_book_does_not
     assert (ROOT / "requirements-ray.txt").read_text().split("\n")[-2] == "ray==2.60.0"
     assert 'ray = ["ray==2.60.0"]' in (ROOT / "pyproject.toml").read_text()
     assert "ray" not in (ROOT / "requirements.txt").read_text()
+
+
+def test_a_half_finished_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A cell interrupted after 27 steps (its checkpoint holds epoch 5) is reported as failed, the
+    others are written; the rerun resumes it from epoch 5 and gives an uninterrupted run's numbers."""
+    grid = dict(TINY, axes={"method": ["ST", "ReinMax"], "tau": [1.0]},
+                fixed=dict(TINY["fixed"], epochs=6, steps=5))
+    original_run, original_train = P.training.run, P.training.train_method
+
+    def interrupted(config, *args, **kwargs):
+        if config.methods == ["ReinMax"]:
+            kwargs["stop_after_steps"] = 27
+        return original_run(config, *args, **kwargs)
+    monkeypatch.setattr(P.training, "run", interrupted)
+    with pytest.raises(sweep.SweepFailed, match="p2_A_ReinMax_tau1.json: Interrupted"):
+        run_sweep(grid, tmp_path, progress=False)
+    assert journal(tmp_path) == ["p2_A_ST_tau1.json"]
+    assert (tmp_path / ".partial" / "p2_A_ReinMax_tau1" / "checkpoint.ckpt").is_file()
+    resumed_from = []
+
+    def watch(config, method, *, state=None, **kwargs):
+        resumed_from.append(None if state is None else state["epoch"])
+        return original_train(config, method, state=state, **kwargs)
+    monkeypatch.setattr(P.training, "run", original_run)
+    monkeypatch.setattr(P.training, "train_method", watch)
+    run_sweep(grid, tmp_path, progress=False)
+    assert resumed_from == [5] and journal(tmp_path)[1:] == ["p2_A_ReinMax_tau1.json"]
+    reference = run_sweep(grid, None, progress=False)
+    assert {p: numbers(r) for p, r in records(tmp_path).items()} == {
+        c.path: numbers(r) for c, r in reference}
+    assert not (tmp_path / ".partial").exists()
