@@ -32,7 +32,7 @@ import signal
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -122,10 +122,15 @@ Outcome = Tuple[Cell, Optional[Dict[str, Any]], Optional[BaseException]]
 
 
 def _local(cells: Sequence[Cell], workspaces: Dict[str, Optional[str]], workers: int,
-           threads: int, counts: Dict[str, int]) -> Iterator[Outcome]:
+           threads: int, counts: Dict[str, int], found: Callable[[Cell], Optional[dict]]
+           ) -> Iterator[Outcome]:
     if workers == 1:
         for cell in cells:
             counts["running"] = 1
+            # Looked for again just before training: another driver may have finished it.
+            if found(cell) is not None:
+                yield cell, None, None
+                continue
             try:
                 record = execute(cell, workspaces[cell.path], threads)
             except Exception as error:           # noqa: BLE001 - reported, the sweep goes on
@@ -247,11 +252,17 @@ def run_sweep(grid: Union[Grid, Dict[str, Any], Sequence[Grid]], out_dir: Union[
     bar = progress_bar(total=len(cells), initial=len(records), desc=f"sweep ({engine})",
                        disable=not progress)
     try:
-        outcomes = (_local(pending, workspaces, workers, threads, counts) if engine == "local"
+        def found(cell):
+            return None if out is None else spec.finished(out, cell)
+        outcomes = (_local(pending, workspaces, workers, threads, counts, found)
+                    if engine == "local"
                     else _ray(pending, workers, threads, address, retries, counts))
         for cell, record, error in outcomes:
             if error is not None:
                 failures[cell.path] = f"{type(error).__name__}: {error}"
+            elif record is None:                     # finished meanwhile by another driver
+                records[cell.path] = found(cell)
+                bar.update(1)
             else:
                 if out is not None:
                     _write(out, cell, record)
