@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from . import (ENGINES, EXPERIMENTS, NAMED_GRIDS, RULES, Grid, beside_paper, format_rows,
-               format_selection, named_grid, run_sweep, select_by)
+from . import (ENGINES, EXPERIMENTS, NAMED_GRIDS, RULES, Grid, beside_paper, finished_cells,
+               format_rows, format_selection, named_grid, run_sweep, select_by)
 
 
 def _value(text: str):
@@ -123,11 +123,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         grid = _grid(args)
         if args.command == "status":
-            spec, cells = EXPERIMENTS[grid.experiment], grid.cells()
-            done = [(c, r) for c in cells for r in [spec.finished(Path(args.out), c)] if r]
-            print(f"{len(done)} of {len(cells)} cells finished in {args.out}; "
-                  f"{len(cells) - len(done)} missing")
-            if len(done) == len(cells):
+            done, missing = finished_cells(grid, args.out)
+            print(f"{len(done)} of {len(done) + len(missing)} cells finished in {args.out}; "
+                  f"{len(missing)} missing")
+            if not missing:
                 _select(done, args.select, grid.experiment)
             return 0
         results = run_sweep(grid, args.out, engine=args.engine, workers=args.workers,

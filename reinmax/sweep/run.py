@@ -280,3 +280,19 @@ def run_sweep(grid: Union[Grid, Dict[str, Any], Sequence[Grid]], out_dir: Union[
     if partial is not None and partial.is_dir() and not any(p.is_file() for p in partial.rglob("*")):
         shutil.rmtree(partial, ignore_errors=True)
     return [(cell, records[cell.path]) for cell in cells]
+
+
+def finished_cells(grid: Union[Grid, Dict[str, Any]], out_dir: Union[str, Path]
+                   ) -> Tuple[List[Tuple[Cell, Dict[str, Any]]], List[Cell]]:
+    """``(finished, missing)``: the ``(cell, record)`` pairs whose records ``out_dir`` holds and
+    the cells it does not; trains nothing (what ``python -m reinmax.sweep status`` counts)."""
+    grid = grid if isinstance(grid, Grid) else Grid.from_dict(grid)
+    spec = experiment(grid.experiment)
+    finished, missing = [], []
+    for cell in grid.cells():
+        record = spec.finished(Path(out_dir), cell)
+        if record is None:
+            missing.append(cell)
+        else:
+            finished.append((cell, record))
+    return finished, missing
