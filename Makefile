@@ -12,6 +12,13 @@ FORCE ?=
 
 .PHONY: book test unit browser venv clean
 
+# The tests also need the optional Ray extra (the sweep runner's cluster tests); the book does not.
+RAY_STAMP := $(VENV)/.installed-ray
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-ray.txt
+	$(PY) -c "import ray"
+	touch $(RAY_STAMP)
+
 venv: $(STAMP)
 
 # Recreate the environment when requirements change; pip's output is kept quiet but errors show.
@@ -33,14 +40,14 @@ book: $(STAMP)
 # 5. checks of the pages just built: progress bars (tests/test_book_html.py) and headless
 # Chromium. Any failing step stops the run (pytest's exit status 5, "no tests collected", is a
 # failure too).
-test: $(STAMP)
+test: $(STAMP) $(RAY_STAMP)
 	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py
 	$(PY) tools/book.py execute --scale smoke --force
 	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 _build/stage-smoke/notebooks
 	$(PY) tools/book.py build --scale smoke
 	REINMAX_BOOK_HTML=$(SMOKE_HTML) $(PY) -m pytest -q -rs tests/test_book_html.py tests/test_book_browser.py
 
-unit: $(STAMP)
+unit: $(STAMP) $(RAY_STAMP)
 	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py
 
 browser: $(STAMP)

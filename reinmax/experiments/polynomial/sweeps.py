@@ -1,5 +1,6 @@
 """Polynomial programming: the temperature sweep over Table 7's grid and the paper-scale
-Figure 1 runs (moved here as they were; a later issue replaces them with one sweep runner)."""
+Figure 1 runs. The sweep's cells run through the one sweep runner, :mod:`reinmax.sweep` (these
+functions keep their signatures and records: a cell's record file is where it always was)."""
 import dataclasses
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -19,34 +20,30 @@ def sweep_record_path(out_dir: Union[str, Path], config: PolynomialConfig, metho
     return Path(out_dir) / f"p{config.p:g}_{config.setting}_{method}_tau{float(tau):g}.json"
 
 
+def _grid(config: PolynomialConfig, methods: Sequence[str], taus: Sequence[float]):
+    """The sweep runner's grid of ``methods`` x ``taus`` on ``config``'s problem."""
+    from reinmax.sweep import Grid
+    fixed = {k: v for k, v in config.as_dict().items() if k not in ("methods", "taus")}
+    return Grid("polynomial", {"method": list(methods), "tau": [float(t) for t in taus]}, fixed)
+
+
+def _threads(workers: int) -> int:
+    # One process: the caller's threads, as before the runner; several: one thread each.
+    return torch.get_num_threads() if workers == 1 else 1
+
+
 def sweep_cell(config: PolynomialConfig, method: str, tau: float, *,
                out_dir: Union[str, Path, None] = None, progress: bool = True) -> Dict[str, Any]:
-    """One cell of the sweep: train ``method`` at ``tau`` on ``config``; return its record.
+    """One cell of the sweep: train ``method`` at ``tau`` on ``config``'s problem; return its
+    record (one cell of :mod:`reinmax.sweep`'s runner).
 
     With ``out_dir`` the record is written there (atomically) and a later call returns it
     instead of training again, so an interrupted sweep resumes cell by cell.
     """
-    one = dataclasses.replace(config, methods=[method], taus=float(tau))
-    path = sweep_record_path(out_dir, config, method, tau) if out_dir is not None else None
-    record = (layer.finished_record(path, one.fingerprint(), one.device, fields=one.as_dict())
-              if path is not None else None)
-    if record is not None:
-        return record
-    record = run(one, progress=progress)
-    if path is not None:
-        layer.write_json(path, record)
+    from reinmax.sweep import run_sweep
+    ((_, record),) = run_sweep(_grid(config, [method], [tau]), out_dir, progress=False,
+                               threads=_threads(1))
     return record
-
-
-def _sweep_cells(configs: Sequence[PolynomialConfig], taus: Sequence[float]):
-    return [(config, method, float(tau)) for config in configs for method in config.methods
-            if not temperature_free(method) for tau in taus]
-
-
-def _sweep_worker(cell) -> None:
-    torch.set_num_threads(1)        # the workers share the cores; one thread each
-    config, method, tau, out_dir = cell
-    sweep_cell(config, method, tau, out_dir=out_dir, progress=False)
 
 
 def temperature_sweep(config: PolynomialConfig, taus: Sequence[float] = TABLE7_TEMPERATURES,
@@ -58,7 +55,7 @@ def temperature_sweep(config: PolynomialConfig, taus: Sequence[float] = TABLE7_T
     {method: tau}}`` plus the config and provenance. REINFORCE and RLOO have no temperature.
     With ``out_dir`` every (method, tau) cell keeps its record there and the sweep resumes
     after an interruption; ``workers`` > 1 trains that many cells at once in separate
-    processes (one thread each; needs ``out_dir``).
+    processes (one thread each).
     """
     return temperature_sweeps([config], taus, progress, out_dir=out_dir, workers=workers)[0]
 
@@ -67,30 +64,29 @@ def temperature_sweeps(configs: Sequence[PolynomialConfig],
                        taus: Sequence[float] = TABLE7_TEMPERATURES, progress: bool = True, *,
                        out_dir: Union[str, Path, None] = None, workers: int = 1
                        ) -> List[Dict[str, Any]]:
-    """:func:`temperature_sweep` for several configs (e.g. each ``p``), sharing the workers."""
+    """:func:`temperature_sweep` for several configs (e.g. each ``p``): one run of the sweep
+    runner (:func:`reinmax.sweep.run_sweep`) over all their cells, sharing the workers."""
+    from reinmax.sweep import run_sweep
     layer.positive_int(_OWNER, "workers", workers)
     taus = [layer.positive_number(_OWNER, "taus", tau) for tau in taus]
-    if workers > 1:
-        if out_dir is None:
-            layer.fail(_OWNER, "out_dir", out_dir, "a folder for the cells' records when workers > 1")
-        import multiprocessing
-        cells = [cell + (out_dir,) for cell in _sweep_cells(configs, taus)
-                 if not sweep_record_path(out_dir, *cell).is_file()]
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for _ in progress_bar(pool.imap_unordered(_sweep_worker, cells), total=len(cells),
-                                  desc="temperature sweep", disable=not progress):
-                pass
+    swept = [[m for m in config.methods if not temperature_free(m)] for config in configs]
+    grids = [_grid(config, methods, taus) for config, methods in zip(configs, swept) if methods]
+    results = run_sweep(grids, out_dir, workers=workers, threads=_threads(workers),
+                        progress=progress) if grids else []
+    records = {cell.fingerprint: record for cell, record in results}
     sweeps = []
-    for config in configs:
+    for config, methods in zip(configs, swept):
         final: Dict[str, Dict[str, float]] = {}
         wall = 0.0
         trained_on = set()
-        for _, method, tau in _sweep_cells([config], taus):
-            record = sweep_cell(config, method, tau, out_dir=out_dir, progress=progress)
-            final.setdefault(method, {})[str(tau)] = final_exact_losses(record)[method][0]
-            wall += record["wall_s"]
-            trained_on.add((record["provenance"]["git_commit"], record["provenance"]["platform"],
-                            record["provenance"]["device"]))
+        for method in methods:
+            for tau in taus:
+                one = dataclasses.replace(config, methods=[method], taus=tau)
+                record = records[one.fingerprint()]
+                final.setdefault(method, {})[str(tau)] = final_exact_losses(record)[method][0]
+                wall += record["wall_s"]
+                trained_on.add((record["provenance"]["git_commit"],
+                                record["provenance"]["platform"], record["provenance"]["device"]))
         chosen = {method: float(min(values, key=values.get)) for method, values in final.items()}
         sweeps.append({
             "experiment": "polynomial programming temperature sweep " + (

@@ -1,5 +1,6 @@
 """Figure 2 (Section 6.6): every method at every temperature of a grid, and the readers of its
-record (moved here as they were; a later issue replaces the grid with one sweep runner)."""
+record. The grid runs through the one sweep runner, :mod:`reinmax.sweep` (same records, same
+files: ``<out_dir>/tau_<tau>/<setting>_<method>.json``)."""
 import dataclasses
 import math
 import time
@@ -7,10 +8,10 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+import torch
 
-from reinmax.experiments import layer, progress_bar
+from reinmax.experiments import layer
 from .config import ALL_METHODS, PAPER_TEMPERATURE_SIDE, TEMPERATURES, VAEConfig
-from .training import _Images, finished_setting, train_setting
 
 # ------------------------------------------------------------------------- Figure 2
 def check_temperatures(taus) -> Tuple[float, ...]:
@@ -39,8 +40,9 @@ def temperature_grid(config: VAEConfig, taus: Sequence[float] = TEMPERATURES, *,
     ``taus``, everything else as ``config`` says (Table 8's optimizer and learning rate, and any
     ``overrides`` other than ``tau``, which the grid replaces).
 
-    Each temperature is one ``train_setting`` call with ``overrides={method: {"tau": tau}}``, so
-    with ``out_dir`` set every run checkpoints and resumes as :func:`run`'s do, under
+    Each (configuration, method, temperature) is one cell of :func:`reinmax.sweep.run_sweep`
+    (one ``train_setting`` call with ``overrides={method: {"tau": tau}}``), so with ``out_dir``
+    set every cell checkpoints and resumes, and its record is kept under
     ``<out_dir>/tau_<tau>/``; the combined record is written to
     ``<out_dir>/temperature_grid.json``. Returns ``{"experiment", "taus", "config", "runs",
     "wall_s", "provenance"}`` with one record per (configuration, method, temperature), whose
@@ -49,22 +51,17 @@ def temperature_grid(config: VAEConfig, taus: Sequence[float] = TEMPERATURES, *,
     if not isinstance(config, VAEConfig):
         raise TypeError(f"config must be a VAEConfig; got {type(config).__name__}")
     taus = check_temperatures(taus)
+    from reinmax.sweep import Grid, run_sweep
     began = time.perf_counter()
     device = config.resolved_device()
-    images = _Images(config, device)
-    jobs = [(tau, name, method) for name in config.configs for method in config.methods
-            for tau in taus]
-    runs = []
-    bar = progress_bar(jobs, desc="temperature grid", disable=not progress)
-    for tau, name, method in bar:
-        bar.set_postfix_str(f"{name} {method} tau={tau:g}")
-        overrides = dict(config.overrides)
-        overrides[method] = dict(overrides.get(method, {}), tau=tau)
-        out_dir = None if config.out_dir is None else str(Path(config.out_dir) / f"tau_{tau:g}")
-        at_tau = dataclasses.replace(config, overrides=overrides, out_dir=out_dir)
-        record = finished_setting(at_tau, name, method)
-        runs.append(record if record is not None else
-                    train_setting(at_tau, name, method, *images.get(), progress=progress))
+    # One cell per (configuration, method, temperature): the sweep runner's grid. Cells of a
+    # method keep that method's other overrides (optimizer, lr); the temperature replaces tau.
+    fixed = {k: v for k, v in dataclasses.asdict(config).items()
+             if k not in ("configs", "methods", "out_dir", "keep_checkpoints")}
+    grid = Grid("vae", {"config": list(config.configs), "method": list(config.methods),
+                        "tau": list(taus)}, fixed)
+    results = run_sweep(grid, config.out_dir, progress=progress, threads=torch.get_num_threads())
+    runs = [record for _, record in results]
     results = {"experiment": "mnist_vae_temperature_grid", "taus": list(taus),
                "config": dataclasses.asdict(config), "runs": runs,
                "wall_s": time.perf_counter() - began, "provenance": layer.provenance(device)}

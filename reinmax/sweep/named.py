@@ -1,0 +1,81 @@
+"""The paper's grids by name (``python -m reinmax.sweep list`` shows them)."""
+from pathlib import Path
+from typing import Callable, Dict, Union
+
+from reinmax import paper
+from .grid import Grid
+
+PAPER_SEEDS = list(range(10))
+
+
+def polynomial_table7() -> Grid:
+    """Table 7's temperatures for every Figure 1 method and p at the paper's scale: the committed
+    temperature sweep (``results/polynomial/temperature_sweep_records``)."""
+    from reinmax.experiments.polynomial import FIGURE1_METHODS, TABLE7_TEMPERATURES
+    return Grid("polynomial", {"p": [1.5, 2.0, 3.0], "method": list(FIGURE1_METHODS),
+                               "tau": list(TABLE7_TEMPERATURES)},
+                {"setting": "A", "L": 128, "batch_size": 256, "steps": 200, "epochs": 40,
+                 "seeds": PAPER_SEEDS})
+
+
+FIGURE8_10_PANELS = [[32, 16], [32, 128], [256, 16], [256, 128]]
+"""(batch size, L) of the Figures 8-10 panels run here. The paper's text says only "different
+batch sizes and random variable counts"; these bracket Figure 1's (256, 128)."""
+
+
+def figure8_10(sweep_file: Union[str, Path] = "results/polynomial/temperature_sweep.json",
+               methods=None, panels=None) -> Grid:
+    """Figures 8-10 (p = 1.5, 2, 3) at the paper's scale (40 epochs x 200 steps, 10 seeds,
+    setting A) for each (batch size, L) panel: each straight-through method at the temperature
+    the committed sweep chose for its p, and the score family (REINFORCE, RLOO: no temperature)."""
+    from reinmax.experiments.polynomial import FIGURE1_METHODS, chosen_temperatures
+    from reinmax.experiments.polynomial.problem import methods as trainable, temperature_free
+    score = [m for m in trainable() if temperature_free(m)]
+    chosen = []
+    for p in (1.5, 2.0, 3.0):
+        taus = chosen_temperatures(sweep_file, p)
+        for method in (methods or list(FIGURE1_METHODS) + score):
+            chosen.append([p, method, 1.0 if temperature_free(method) else taus[method]])
+    return Grid("polynomial", {"batch_size+L": panels or FIGURE8_10_PANELS,
+                               "p+method+tau": chosen},
+                {"setting": "A", "steps": 200, "epochs": 40, "seeds": PAPER_SEEDS})
+
+
+def vae_table7() -> Grid:
+    """Table 7's whole search space for the MNIST VAE at the paper's scale (all six settings,
+    the five methods of Table 2, 160 epochs, seeds 0-9): what Tables 8-11 were selected from."""
+    from reinmax.experiments.vae.config import CONFIGURATIONS, METHODS
+    space = paper.table7_search_space()
+    return Grid("vae", {"config": list(CONFIGURATIONS), "method": list(METHODS),
+                        "optimizer": list(space["optimizer"]),
+                        "lr": list(space["learning_rate"]), "tau": list(space["temperature"])},
+                {"epochs": 160, "seeds": PAPER_SEEDS})
+
+
+def vae_figure2() -> Grid:
+    """Figure 2: the four 2^48 settings, five methods, nine temperatures, Table 8 otherwise."""
+    from reinmax.experiments.vae.config import FIGURE2_CONFIGS, METHODS, TEMPERATURES
+    return Grid("vae", {"config": list(FIGURE2_CONFIGS), "method": list(METHODS),
+                        "tau": list(TEMPERATURES)}, {"epochs": 160, "seeds": PAPER_SEEDS})
+
+
+def vae_book() -> Grid:
+    """The book's small grid (the sweeps appendix): 8x4, the five methods of Table 2, three
+    temperatures and two learning rates of Table 7, Adam, one epoch on the first 5,000 images
+    (50 updates), two seeds, test -ELBO on 1,000 images. Far too short to settle what the paper's
+    160 epochs select: it shows the mechanism and its cost."""
+    from reinmax.experiments.vae.config import METHODS
+    return Grid("vae", {"method": list(METHODS), "lr": [5e-4, 1e-3], "tau": [0.5, 1.0, 1.5]},
+                {"config": "8x4", "optimizer": "Adam", "epochs": 1, "train_subset": 5000,
+                 "test_subset": 1000, "seeds": [0, 1], "test_every": 0})
+
+
+NAMED_GRIDS: Dict[str, Callable[[], Grid]] = {
+    "polynomial-table7": polynomial_table7, "figure8-10": figure8_10,
+    "vae-table7": vae_table7, "vae-figure2": vae_figure2, "vae-book": vae_book}
+
+
+def named_grid(name: str) -> Grid:
+    if name not in NAMED_GRIDS:
+        raise ValueError(f"grid must be a JSON file or one of {list(NAMED_GRIDS)}; got {name!r}")
+    return NAMED_GRIDS[name]()
