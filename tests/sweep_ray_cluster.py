@@ -82,6 +82,11 @@ try:
     marker.write_text(json.dumps({"action": "hold", "from_cell": 2, "not_node": head_id}))
     sweep("remove_node")
     watcher.join(timeout=5)
+    # The head marks the removed node dead at its next failed health checks (~2 s, longer under
+    # load): wait for that (at most 60 s) rather than read the table once.
+    deadline = time.monotonic() + 60
+    while sum(n["Alive"] for n in ray.nodes()) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
     summary["alive_after"] = sum(n["Alive"] for n in ray.nodes())
 finally:
     ray.shutdown()

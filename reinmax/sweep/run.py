@@ -58,7 +58,8 @@ class SweepFailed(RuntimeError):
 # ------------------------------------------------------------------------ one cell, anywhere
 def _fault(cell: Cell) -> None:
     """Tests inject faults deterministically: when the file named by $REINMAX_SWEEP_FAULT exists,
-    the first cell (of index >= its ``from_cell``, and not on node ``not_node``) that claims it
+    the first cell (of index >= its ``from_cell``, and not on node ``not_node``, where cells wait
+    until another has claimed it) that claims it
     (an atomic rename: exactly one cell does) carries out its ``action``: ``kill-worker`` (this
     process dies), ``kill-driver`` (SIGKILL to ``driver_pid``, then the cell trains on) or
     ``hold`` (write ``<marker>.held`` with this process's node and wait to be killed)."""
@@ -76,6 +77,9 @@ def _fault(cell: Cell) -> None:
         import ray
         node = ray.get_runtime_context().get_node_id()
         if node == order["not_node"]:
+            # Keep this node busy until a cell on another node has claimed the fault: otherwise
+            # a fast node could finish every cell before the other node runs any (under load).
+            _wait_for(marker + ".claimed", seconds=120)
             return
     try:
         os.rename(marker, marker + ".claimed")
@@ -91,6 +95,13 @@ def _fault(cell: Cell) -> None:
                                                       "cell": cell.path}))
         time.sleep(120)
         raise RuntimeError("hold: nobody removed this node within 120 s")
+
+
+def _wait_for(path: str, seconds: float) -> None:
+    """Wait until ``path`` exists (at most ``seconds``): a test's ordering, checked every 50 ms."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def execute(cell: Cell, workspace: Optional[str], threads: int = 1) -> Dict[str, Any]:
