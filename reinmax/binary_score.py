@@ -14,7 +14,7 @@ Bernoulli VAE, each checked unbiased by exact enumeration (``tests/test_score_fa
 * ``logits``: a floating tensor ``(*batch, D)``, Bernoulli logits ``eta`` with
   ``P(b_d = 1) = sigmoid(eta_d)``, one per binary variable (the last dimension holds the ``D``
   variables of one example; a 0-d tensor is refused). Categorical logits (one per category)
-  belong to :func:`reinmax.reinforce` and :func:`reinmax.rloo` in :mod:`reinmax.score`.
+  belong to :func:`reinmax.reinforce` and :func:`reinmax.rloo` in ``reinmax.score``.
 * ``f(b)``: called with a float tensor ``(n, *batch, D)`` and returning one value per row,
   shape ``(n, *batch)`` (a loss: lower is better; any other shape is a ValueError naming both).
   ``n`` is ``K = num_samples`` with 0/1 samples, except for RELAX, which calls f once with its
@@ -63,7 +63,7 @@ BINARY_SCORE_NAMES = {"REINFORCE": "REINFORCE-Bernoulli", "RLOO": "RLOO-Bernoull
                       "DisARM": "DisARM", "ARMS": "ARMS", "DoubleCV": "DoubleCV",
                       "RELAX": "RELAX", "RODEO": "RODEO"}
 """The contract's short names -> their registry names (REINFORCE and RLOO are registered under
-``-Bernoulli`` names, the plain names being the categorical estimators of :mod:`reinmax.score`)."""
+``-Bernoulli`` names, the plain names being the categorical estimators of ``reinmax.score``)."""
 
 
 @dataclasses.dataclass
@@ -123,9 +123,9 @@ def _loo_mean(x: Tensor) -> Tensor:
 
 # ------------------------------------------------------------------------------ the base
 class BinaryScoreEstimator(nn.Module):
-    """Base class: draws ``K`` samples, evaluates f, and asks :meth:`_estimate` for the gradient.
+    """Base class: draws ``K`` samples, evaluates f, and asks ``_estimate`` for the gradient.
     Subclasses set ``name`` and ``needs_grad`` (whether grad_b f at the samples is used) and may
-    override :meth:`_draw` and :meth:`tuple_probability` (a coupled law)."""
+    override ``_draw`` and :meth:`tuple_probability` (a coupled law)."""
     name = "?"
     needs_grad = False
     min_samples = 1
@@ -158,6 +158,8 @@ class BinaryScoreEstimator(nn.Module):
     # -- the estimate
     def forward(self, logits: Tensor, f: Callable, generator: Optional[torch.Generator] = None,
                 *, samples: Optional[Tensor] = None) -> BinaryScoreEstimate:
+        """The estimate for Bernoulli ``logits`` (``(*batch, D)``) and ``f`` (module docstring);
+        ``samples`` (``(K, *batch, D)``, 0/1) replaces the draw."""
         _check_logits(logits)
         eta = logits.detach()
         theta = torch.sigmoid(eta)
@@ -229,7 +231,7 @@ class RLOO(BinaryScoreEstimator):
 
 class DisARM(BinaryScoreEstimator):
     """DisARM (Dong et al. 2020): antithetic pairs b = 1[u > 1 - theta], b~ = 1[u < theta] from
-    one uniform u; the estimate 1/2 (f(b) - f(b~)) (-1)^b~ 1[b != b~] sigmoid(|eta|), averaged
+    one uniform u; the estimate 1/2 (f(b) - f(b~)) (-1)^b~ 1[b != b~] ``sigmoid(|eta|)``, averaged
     over K/2 independent pairs (samples k and k + K/2 form a pair)."""
     name = "DisARM"
     min_samples = 2
@@ -352,6 +354,7 @@ class SteinControlNet(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, lin: Tensor, f: Tensor) -> Tensor:
+        """The control network's two outputs at the linear features ``lin`` and values ``f``."""
         hidden = self.dense_lin(lin.unsqueeze(-1)) + self.dense_f(f.unsqueeze(-1))
         return self.out(nn.functional.leaky_relu(hidden, 0.3))
 
@@ -453,6 +456,8 @@ class RELAX(BinaryScoreEstimator):
     def forward(self, logits: Tensor, f: Callable, generator: Optional[torch.Generator] = None,
                 *, samples: Optional[Tensor] = None, noise: Optional[Tuple[Tensor, Tensor]] = None,
                 context: Optional[Tensor] = None, drop_conditional: bool = False) -> BinaryScoreEstimate:
+        """RELAX's estimate (module docstring); ``noise`` (the two uniform tensors) replaces the
+        draw, ``context`` feeds the surrogate (e.g. the image)."""
         _check_logits(logits)
         K, D = self.num_samples, logits.shape[-1]
         if D != self.num_latents:

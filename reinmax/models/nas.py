@@ -195,7 +195,7 @@ class NASNetwork(nn.Module):
     GDAS's forward) or around one fixed cell (``genotype`` given: for retraining from scratch).
 
     ``channels`` is C, ``cells`` is N (cells per stage), ``in_channels`` 1 for MNIST, 3 for CIFAR.
-    Parameters are split: :meth:`weights` (the network) and :attr:`alpha` (the architecture).
+    Parameters are split: :meth:`weights` (the network) and ``alpha`` (the architecture).
     """
 
     def __init__(self, channels: int = 16, cells: int = 5, num_classes: int = 10,

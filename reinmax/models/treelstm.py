@@ -46,6 +46,7 @@ class BinaryTreeLSTM(nn.Module):
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, hl, cl, hr, cr):
+        """The parent's ``(h, c)`` from the left and right children's states."""
         i, fl, fr, u, o = self.linear(torch.cat([hl, hr], -1)).chunk(5, -1)
         c = cl * torch.sigmoid(fl + 1) + cr * torch.sigmoid(fr + 1) + torch.tanh(u) * torch.sigmoid(i)
         return torch.sigmoid(o) * torch.tanh(c), c

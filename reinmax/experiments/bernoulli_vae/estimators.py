@@ -133,7 +133,7 @@ def check_evaluations(method: str, K: int) -> Optional[str]:
 def build_score(name: str, num_samples: int, latents: int = 200, context: int = 784) -> nn.Module:
     """The score estimator ``name`` for K = ``num_samples`` evaluations per image:
     ``reinmax.binary_score``'s where this checkout has it, else the package's categorical
-    REINFORCE/RLOO (:class:`PackageScore`). RELAX gets K / 3 samples, ``latents`` and the image
+    REINFORCE/RLOO (``PackageScore``). RELAX gets K / 3 samples, ``latents`` and the image
     (``context`` features) as its surrogate's input, as Shi et al. feed it."""
     module = binary_score_module()
     if module is not None:
