@@ -121,3 +121,31 @@ def test_paper_claims_and_trees():
     assert analysis.bracketed(text.split(), gold) == "((((([ MAX) 2) (((([ MIN) 4) 7) ])) 0) ])"
     from reinmax.data.listops import operator_spans
     assert set(operator_spans(text)) <= set(gold)
+
+
+def test_a_diverged_run_is_recorded_not_lost(tmp_path, monkeypatch):
+    """A non-finite gradient norm at the third step stops that run unstepped; its record says
+    where, holds no final numbers, and the table counts it apart from the finished seeds."""
+    clip = torch.nn.utils.clip_grad_norm_
+    calls = {"n": 0}
+
+    def failing_clip(parameters, max_norm):
+        calls["n"] += 1
+        norm = clip(parameters, max_norm)
+        return torch.tensor(float("nan")) if calls["n"] == 3 else norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", failing_clip)
+    config = _tiny(methods=["ReinMax"], seeds=[0, 1], out_dir=str(tmp_path))
+    record = training.run(config, show=False)
+    first, second = record["runs"]
+    assert first["diverged"] is not None and first["diverged"]["epoch"] <= 1
+    assert first["valid_accuracy"] is None and first["trees"] is None
+    assert second["diverged"] is None and second["valid_accuracy"] is not None
+    assert not list(tmp_path.glob("*.pt"))          # no checkpoint left behind; the run is final
+    table = training.final_table(record)
+    assert table["valid"]["ReinMax"]["diverged"] == 1 and table["valid"]["ReinMax"]["n"] == 1
+    assert set(training.curves(training.read_record(tmp_path))) == {"ReinMax"}
+    # rerunning does not train the diverged run again
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    again = training.run(config, show=False)
+    assert again["runs"][0]["diverged"]["epoch"] == first["diverged"]["epoch"]

@@ -46,7 +46,8 @@ def our_claims(table: Mapping[str, Mapping[str, Mapping[str, Any]]], best: str =
     """The same claims on our per-seed accuracies (``training.final_table``), checked together by
     :func:`reinmax.report.check_claims` (Holm)."""
     claims = [(f"{method} < {best} ({split})", entry["values"], table[split][best]["values"])
-              for split in SPLITS for method, entry in table[split].items() if method != best]
+              for split in SPLITS for method, entry in table[split].items()
+              if method != best and entry["values"] and table[split][best]["values"]]
     return report.check_claims(claims, alpha=alpha)
 
 

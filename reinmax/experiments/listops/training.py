@@ -183,6 +183,7 @@ def train_run(config: ListOpsConfig, method: str, seed: int, splits: Dict[str, A
     lengths = [len(x) for x in train.ids]
     bar = progress_bar(total=config.epochs, initial=start_epoch, desc=f"{method} seed {seed}",
                        leave=False, disable=not show)
+    diverged = None
     for epoch in range(start_epoch, config.epochs):
         began = time.perf_counter()
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -196,7 +197,14 @@ def train_run(config: ListOpsConfig, method: str, seed: int, splits: Dict[str, A
             loss = F.cross_entropy(model(ids, lens), train.labels[rows].to(device))
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            if not (math.isfinite(loss.item()) and math.isfinite(float(norm))):
+                # A non-finite loss or gradient would turn every weight into NaN at this step
+                # (the reference then crashes in its sampler): the run stops here, unstepped,
+                # and is recorded as diverged, not dropped.
+                diverged = {"epoch": epoch + number / len(batches), "loss": loss.item(),
+                            "grad_norm": float(norm)}
+                break
             optimizer.step()
             losses.append(loss.item())
             if number in checkpoints:
@@ -208,6 +216,8 @@ def train_run(config: ListOpsConfig, method: str, seed: int, splits: Dict[str, A
                                 "lr": optimizer.param_groups[0]["lr"]})
                 losses = []
         trained_s += time.perf_counter() - began
+        if diverged is not None:
+            break
         if checkpoint is not None:
             layer.save_checkpoint(checkpoint, {
                 "fingerprint": fp, "device_type": device.type, "model": model.state_dict(),
@@ -216,15 +226,20 @@ def train_run(config: ListOpsConfig, method: str, seed: int, splits: Dict[str, A
                 "trained_s": trained_s})
         bar.update(1)
     bar.close()
-    final = {name: evaluate(model, splits[name], config.eval_batch_size, device)
-             for name in ("valid", "test")}
     run = {"method": method, "seed": seed, "hyperparameters": hp, "history": history,
-           "valid_accuracy": final["valid"]["accuracy"], "valid_loss": final["valid"]["loss"],
-           "test_accuracy": final["test"]["accuracy"], "test_loss": final["test"]["loss"],
-           "train_examples": len(train), "train_s": trained_s,
-           "train_examples_per_s": len(train) * config.epochs / max(trained_s, 1e-9),
-           "trees": (tree_agreement(model, splits["valid"], config.trees, device)
-                     if config.unit == "token" else None)}
+           "diverged": diverged, "train_examples": len(train), "train_s": trained_s}
+    if diverged is None:
+        final = {name: evaluate(model, splits[name], config.eval_batch_size, device)
+                 for name in ("valid", "test")}
+        run.update(valid_accuracy=final["valid"]["accuracy"], valid_loss=final["valid"]["loss"],
+                   test_accuracy=final["test"]["accuracy"], test_loss=final["test"]["loss"],
+                   train_examples_per_s=len(train) * config.epochs / max(trained_s, 1e-9),
+                   trees=(tree_agreement(model, splits["valid"], config.trees, device)
+                          if config.unit == "token" else None))
+    else:
+        # No final numbers: a diverged model has none that mean anything. Tables count it apart.
+        run.update(valid_accuracy=None, valid_loss=None, test_accuracy=None, test_loss=None,
+                   train_examples_per_s=None, trees=None)
     if out is not None:
         layer.write_json(out / f"{_stem(method, seed)}.json",
                          {"experiment": EXPERIMENT, "settings": settings, "fingerprint": fp,
@@ -255,22 +270,30 @@ def run(config: ListOpsConfig, show: bool = True) -> Dict[str, Any]:
 # ------------------------------------------------------------------------ readers
 def final_table(record: Dict[str, Any]) -> Dict[str, Dict[str, Dict[str, Any]]]:
     """``{"valid"|"test": {method: summary}}`` of the final accuracies in percent (mean, sample
-    std over seeds, n), Table 1's shape."""
+    std over seeds, n), Table 1's shape; runs that diverged are left out of the summary and
+    counted in ``diverged``."""
     table: Dict[str, Dict[str, Any]] = {"valid": {}, "test": {}}
     methods = list(dict.fromkeys(r["method"] for r in record["runs"]))
     for split in table:
         for method in methods:
-            values = [100 * r[f"{split}_accuracy"] for r in record["runs"] if r["method"] == method]
-            table[split][method] = dict(report.summary(values, ddof=1 if len(values) > 1 else 0),
-                                        values=values)
+            runs = [r for r in record["runs"] if r["method"] == method]
+            values = [100 * r[f"{split}_accuracy"] for r in runs if not r.get("diverged")]
+            diverged = len(runs) - len(values)
+            summary = (report.summary(values, ddof=1 if len(values) > 1 else 0) if values
+                       else {"mean": float("nan"), "std": float("nan"), "n": 0})
+            table[split][method] = dict(summary, values=values, diverged=diverged)
     return table
 
 
 def curves(record: Dict[str, Any], key: str = "valid_accuracy") -> Dict[str, Dict[str, List[float]]]:
-    """Figure 3: ``{method: {"epoch": [...], "mean": [...], "std": [...]}}`` over seeds."""
+    """Figure 3: ``{method: {"epoch": [...], "mean": [...], "std": [...]}}`` over the seeds that
+    did not diverge (a method whose every run diverged has no curve)."""
     out = {}
     for method in dict.fromkeys(r["method"] for r in record["runs"]):
-        runs = [r["history"] for r in record["runs"] if r["method"] == method]
+        runs = [r["history"] for r in record["runs"]
+                if r["method"] == method and not r.get("diverged")]
+        if not runs:
+            continue
         points = min(len(h) for h in runs)
         values = [[h[i][key] for h in runs] for i in range(points)]
         means = [sum(v) / len(v) for v in values]
