@@ -488,6 +488,12 @@ class RELAX(BinaryScoreEstimator):
             if samples is not None:
                 raise ValueError("RELAX draws its sample from its noise: pass noise=(u, v), not samples=")
             v_prime = b * (v * theta + 1 - theta) + (1 - b) * v * (1 - theta)
+            # In float32, v' rounds to exactly 1 (b = 1, v near 1) or falls to a subnormal
+            # (b = 0, v near 0) once in a few million draws: logit is then infinite, or its second
+            # derivative (the variance loss differentiates d_eta) overflows, and one NaN ruins
+            # every learned part. Keep v' a rounding step inside (0, 1).
+            eps = torch.finfo(eta.dtype).eps
+            v_prime = v_prime.clamp(eps, 1 - eps)
             z_tilde = eta + torch.logit(v_prime)
             values = _call_f(f, b)
             temperature = self.log_temperature.exp().to(eta.dtype)

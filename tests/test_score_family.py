@@ -186,6 +186,23 @@ def test_relax_unbiased_by_monte_carlo_z_test(D):
         assert check((mean - true) / (std / math.sqrt(N))), (drop, mean, true)
 
 
+def test_relax_float32_edge_noise_keeps_learned_parts_finite():
+    """float32 noise at its edges (v = 0 with b = 0; v one step below 1 with b = 1 and
+    theta < 1/2) made v' exactly 0 or 1: the variance loss's gradient was NaN and training the
+    polynomial grid died. The estimate and every learned part's gradient stay finite."""
+    torch.manual_seed(0)
+    est = build_binary_score_estimator("RELAX", num_latents=2)
+    logits = torch.tensor([[0.3, -0.4]])                       # theta_2 < 1/2
+    below_one = 1 - 2.0 ** -24
+    u = torch.tensor([[[0.1, below_one]]])                     # b = (0, 1)
+    v = torch.tensor([[[0.0, below_one]]])
+    f = lambda b: ((b - torch.tensor([0.45, 0.55])) ** 2).sum(-1)   # noqa: E731
+    out = est(logits, f, noise=(u, v))
+    assert torch.isfinite(out.grad).all()
+    est.variance_backward(out)
+    assert all(torch.isfinite(p.grad).all() for p in est.parameters())
+
+
 # ------------------------------------------------------------------ the contract
 @pytest.mark.parametrize("name", list(bs.BINARY_SCORE_NAMES))
 def test_contract_shapes_and_training_step(name):
