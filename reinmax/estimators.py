@@ -392,10 +392,11 @@ def _gr_relaxations(theta: Tensor, index: Tensor, tau: float, K: int,
         block = s[start:start + step]
         at = where[:len(block)]
         block.uniform_(generator=generator)                    # = torch.rand, same stream
-        block.neg_().log1p_()                                  # -E
-        # sampling.exponential's clamp (E >= tiny) matters only for E_d, the divisor: an E_i of 0 gives
-        # w_i = 1 with or without it.
-        minus_e_d = block.gather(-1, at).clamp_(max=-tiny)
+        # -E, clamped as sampling.exponential clamps E >= tiny: for E_d, the divisor; for a masked
+        # category, whose r_i = E_i * inf would be NaN (a NaN row) when U_i is exactly 0 (one draw
+        # in 2^24 in float32: with K = 100 it stopped ListOps runs after a few epochs).
+        block.neg_().log1p_().clamp_(max=-tiny)
+        minus_e_d = block.gather(-1, at)
         block.mul_(inv_p).div_(minus_e_d)                      # r
         if tau == 1.0:
             block.add_(1.0).reciprocal_()

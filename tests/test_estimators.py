@@ -351,6 +351,25 @@ def test_fused_gumbel_rao_equals_the_reference(monkeypatch, shape, dim, K, tau, 
     assert torch.isneginf(theta).sum() == 0 or (grad1[torch.isneginf(theta)] == 0).all()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_gumbel_rao_uniform_of_exactly_zero_beside_a_masked_category(monkeypatch, dtype):
+    """A uniform draw of exactly 0 (one in 2^24 in float32) gives E = 0, and E * (1/p) with a
+    masked category's 1/p = inf was NaN: a NaN relaxation row and a NaN gradient after a finite
+    loss (it stopped every ListOps GR-MCK run after a few epochs). Every draw 0 here: the fused
+    path must give what the reference (E clamped at tiny) gives, finite, masked entries 0."""
+    theta = random_logits((6, 5), seed=45).to(dtype)
+    theta[:, 2] = -math.inf
+    g = random_logits((6, 5), seed=46).to(dtype)
+    monkeypatch.setattr(torch.Tensor, "uniform_", lambda self, *a, **k: self.zero_())
+    monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.zeros(*a, dtype=k.get("dtype"),
+                                                                    device=k.get("device")))
+    y1, grad1 = _gr_run(monkeypatch, True, theta, g, -1, 10, 0.7, False)
+    y2, grad2 = _gr_run(monkeypatch, False, theta, g, -1, 10, 0.7, False)
+    assert torch.isfinite(y1).all() and torch.isfinite(grad1).all()
+    assert (y1[:, 2] == 0).all() and (grad1[:, 2] == 0).all()
+    assert (y1 - y2).abs().max() < 1e-6 and (grad1 - grad2).abs().max() < 1e-6
+
+
 def test_fused_gumbel_rao_equals_the_reference_given_samples(monkeypatch):
     theta, g = random_logits((50, 6), seed=42), random_logits((50, 6), seed=43)
     theta[:, 0] = -math.inf
