@@ -222,6 +222,32 @@ def test_the_committed_temperature_sweep_is_the_runners_grid_and_trains_nothing(
     assert not (folder / "sweep_journal.jsonl").exists()
 
 
+def test_figure8_10_runs_rodeo_with_figure7s_settings_and_its_256x128_panel_is_figure7s():
+    """RODEO's cells carry Figure 7's committed choice (16-unit control network); every other
+    cell has no options, so its file and fingerprint are those of a plain config. The (256, 128)
+    cells of a method are exactly that method's run in a Figure 7 setting-A panel."""
+    from reinmax.experiments.polynomial import figure7 as F7
+    chosen = json.loads((RESULTS / "polynomial" / "figure7_rodeo_grid.json").read_text())["chosen"]
+    cells = sweep.named_grid("figure8-10").cells()
+    rodeo = [c for c in cells if c.values["method"] == "RODEO"]
+    assert rodeo and all(c.values["method_options"] == {"RODEO": chosen} for c in rodeo)
+    st = next(c for c in cells if c.values["method"] == "ST")
+    assert "method_options" not in st.path and st.values["method_options"] == {}
+    plain = P.PolynomialConfig(**{k: v for k, v in st.values.items()
+                                  if k not in ("method", "tau", "method_options")},
+                               methods=["ST"], taus=st.values["tau"])
+    assert st.fingerprint == plain.fingerprint()
+    big = next(c for c in rodeo if (c.values["batch_size"], c.values["L"]) == (256, 128))
+    panel = F7.panel_config(big.values["p"], "A", rodeo=chosen)
+    assert panel.method_options["RODEO"] == big.values["method_options"]["RODEO"]
+    assert (panel.epochs, panel.steps, panel.seeds) == (40, 200, list(range(10)))
+    # two option sets for one method in one grid would share a file: rejected
+    twice = Grid("polynomial", {"method+method_options": [["RODEO", {}], ["RODEO", {"RODEO": chosen}]]},
+                 {"L": 8, "batch_size": 8})
+    with pytest.raises(ValueError, match="same file"):
+        twice.cells()
+
+
 def test_the_committed_figure2_grid_is_found_by_the_runner(no_training, tmp_path):
     committed = json.loads((RESULTS / "vae" / "figure2_study_4x24" / "temperature_grid.json")
                            .read_text())

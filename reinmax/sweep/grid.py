@@ -115,8 +115,10 @@ class Polynomial(Experiment):
         from reinmax.experiments.polynomial import sweep_record_path
         config = self.config(values)
         name = sweep_record_path(".", config, config.methods[0], config.taus).name
+        # A method's options travel with the method the file name already holds (two option
+        # sets for one method in one grid collide, and Grid.cells rejects that).
         levels = [f"{field}{_short(values[field])}" for field in swept
-                  if field not in ("method", "tau", "p", "setting")]
+                  if field not in ("method", "tau", "p", "setting", "method_options")]
         return "_".join(levels) + "/" + name if levels else name
 
     def value(self, cell, field):

@@ -23,21 +23,34 @@ FIGURE8_10_PANELS = [[32, 16], [32, 128], [256, 16], [256, 128]]
 batch sizes and random variable counts"; these bracket Figure 1's (256, 128)."""
 
 
-def figure8_10(sweep_file: Union[str, Path] = "results/polynomial/temperature_sweep.json",
-               methods=None, panels=None) -> Grid:
+def figure8_10(sweep_file: Union[str, Path, None] = None, methods=None, panels=None,
+               rodeo_grid_file: Union[str, Path, None] = None) -> Grid:
     """Figures 8-10 (p = 1.5, 2, 3) at the paper's scale (40 epochs x 200 steps, 10 seeds,
     setting A) for each (batch size, L) panel: each straight-through method at the temperature
-    the committed sweep chose for its p, and the score family (REINFORCE, RLOO: no temperature)."""
+    the committed sweep chose for its p, and the score family (no temperature). RODEO runs with
+    Figure 7's settings (its committed grid's choice: samples per group, control learning rate,
+    and the 16-unit control network), so that the (256, 128) panel is Figure 7's setting A at the
+    paper's scale, cell for cell; the baselines' 100 units cost about 13 times as much per step
+    there (1.3 hours a cell on this CPU)."""
+    from reinmax import results
     from reinmax.experiments.polynomial import FIGURE1_METHODS, chosen_temperatures
+    from reinmax.experiments.polynomial.figure7 import rodeo_options
     from reinmax.experiments.polynomial.problem import methods as trainable, temperature_free
+    folder = results.RESULTS_DIR / "polynomial"
+    sweep_file = sweep_file or folder / "temperature_sweep.json"
+    rodeo_grid_file = Path(rodeo_grid_file or folder / "figure7_rodeo_grid.json")
+    chosen_rodeo = results.read_json(rodeo_grid_file)["chosen"] if rodeo_grid_file.exists() else None
+    rodeo = rodeo_options(chosen_rodeo["num_samples"], chosen_rodeo["control_lr"]) if chosen_rodeo \
+        else rodeo_options(2, 1e-3)
     score = [m for m in trainable() if temperature_free(m)]
     chosen = []
     for p in (1.5, 2.0, 3.0):
         taus = chosen_temperatures(sweep_file, p)
         for method in (methods or list(FIGURE1_METHODS) + score):
-            chosen.append([p, method, 1.0 if temperature_free(method) else taus[method]])
+            chosen.append([p, method, 1.0 if temperature_free(method) else taus[method],
+                           {"RODEO": rodeo} if method == "RODEO" else {}])
     return Grid("polynomial", {"batch_size+L": panels or FIGURE8_10_PANELS,
-                               "p+method+tau": chosen},
+                               "p+method+tau+method_options": chosen},
                 {"setting": "A", "steps": 200, "epochs": 40, "seeds": PAPER_SEEDS})
 
 
