@@ -255,3 +255,17 @@ def record(experiment: str, config: Dict[str, Any], runs: Iterable[Dict[str, Any
     """The one record shape (see the module's docstring); ``extra`` goes after the five fields."""
     return {"experiment": experiment, "config": config, "runs": list(runs), "wall_s": wall_s,
             "provenance": provenance, **extra}
+
+
+def finish(experiment: str, config: Any, runs: Iterable[Dict[str, Any]], began: float,
+           device: torch.device, **extra: Any) -> Dict[str, Any]:
+    """The record of a whole call (``config`` a dataclass; wall time since ``began``, a
+    ``time.perf_counter()`` value), written atomically to ``<config.out_dir>/results.json`` when
+    the config has an output folder."""
+    import dataclasses
+    import time
+    results = record(experiment, dataclasses.asdict(config), runs, time.perf_counter() - began,
+                     provenance(device), **extra)
+    if getattr(config, "out_dir", None) is not None:
+        write_json(Path(config.out_dir) / "results.json", results)
+    return results

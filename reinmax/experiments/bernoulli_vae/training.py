@@ -17,7 +17,6 @@ Every ``eval_every`` steps and after the last, at fixed parameters (Shi et al.'s
 With ``out_dir`` a run checkpoints at each evaluation (atomically) and resumes there; a finished
 run is ``<out_dir>/<dataset>_<protocol>_K<K>_<method>_seed<s>.json`` and is skipped later.
 """
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -279,11 +278,7 @@ def run(config: BernoulliVAEConfig, *, progress: bool = True,
                     record = train_run(config, K, method, seed, data, progress=progress,
                                        on_eval=on_eval)
                 runs.append(record)
-    results = layer.record(EXPERIMENT, dataclasses.asdict(config), runs,
-                           time.perf_counter() - began, layer.provenance(device))
-    if config.out_dir is not None:
-        layer.write_json(Path(config.out_dir) / "results.json", results)
-    return results
+    return layer.finish(EXPERIMENT, config, runs, began, device)
 
 
 def final_table(results: dict, metric: str = "train_neg_elbo") -> Dict[Tuple[int, str], dict]:

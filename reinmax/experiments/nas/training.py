@@ -14,7 +14,6 @@ cell, so a cell found twice is trained once; a retraining is short and restarts 
 ``run(config) -> record``: every arm and seed searched, every found cell and ``random_cells``
 random cells retrained; the combined record at ``<out_dir>/results.json``.
 """
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -373,9 +372,4 @@ def run(config: NASConfig, *, progress: bool = True) -> dict:
         for r in runs:
             r["retrain"] = retrain(config, r["genotype"], retraining, progress=progress)
         randoms = [retrain(config, g, retraining, progress=progress) for g in random_cells(config)]
-    results = layer.record(EXPERIMENT, dataclasses.asdict(config), runs,
-                           time.perf_counter() - began, layer.provenance(device),
-                           random_cells=randoms)
-    if config.out_dir is not None:
-        layer.write_json(Path(config.out_dir) / "results.json", results)
-    return results
+    return layer.finish(EXPERIMENT, config, runs, began, device, random_cells=randoms)

@@ -18,7 +18,6 @@ Figure 6 is two more methods, ``FIGURE6_METHODS`` (ReinMax with the 1/n baseline
 the authors computed it), run like the others with ReinMax's Table 8 row. Figure 2 is
 ``grid.temperature_grid``, resumable the same way.
 """
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -266,11 +265,7 @@ def run(config: VAEConfig, *, progress: bool = True,
                 record = train_setting(config, name, method, *images.get(), progress=progress,
                                        on_epoch_end=on_epoch_end)
             runs.append(record)
-    results = layer.record(EXPERIMENT, dataclasses.asdict(config), runs,
-                           time.perf_counter() - began, layer.provenance(device))
-    if config.out_dir is not None:
-        layer.write_json(Path(config.out_dir) / "results.json", results)
-    return results
+    return layer.finish(EXPERIMENT, config, runs, began, device)
 
 
 def final_table(results: dict, metric: str = "train_neg_elbo") -> Dict[Tuple[str, str], dict]:

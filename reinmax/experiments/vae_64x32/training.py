@@ -14,7 +14,6 @@ MNIST's grey levels in [0, 1] as in ``reinmax.experiments.vae`` (Fan et al. bina
 dynamically and train on 50,000 images: a stated difference). With ``out_dir``: a checkpoint at
 each evaluation, resume, and ``<out_dir>/64x32_<method>.json`` when finished.
 """
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -206,11 +205,7 @@ def run(config: VAE64x32Config, *, progress: bool = True, on_eval: Optional[Call
                           load_images("test", config.test_subset, config.data_root, device))
             record = train_setting(config, method, *images, progress=progress, on_eval=on_eval)
         runs.append(record)
-    results = layer.record(EXPERIMENT, dataclasses.asdict(config), runs,
-                           time.perf_counter() - began, layer.provenance(device))
-    if config.out_dir is not None:
-        layer.write_json(Path(config.out_dir) / "results.json", results)
-    return results
+    return layer.finish(EXPERIMENT, config, runs, began, device)
 
 
 def final_table(results: dict, metric: str = "train_neg_elbo") -> Dict[str, dict]:
