@@ -25,10 +25,13 @@ strided access.
 Probabilities, and anything else that depends on the logits only, are computed once per
 distinct row of a broadcast (expanded) input, e.g. one parameter row repeated over a batch of
 samples, and broadcast back.
+
+Under ``torch.compile`` the forward passes run as custom operators around these same kernels
+(the section "torch.compile: opaque operators" at the end says why).
 """
 import inspect
 import math
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 
@@ -169,42 +172,50 @@ class _STReinMax(torch.autograd.Function):
             # create_graph: the saved factor is data; recompute it as a function of the logits
             # (the same values), so that a second derivative keeps its term.
             factor = _differentiable_factor(logits, probs, index, u, tau, dim)
-        in_place = _plain()
-        probs_last = probs.movedim(dim, -1)
-        p_rows = _distinct_rows(probs_last) if in_place else probs_last
-        p0, p1 = p_rows[..., 0], p_rows[..., 1]
-        if in_place:
-            grad, grad_last = _new_pair(probs, dim, probs.dtype)
-            plane = grad_last[..., 1]     # c is computed straight into the result's category 1
-        c = None
-        if grad_hard is not None:
-            g = grad_hard.movedim(dim, -1)
-            c = torch.sub(g[..., 1], g[..., 0], out=plane) if in_place else g[..., 1] - g[..., 0]
-            if ctx.reinmax:
-                c = c.mul_(factor) if in_place else c * factor
-            else:
-                if tau == 1.0:
-                    q0, q1 = p0, p1
-                else:
-                    l_last = logits.movedim(dim, -1)
-                    q0, q1 = _tempered(_distinct_rows(l_last) if in_place else l_last, tau)
-                c = c.mul_(q0).mul_(q1) if in_place else c * q0 * q1
-                if tau != 1.0:
-                    c = c.div_(tau) if in_place else c / tau
-        if grad_soft is not None:
-            s = grad_soft.movedim(dim, -1)
-            soft = (s[..., 1] - s[..., 0]) * p0
-            if c is None:
-                c = torch.mul(soft, p1, out=plane) if in_place else soft * p1
-            else:
-                c = c.add_(soft.mul_(p1)) if in_place else c + soft * p1
-        if c is None:
-            return None, None, None, None, None, None
-        if in_place:
-            torch.neg(c, out=grad_last[..., 0])
+        return _st_reinmax_grad(grad_hard, grad_soft, logits, probs, factor, tau, dim, ctx.reinmax), \
+            None, None, None, None, None
+
+
+def _st_reinmax_grad(grad_hard, grad_soft, logits: Tensor, probs: Tensor, factor: Tensor,
+                     tau: float, dim: int, reinmax: bool):
+    """The gradient into the logits of :class:`_STReinMax` (None if neither output has one);
+    ``factor``: ReinMax's per-sample factor, as the forward returned it."""
+    in_place = _plain()
+    probs_last = probs.movedim(dim, -1)
+    p_rows = _distinct_rows(probs_last) if in_place else probs_last
+    p0, p1 = p_rows[..., 0], p_rows[..., 1]
+    if in_place:
+        grad, grad_last = _new_pair(probs, dim, probs.dtype)
+        plane = grad_last[..., 1]     # c is computed straight into the result's category 1
+    c = None
+    if grad_hard is not None:
+        g = grad_hard.movedim(dim, -1)
+        c = torch.sub(g[..., 1], g[..., 0], out=plane) if in_place else g[..., 1] - g[..., 0]
+        if reinmax:
+            c = c.mul_(factor) if in_place else c * factor
         else:
-            grad = torch.stack([-c, c], dim)
-        return grad, None, None, None, None, None
+            if tau == 1.0:
+                q0, q1 = p0, p1
+            else:
+                l_last = logits.movedim(dim, -1)
+                q0, q1 = _tempered(_distinct_rows(l_last) if in_place else l_last, tau)
+            c = c.mul_(q0).mul_(q1) if in_place else c * q0 * q1
+            if tau != 1.0:
+                c = c.div_(tau) if in_place else c / tau
+    if grad_soft is not None:
+        s = grad_soft.movedim(dim, -1)
+        soft = (s[..., 1] - s[..., 0]) * p0
+        if c is None:
+            c = torch.mul(soft, p1, out=plane) if in_place else soft * p1
+        else:
+            c = c.add_(soft.mul_(p1)) if in_place else c + soft * p1
+    if c is None:
+        return None
+    if in_place:
+        torch.neg(c, out=grad_last[..., 0])
+    else:
+        grad = torch.stack([-c, c], dim)
+    return grad
 
 
 def _differentiable_factor(logits: Tensor, probs: Tensor, index, u, tau: float, dim: int) -> Tensor:
@@ -294,12 +305,18 @@ def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax:
     """ST or ReinMax for two categories; ``logits`` in the caller's layout, ``dim`` checked."""
     last = logits.movedim(dim, -1)
     invalid = None
+    compiling = torch.compiler.is_compiling()
     if sample is not None:    # unchecked out-of-range indices: NaN rows, never a real category
         (index, invalid), u = sample_index(sample, last), None
+    elif compiling and generator is None and uniforms is None:
+        index, u = None, None     # the operator draws them, as uniform() would
     else:
         # 1 - U with U uniform in [0, 1): the general code's numbers, in (0, 1].
         index, u = None, uniform(last.shape[:-1], last, generator, uniforms)
-    y_hard, y_soft, _ = _STReinMax.apply(logits, index, u, tau, dim, reinmax)
+    if compiling:    # one opaque operator around the same kernels (see _st_reinmax_op)
+        y_hard, y_soft, _ = _st_reinmax_op(logits, index, u, tau, dim, reinmax)
+    else:
+        y_hard, y_soft, _ = _STReinMax.apply(logits, index, u, tau, dim, reinmax)
     check_rows(last)
     return mark_invalid(y_hard, invalid, dim), y_soft
 
@@ -335,7 +352,6 @@ class _BinaryThrough(torch.autograd.Function):
     def backward(ctx, grad_hard, grad_soft):
         weight, probs, logits, z = ctx.saved_tensors
         dim = ctx.dim
-        grad = None
         if grad_hard is not None and _differentiated():
             # create_graph: the weight as a function of the logits, the perturbation z - a held
             # fixed as the first derivative holds it (z + (a - a) is z exactly).
@@ -348,17 +364,23 @@ class _BinaryThrough(torch.autograd.Function):
             a = last[..., 0] - last[..., 1]
             shift = torch.where(torch.isfinite(a), a - a.detach(), torch.zeros_like(a))
             weight = torch.nan_to_num(_slope(z + shift, ctx.tau).to(logits.dtype), nan=0.0)
-        if grad_hard is not None:
-            g = grad_hard.movedim(dim, -1)
-            grad = weight * (g[..., 0] - g[..., 1])
-        if grad_soft is not None:
-            # The ordinary gradient of y_soft = softmax(logits): p0 p1 (gs0 - gs1) into l0.
-            s, p = grad_soft.movedim(dim, -1), probs.movedim(dim, -1)
-            soft = p[..., 0] * p[..., 1] * (s[..., 0] - s[..., 1])
-            grad = soft if grad is None else grad + soft
-        if grad is None:
-            return None, None, None, None, None, None
-        return _fill_pair(grad, -grad, probs, dim, grad.dtype), None, None, None, None, None
+        return _through_grad(grad_hard, grad_soft, weight, probs, dim), None, None, None, None, None
+
+
+def _through_grad(grad_hard, grad_soft, weight: Tensor, probs: Tensor, dim: int):
+    """The gradient into the logits of :class:`_BinaryThrough` (None if neither output has one)."""
+    grad = None
+    if grad_hard is not None:
+        g = grad_hard.movedim(dim, -1)
+        grad = weight * (g[..., 0] - g[..., 1])
+    if grad_soft is not None:
+        # The ordinary gradient of y_soft = softmax(logits): p0 p1 (gs0 - gs1) into l0.
+        s, p = grad_soft.movedim(dim, -1), probs.movedim(dim, -1)
+        soft = p[..., 0] * p[..., 1] * (s[..., 0] - s[..., 1])
+        grad = soft if grad is None else grad + soft
+    if grad is None:
+        return None
+    return _fill_pair(grad, -grad, probs, dim, grad.dtype)
 
 
 def _check(difference: Tensor, logits: Tensor) -> None:
@@ -399,18 +421,28 @@ def stgs(logits: Tensor, tau: float, dim: int, sample, generator) -> Tuple[Tenso
     """STGS (hard) for two categories; ``logits`` has its categories last already."""
     difference = logits.detach()[..., 0] - logits.detach()[..., 1]
     _check(difference, logits)
+    index, invalid = sample_index(sample, logits) if sample is not None else (None, None)
+    if torch.compiler.is_compiling():
+        # One opaque operator (see _gumbel_op); it draws its own numbers unless a generator's are
+        # needed (drawn outside the graph, as uniform() does).
+        v = None if generator is None else uniform(difference.shape, difference, generator)
+        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, v, tau, dim, "stgs", 0.0)
+        return mark_invalid(y_hard, invalid, dim), y_soft
     work = difference.to(working_dtype(logits))
-    v = uniform(work.shape, work, generator)
-    invalid = None
-    if sample is None:
+    first, z = _stgs_difference(work, index, uniform(work.shape, work, generator))
+    return _through(logits, first, _slope(z, tau), dim, z, tau, invalid)
+
+
+def _stgs_difference(work: Tensor, index, v: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(first, z)``: whether category 0 is drawn, and the perturbed logit difference, from the
+    logit difference ``work`` and one uniform number ``v`` in (0, 1] per row; given ``index``
+    (the sample), ``z`` is drawn conditionally on it."""
+    if index is None:
         # One uniform decides both: z = a + logit(v), category 0 iff z > 0 (argmax of l + G).
         z = work + torch.logit(v)
-        first = z > 0
-    else:
-        index, invalid = sample_index(sample, logits)
-        first = index == 0
-        z = _conditional_difference(work, first, v)
-    return _through(logits, first, _slope(z, tau), dim, z, tau, invalid)
+        return z > 0, z
+    first = index == 0
+    return first, _conditional_difference(work, first, v)
 
 
 def _conditional_difference(a: Tensor, first: Tensor, t: Tensor) -> Tensor:
@@ -502,12 +534,144 @@ def gst(logits: Tensor, tau: float, dim: int, sample, generator,
     ``gap`` below it)."""
     difference = logits.detach()[..., 0] - logits.detach()[..., 1]
     _check(difference, logits)
+    if torch.compiler.is_compiling():      # one opaque operator, see _gumbel_op
+        index, invalid = sample_index(sample, logits) if sample is not None else (None, None)
+        u = (None if sample is not None or (generator is None and uniforms is None)
+             else uniform(difference.shape, difference, generator, uniforms))
+        kind, gap = ("gst-p", 0.0) if gap == "p" else ("gst", float(gap))
+        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, u, tau, dim, kind, gap)
+        return mark_invalid(y_hard, invalid, dim), y_soft
     first, invalid = _draw_first(difference, logits, sample, generator, uniforms)
+    z = _gst_difference(difference, first, gap)
+    return _through(logits, first, _slope(z, tau), dim, z, tau, invalid)
+
+
+def _gst_difference(difference: Tensor, first: Tensor, gap: Union[float, str]) -> Tensor:
+    """GST's moved logit difference given the sample (``first``: category 0 drawn)."""
     if gap == "p":
         # gap = -log(1 - p_d) / p_d with p_d the chosen probability, shrunk as the general code does.
         p_d = torch.sigmoid(torch.where(first, difference, -difference)) * (1 - 1e-5)
         gap = -torch.log1p(-p_d) / p_d
     else:
         gap = torch.as_tensor(float(gap), dtype=difference.dtype, device=difference.device)
-    z = torch.where(first, torch.maximum(difference, gap), torch.minimum(difference, -gap))
-    return _through(logits, first, _slope(z, tau), dim, z, tau, invalid)
+    return torch.where(first, torch.maximum(difference, gap), torch.minimum(difference, -gap))
+
+
+# ------------------------------------------------------------ torch.compile: opaque operators
+# Traced by torch.compile, the fast paths above lose what makes them fast on a CPU: inductor
+# draws random numbers with a scalar Philox call per element (ATen's torch.rand is vectorised),
+# emits scalar loops for the stride-2 layout of two interleaved categories, and computes per
+# sample what the eager code computes once per distinct row of a broadcast parameter (at the QP
+# shape (512, 128, 2): ReinMax compiled ran at half eager's speed; benchmarks/README.md, issue 13).
+# So while compiling, the forward passes of ST, ReinMax, STGS and GST run as custom operators
+# that call the eager kernels (random numbers included): inductor calls each as one opaque
+# function and fuses only the code around it. Their backward passes stay traced (see
+# _st_reinmax_backward). Tags: nondeterministic_seeded, because an operator that draws must not
+# be recomputed in the backward pass (the partitioner would draw anew); needs_exact_strides, so
+# that a broadcast (stride-0) input reaches the kernel as it is and the per-row work stays per
+# row. Outputs are laid out exactly as the eager code lays them out (the fake implementations
+# repeat its allocations on shapes alone). Not twice differentiable, as no compiled code is.
+_DRAWS = (torch.Tag.nondeterministic_seeded, torch.Tag.needs_exact_strides)
+
+
+@torch.library.custom_op("reinmax::binary_st_reinmax", mutates_args=(), tags=_DRAWS)
+def _st_reinmax_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: float,
+                   dim: int, reinmax: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    """:class:`_STReinMax`'s forward; with neither ``index`` nor ``u``, draws ``u`` from the
+    global generator (torch.rand, as eager code does)."""
+    with torch.no_grad():     # as in an autograd Function's forward: the in-place kernels
+        if index is None and u is None:
+            u = uniform(logits.shape[:dim] + logits.shape[dim + 1:], logits, None)
+        one_hot, probs, factor = _STReinMax.forward(logits, index, u, tau, dim, reinmax)
+        return one_hot, probs, factor.contiguous()
+
+
+@_st_reinmax_op.register_fake
+def _(logits, index, u, tau, dim, reinmax):
+    last = logits.movedim(dim, -1)
+    factor = logits.new_empty(last.shape[:-1] if reinmax else (0,))
+    return logits.new_empty(logits.shape), _fake_probs(logits, dim, stacked_at=dim), factor
+
+
+def _fake_probs(logits: Tensor, dim: int, stacked_at: int) -> Tensor:
+    """An empty tensor laid out as the eager forwards lay out ``y_soft``: per distinct row,
+    stacked at ``stacked_at`` (moved to ``dim``) and expanded, for a broadcast input; for any
+    other input, _STReinMax writes a fresh contiguous tensor (``stacked_at == dim``)."""
+    last = logits.movedim(dim, -1)
+    rows = _distinct_rows(last)
+    if stacked_at == dim and rows.shape == last.shape:
+        return logits.new_empty(logits.shape)
+    return logits.new_empty(rows.movedim(-1, stacked_at).shape).movedim(stacked_at, dim).expand(logits.shape)
+
+
+def _st_reinmax_setup(ctx, inputs, output):
+    logits, _, _, tau, dim, reinmax = inputs
+    _, probs, factor = output
+    ctx.mark_non_differentiable(factor)
+    ctx.set_materialize_grads(False)     # an unused output costs no tensor of zeros
+    ctx.tau, ctx.dim, ctx.reinmax = tau, dim, reinmax
+    ctx.save_for_backward(logits, probs, factor)
+
+
+def _st_reinmax_backward(ctx, grad_hard, grad_soft, _):
+    # Traced, not opaque: the closed form is a few elementwise operations, which inductor fuses
+    # with the loss's gradient and with the sum over a broadcast batch (no per-sample gradient
+    # is written out); as one more opaque operator it measured slower than eager.
+    logits, probs, factor = ctx.saved_tensors
+    grad = _st_reinmax_grad(grad_hard, grad_soft, logits, probs, factor, ctx.tau, ctx.dim, ctx.reinmax)
+    return grad, None, None, None, None, None
+
+
+_st_reinmax_op.register_autograd(_st_reinmax_backward, setup_context=_st_reinmax_setup)
+
+
+@torch.library.custom_op("reinmax::binary_gumbel", mutates_args=(), tags=_DRAWS)
+def _gumbel_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: float, dim: int,
+               kind: str, gap: float) -> Tuple[Tensor, Tensor, Tensor]:
+    """STGS (``kind="stgs"``), GST with a fixed ``gap`` (``"gst"``) or GST-p (``"gst-p"``):
+    :class:`_BinaryThrough`'s forward and the weight its backward uses. ``u``: the uniform
+    numbers in (0, 1] (STGS: ``v``; GST: the sample's), drawn from the global generator when
+    not given (GST given ``index`` draws nothing)."""
+    with torch.no_grad():
+        last = logits.movedim(dim, -1)
+        difference = last[..., 0] - last[..., 1]
+        work = difference.to(working_dtype(logits))
+        if u is None and (kind == "stgs" or index is None):
+            u = uniform(work.shape, work, None)
+        if kind == "stgs":
+            first, z = _stgs_difference(work, index, u)
+        else:
+            first = index == 0 if index is not None else u <= torch.sigmoid(work)
+            z = _gst_difference(difference, first, "p" if kind == "gst-p" else gap)
+        weight = torch.nan_to_num(_slope(z, tau).to(logits.dtype), nan=0.0).contiguous()
+        one_hot, probs = _BinaryThrough.forward(logits, first, weight, dim, None, tau)
+        return one_hot, probs, weight
+
+
+@_gumbel_op.register_fake
+def _(logits, index, u, tau, dim, kind, gap):
+    weight = logits.new_empty(logits.shape[:dim] + logits.shape[dim + 1:])
+    return logits.new_empty(logits.shape), _fake_probs(logits, dim, stacked_at=logits.dim() - 1), weight
+
+
+def _gumbel_setup(ctx, inputs, output):
+    dim = inputs[4]
+    _, probs, weight = output
+    ctx.mark_non_differentiable(weight)
+    ctx.set_materialize_grads(False)
+    ctx.dim = dim
+    ctx.save_for_backward(weight, probs)
+
+
+def _gumbel_backward(ctx, grad_hard, grad_soft, _):
+    weight, probs = ctx.saved_tensors     # traced, as _st_reinmax_backward is
+    return _through_grad(grad_hard, grad_soft, weight, probs, ctx.dim), None, None, None, None, None, None
+
+
+_gumbel_op.register_autograd(_gumbel_backward, setup_context=_gumbel_setup)
+
+# The nondeterministic_seeded tag alone does not stop AOTAutograd's common-subexpression pass
+# (torch 2.13), which merged two identical calls in one differentiated graph into one draw.
+# An ordered effect threads a token through the calls: each is kept, in program order.
+for _op in (torch.ops.reinmax.binary_st_reinmax.default, torch.ops.reinmax.binary_gumbel.default):
+    torch.library._register_effectful_op(_op, torch.library.EffectType.ORDERED)

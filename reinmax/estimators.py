@@ -39,7 +39,11 @@ values on the host (NaN logits, sample indices in range, ``uniforms`` in [0, 1))
 break the graph, so they are skipped while compiling (run the function once eagerly to have the
 inputs checked); the shape and dtype checks run at trace time and cost nothing. Either way a
 ``tau`` given as a tensor input of the compiled function breaks the graph (``fullgraph=True``
-fails): it is read with ``.item()``; pass a Python float.
+fails): it is read with ``.item()``; pass a Python float. With two categories, the forward
+passes of ST, ReinMax, STGS and GST compile to one custom operator each (``reinmax::binary_*``,
+in :mod:`reinmax._binary`) that runs the eager kernels and draws with ``torch.rand`` from the
+global generator, so that compiled and eager code draw the same numbers from the same seed;
+their closed-form backward passes are traced and fused with the code around them.
 """
 import inspect
 import math

@@ -140,3 +140,118 @@ def test_bad_uniforms_are_clear_errors():
         reinmax.gst(x, uniforms=torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="either sample= or uniforms="):
         reinmax.st(x, sample=torch.zeros(4, dtype=torch.long), uniforms=torch.rand(4))
+
+
+# ------------------------------------------------------- two categories: opaque operators
+# While compiling, the two-category forward passes of ST, ReinMax, STGS and GST run as custom
+# operators around the eager kernels (reinmax._binary, "torch.compile: opaque operators"): what
+# inductor made of the traced code ran at half eager's speed at the QP shape (issue 13).
+BINARY = {"ST": "binary_st_reinmax", "ReinMax": "binary_st_reinmax", "STGS": "binary_gumbel",
+          "GST-1.0": "binary_gumbel", "GST-p": "binary_gumbel"}
+
+
+def _expanded_inputs(dim, seed=0):
+    """A parameter broadcast over a batch (stride 0, as in the QP problem), categories at dim."""
+    g = torch.Generator().manual_seed(seed)
+    theta = torch.randn(1, 3, 2, generator=g, dtype=torch.float64).movedim(-1, dim)
+    shape = list(theta.shape)
+    shape[0 if dim != 0 else 1] = 4
+    w = torch.randn(shape, generator=g, dtype=torch.float64)
+    sample_shape = [n for d, n in enumerate(shape) if d != dim % 3]
+    return theta.requires_grad_(True), shape, w, torch.randint(0, 2, sample_shape, generator=g)
+
+
+@pytest.mark.parametrize("name", list(BINARY))
+@pytest.mark.parametrize("dim", [-1, 0])
+def test_two_categories_compile_to_one_opaque_operator_equal_to_eager(name, dim):
+    """The compiled graph calls the operator (not the traced kernels), and given sample= or
+    drawing from the global generator its values, gradients and layouts are eager's, for a
+    broadcast (stride-0) input and for categories not last."""
+    fn = reinmax.get_estimator(name)
+    theta, shape, w, sample = _expanded_inputs(dim)
+
+    def step(theta, sample):
+        results = []
+        for kwargs in (dict(sample=sample), {}):
+            y_hard, y_soft = fn(theta.expand(shape), 1.3, dim=dim, **kwargs)
+            results += [y_hard, y_soft, _loss(y_hard, y_soft, w)]
+        return results
+
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return torch._dynamo.lookup_backend("aot_eager")(gm, example_inputs)
+
+    compiled = torch.compile(step, backend=backend, fullgraph=True)
+    torch.manual_seed(5)
+    got = compiled(theta, sample)
+    torch.manual_seed(5)
+    expected = step(theta, sample)
+    assert f"reinmax.{BINARY[name]}" in graphs[0].code
+    for a, b in zip(got, expected):
+        assert a.shape == b.shape and a.stride() == b.stride()
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # y_soft and each loss, followed by the loss's gradient (the compiled backward runs)
+    got, expected = (_with_gradients(r[1:3] + r[4:6], theta) for r in (got, expected))
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(BINARY))
+def test_two_calls_in_one_compiled_function_draw_anew(name):
+    """Two identical calls draw different numbers: the operators are ordered effects, not merged
+    into one draw (AOTAutograd's common-subexpression pass merged them in a differentiated
+    graph when they were only tagged nondeterministic_seeded), and the draws are eager's."""
+    fn = reinmax.get_estimator(name)
+    theta = torch.zeros(3, 2, dtype=torch.float64, requires_grad=True)    # probability 1/2
+
+    def two(theta):
+        x = theta.expand(64, 3, 2)
+        return fn(x, 1.0)[0], fn(x, 1.0)[0]
+
+    torch.manual_seed(0)
+    first, second = torch.compile(two, backend="aot_eager", fullgraph=True)(theta)
+    assert not torch.equal(first, second)
+    torch.manual_seed(0)
+    for a, b in zip((first, second), two(theta)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_binary_operators_fake_layouts_match_the_kernels():
+    """torch.library.opcheck: the fake implementations give the kernels' shapes, dtypes and
+    strides (inductor reads the outputs with them), for broadcast inputs and categories not last."""
+    from reinmax import _binary
+    x = torch.randn(1, 5, 2, dtype=torch.float64).expand(4, 5, 2)
+    for logits, dim in ((x, 2), (x.movedim(2, 0), 0), (torch.randn(4, 2, 3), 1)):
+        index = torch.randint(0, 2, logits.movedim(dim, -1).shape[:-1])
+        for given in (None, index):
+            for reinmax_ in (False, True):
+                torch.library.opcheck(_binary._st_reinmax_op, (logits, given, None, 1.3, dim, reinmax_),
+                                      test_utils=("test_schema", "test_faketensor"))
+            for kind in ("stgs", "gst", "gst-p"):
+                torch.library.opcheck(_binary._gumbel_op, (logits, given, None, 1.3, dim, kind, 1.0),
+                                      test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("name", ["ReinMax", "STGS"])
+def test_inductor_compiles_the_operators_and_draws_eagers_numbers(name):
+    """The inductor backend itself (seconds at this size): two calls draw anew, and the draws,
+    values and gradients are eager's for the same seed (the operators draw with torch.rand)."""
+    fn = reinmax.get_estimator(name)
+    theta = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(8, 3, 2, dtype=torch.float64)
+
+    def step(theta):
+        x = theta.expand(8, 3, 2)
+        (a, soft), (b, _) = fn(x, 1.3), fn(x, 1.3)
+        return a, b, _loss(a, soft, w) + (b * w).sum()
+
+    torch.manual_seed(1)
+    got = torch.compile(step, fullgraph=True)(theta)
+    torch.manual_seed(1)
+    expected = step(theta)
+    assert not torch.equal(got[0], got[1])
+    torch.testing.assert_close(got[0], expected[0], rtol=0, atol=0)
+    for a, b in zip(_with_gradients(got[1:], theta), _with_gradients(expected[1:], theta)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
