@@ -123,6 +123,8 @@ def measure(pairs, rounds, block):
                        "compiled_ms": 1e3 * statistics.median(compiled),
                        "speedup_median": statistics.median(ratios),
                        "speedup_min": min(ratios), "speedup_max": max(ratios),
+                       "speedup_per_round": ratios,
+                       "compiled_ms_per_round": [1e3 * c for c in compiled],
                        "compile_and_first_steps_s": compile_s[label]}
         print(f"{label:40s} eager {rows[label]['eager_ms']:8.3f} ms  compiled "
               f"{rows[label]['compiled_ms']:8.3f} ms  eager/compiled {rows[label]['speedup_median']:.2f} "
@@ -140,6 +142,9 @@ def main() -> None:
                         help="compile with torch._inductor.config.fallback_random = True (random "
                              "numbers from ATen's generator instead of inductor's own, in-kernel "
                              "one); default output results/benchmarks/compile_fallback_random.json")
+    parser.add_argument("--only", choices=("all", "estimators", "vae"), default="all",
+                        help="time only the estimator steps or only the VAE steps (with --only vae "
+                             "use a longer --block: a VAE step takes 10-20 ms)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.out is None:
@@ -157,35 +162,58 @@ def main() -> None:
           f"load average {os.getloadavg()}", flush=True)
 
     pairs = {}
-    for shape_label, shape in SHAPES.items():
+    for shape_label, shape in (SHAPES.items() if args.only != "vae" else ()):
         for name in names:
             loss, parameters = estimator_step(name, shape)
             pairs[f"{name} {shape_label}"] = (runner(loss, parameters, False),
                                               runner(loss, parameters, True))
     # The uniform numbers drawn eagerly by ATen and passed as uniforms= (ST, ReinMax, GST): what
     # the compiled estimator costs without inductor's in-kernel random number generator.
-    for name in ([] if args.quick else ["ST", "ReinMax", "GST-1.0"]):
+    for name in ([] if args.quick or args.only == "vae" else ["ST", "ReinMax", "GST-1.0"]):
         shape_label, shape = next(iter(SHAPES.items()))
         loss, parameters, draw = estimator_step(name, shape, given_uniforms=True)
         pairs[f"{name} {shape_label}, uniforms="] = (runner(loss, parameters, False, draw=draw),
                                                      runner(loss, parameters, True, draw=draw))
-    table3 = measure(pairs, rounds, args.block)
+    table3 = measure(pairs, rounds, args.block) if pairs else {}
 
     pairs = {}
-    for kind in (["ReinMax"] if args.quick else ["ReinMax", "F.gumbel_softmax"]):
+    for kind in ([] if args.only == "estimators" else
+                 ["ReinMax"] if args.quick else ["ReinMax", "F.gumbel_softmax"]):
         steps = []
         for compiled in (False, True):
             loss, parameters = vae_step(kind)
             optimizer = torch.optim.Adam(parameters, lr=1e-3)
             steps.append(runner(loss, parameters, compiled, optimizer))
         pairs[f"MNIST-VAE step, {kind}"] = tuple(steps)
-    vae = measure(pairs, rounds, args.block)
+    vae = measure(pairs, rounds, args.block) if pairs else {}
+    relative = None
+    if len(vae) == 2:
+        # The target compares two gains; per round, ReinMax's gain over F.gumbel_softmax's, both
+        # measured in that round, so that load that drifts between rounds cancels.
+        ours, theirs = (vae[f"MNIST-VAE step, {k}"]["speedup_per_round"]
+                        for k in ("ReinMax", "F.gumbel_softmax"))
+        per_round = sorted(a / b for a, b in zip(ours, theirs))
+        quartiles = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else per_round * 3
+        relative = {"median": statistics.median(per_round), "q1": quartiles[0], "q3": quartiles[-1],
+                    "rounds_at_least_1": sum(r >= 1 for r in per_round), "rounds": len(per_round)}
+        # And the compiled steps' own times, round by round: ReinMax's over F.gumbel_softmax's.
+        ours, theirs = (vae[f"MNIST-VAE step, {k}"]["compiled_ms_per_round"]
+                        for k in ("ReinMax", "F.gumbel_softmax"))
+        times = [a / b for a, b in zip(ours, theirs)]
+        relative["compiled_time_ratio_median"] = statistics.median(times)
+        relative["compiled_time_ratio_rounds_below_1"] = sum(t < 1 for t in times)
+        print(f"VAE step: ReinMax's gain / F.gumbel_softmax's gain, per round: median "
+              f"{relative['median']:.3f} (quartiles {relative['q1']:.3f}-{relative['q3']:.3f}; "
+              f">= 1 in {relative['rounds_at_least_1']} of {len(per_round)} rounds); compiled step "
+              f"time, ReinMax's / F.gumbel_softmax's: median {relative['compiled_time_ratio_median']:.3f} "
+              f"(< 1 in {relative['compiled_time_ratio_rounds_below_1']} of {len(times)} rounds)", flush=True)
 
     record = {"torch": torch.__version__, "threads": args.threads, "rounds": rounds,
               "backend": "inductor", "validate_args": False, "quick": args.quick,
               "fallback_random": args.fallback_random,
               "machine": platform.platform(), "load_average_start": os.getloadavg(),
-              "table3_shapes": table3, "vae_step": vae,
+              "table3_shapes": table3, "vae_step": vae, "vae_relative_gain": relative,
+              "only": args.only, "block_s": args.block,
               "date": time.strftime("%Y-%m-%d", time.gmtime())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=args.out.parent, delete=False, suffix=".tmp") as f:
