@@ -42,12 +42,18 @@ def paper_claims(table1: Mapping[str, Mapping[str, Mapping[str, float]]], seeds:
 
 
 def our_claims(table: Mapping[str, Mapping[str, Mapping[str, Any]]], best: str = "ReinMax",
-               alpha: float = 0.05) -> List[Dict[str, Any]]:
+               alpha: float = 0.05, reverse: bool = False) -> List[Dict[str, Any]]:
     """The same claims on our per-seed accuracies (``training.final_table``), checked together by
-    :func:`reinmax.report.check_claims` (Holm)."""
-    claims = [(f"{method} < {best} ({split})", entry["values"], table[split][best]["values"])
-              for split in SPLITS for method, entry in table[split].items()
-              if method != best and entry["values"] and table[split][best]["values"]]
+    :func:`reinmax.report.check_claims` (Holm). ``reverse``: the opposite orderings, "``best`` below
+    each other method", so that a reversal is tested, not just read off the means."""
+    claims = []
+    for split in SPLITS:
+        for method, entry in table[split].items():
+            ours = table[split][best]["values"]
+            if method == best or not entry["values"] or not ours:
+                continue
+            claims.append((f"{best} < {method} ({split})", ours, entry["values"]) if reverse else
+                          (f"{method} < {best} ({split})", entry["values"], ours))
     return report.check_claims(claims, alpha=alpha)
 
 
