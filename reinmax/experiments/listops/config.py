@@ -22,7 +22,7 @@ _OWNER = "ListOpsConfig"
 
 PARAMETER_SETS: Dict[str, Dict[str, Any]] = {
     # The authors' protocol: characters, 300-d everywhere, random batches of 16, 20 epochs,
-    # 5 seeds, Table 8's rates. About a day per epoch per run on a 2-core CPU: not run here.
+    # 5 seeds, Table 8's rates. About 15 hours per epoch per run on one core here: not run.
     "paper": dict(unit="char", word_dim=300, hidden_dim=300, clf_hidden_dim=300, dropout=0.5,
                   batch_size=16, bucketed=False, train_size=89000, train_max_tokens=None,
                   epochs=20, seeds=[0, 1, 2, 3, 4], lr_scale=1.0, eval_subset=None),
