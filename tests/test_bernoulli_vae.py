@@ -302,6 +302,8 @@ def test_grid_runs_cells_then_the_chosen_cells_other_seeds(tmp_path):
     assert [p.name for p in slow.glob("*_seed*.json")] == ["mnist_baselines_K2_ReinMax_seed0.json"]
     again = grid.select(grid.read_records(tmp_path))             # the records alone give it back
     assert again["chosen"] == chosen["chosen"] and set(chosen["final_seeds"]) == {0, 1}
+    assert [r["seed"] for r in grid.runs_of(grid.read_records(tmp_path), 3e-3, 1.1)] == [0, 1]
+    assert [r["seed"] for r in grid.runs_of(grid.read_records(tmp_path), 1e-5, 1.1)] == [0]
     saved = layer.read_json(tmp_path / "selection.json")
     assert tuple(saved["chosen"]) == (3e-3, 1.1)
     record = layer.read_json(fast / "mnist_baselines_K2_ReinMax_seed1.json")

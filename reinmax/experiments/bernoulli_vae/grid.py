@@ -85,6 +85,15 @@ def select(records: Iterable[dict], seed: int = GRID_SEED, metric: str = METRIC)
             "seed": seed, "steps": steps[0]}
 
 
+def runs_of(records: Iterable[dict], lr: float, tau: float) -> List[dict]:
+    """The ReinMax/``baselines``/K = 2 records of one cell, every seed, sorted by seed."""
+    def ours(r):
+        return ((r.get("method"), r.get("protocol"), r.get("K")) == ("ReinMax", "baselines", 2)
+                and (float(r["hyperparameters"]["lr"]), float(r["hyperparameters"]["tau"]))
+                == (float(lr), float(tau)))
+    return sorted(filter(ours, records), key=lambda r: r["seed"])
+
+
 def read_records(*folders) -> List[dict]:
     """Every finished run record (``*_seed<s>.json``) under the given folders, recursively."""
     records = []
