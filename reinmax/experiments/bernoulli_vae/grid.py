@@ -123,6 +123,7 @@ def run_grid(root, lrs: Sequence[float] = LRS, taus: Sequence[float] = TAUS,
     chosen["final_seeds"] = {r["seed"]: r["final"][METRIC] for r in finals}
     chosen["grid"] = {"lrs": [float(v) for v in lrs], "taus": [float(v) for v in taus],
                       "scale": scale, "changes": changes}
+    chosen["provenance"] = layer.provenance()
     layer.write_json(Path(root) / "selection.json", chosen)
     return chosen
 
