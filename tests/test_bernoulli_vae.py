@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from reinmax.experiments import bernoulli_vae as bv
+from reinmax.experiments import bernoulli_vae as bv, layer
 from reinmax.experiments.bernoulli_vae import estimators
 
 torch.set_num_threads(1)
@@ -249,3 +249,72 @@ def test_every_score_method_trains_and_learns_its_controls(method, K):
         assert scalars and any(not torch.equal(p, initial[n]) for n, p in scalars.items())
     else:
         assert not learned
+
+
+# ------------------------------------------------------------- ReinMax's grid under `baselines`
+def _grid_record(lr, tau, value, seed=0, method="ReinMax", protocol="baselines", K=2, steps=100):
+    return {"method": method, "protocol": protocol, "K": K, "seed": seed, "steps": steps,
+            "hyperparameters": {"optimizer": "Adam", "lr": lr, "tau": tau},
+            "final": {"train_neg_elbo": value, "test_neg_elbo": 500.0 - value}}
+
+
+def test_grid_selects_the_lowest_train_neg_elbo_of_seed_0_only():
+    from reinmax.experiments.bernoulli_vae import grid
+    records = [_grid_record(1e-3, 1.1, 113.6), _grid_record(1e-3, 1.5, 112.9),
+               _grid_record(5e-4, 1.3, 115.0),
+               _grid_record(5e-4, 1.1, 100.0, seed=1),                 # another seed
+               _grid_record(1e-3, 1.3, 90.0, method="RLOO"),           # another method
+               _grid_record(1e-3, 1.3, 90.0, protocol="reinmax-script"),
+               _grid_record(1e-3, 1.3, 90.0, K=3)]
+    chosen = grid.select(records)
+    assert chosen["chosen"] == (1e-3, 1.5)
+    assert [(c["lr"], c["tau"]) for c in chosen["cells"]] == [(1e-3, 1.5), (1e-3, 1.1), (5e-4, 1.3)]
+    # by the test bound the order reverses: the metric is what decides
+    assert grid.select(records, metric="test_neg_elbo")["chosen"] == (5e-4, 1.3)
+    assert grid.select(records, seed=1)["chosen"] == (5e-4, 1.1)
+    assert grid.cells() == [(1e-3, 1.1), (1e-3, 1.3), (1e-3, 1.5), (5e-4, 1.1), (5e-4, 1.3),
+                            (5e-4, 1.5)]
+    assert grid.cell_dir("g", 5e-4, 1.5).name == "lr0.0005_tau1.5"
+
+
+@pytest.mark.parametrize("records,match", [
+    ([], "records"),
+    ([_grid_record(1e-3, 1.1, 1.0), _grid_record(1e-3, 1.5, 2.0, steps=50)], "one length"),
+    ([_grid_record(1e-3, 1.1, 1.0), _grid_record(1e-3, 1.1, 2.0)], "two different runs"),
+])
+def test_grid_selection_refuses_what_it_cannot_compare(records, match):
+    from reinmax.experiments.bernoulli_vae import grid
+    with pytest.raises(ValueError, match=match):
+        grid.select(records)
+    with pytest.raises(ValueError, match="metric"):
+        grid.select([_grid_record(1e-3, 1.1, 1.0)], metric="accuracy")
+
+
+def test_grid_runs_cells_then_the_chosen_cells_other_seeds(tmp_path):
+    from reinmax.experiments.bernoulli_vae import grid
+    chosen = grid.run_grid(tmp_path, lrs=[3e-3, 1e-5], taus=[1.1], final_seeds=[0, 1],
+                           scale="smoke", progress=False, steps=30, eval_every=10,
+                           train_subset=1000, eval_subset=300, device="cpu")
+    assert chosen["chosen"] == (3e-3, 1.1)          # 1e-5 barely moves in 30 updates
+    fast, slow = grid.cell_dir(tmp_path, 3e-3, 1.1), grid.cell_dir(tmp_path, 1e-5, 1.1)
+    assert sorted(p.name for p in fast.glob("*_seed*.json")) == [
+        "mnist_baselines_K2_ReinMax_seed0.json", "mnist_baselines_K2_ReinMax_seed1.json"]
+    assert [p.name for p in slow.glob("*_seed*.json")] == ["mnist_baselines_K2_ReinMax_seed0.json"]
+    again = grid.select(grid.read_records(tmp_path))             # the records alone give it back
+    assert again["chosen"] == chosen["chosen"] and set(chosen["final_seeds"]) == {0, 1}
+    assert [r["seed"] for r in grid.runs_of(grid.read_records(tmp_path), 3e-3, 1.1)] == [0, 1]
+    assert [r["seed"] for r in grid.runs_of(grid.read_records(tmp_path), 1e-5, 1.1)] == [0]
+    saved = layer.read_json(tmp_path / "selection.json")
+    assert tuple(saved["chosen"]) == (3e-3, 1.1)
+    record = layer.read_json(fast / "mnist_baselines_K2_ReinMax_seed1.json")
+    assert record["hyperparameters"] == {"optimizer": "Adam", "lr": 3e-3, "tau": 1.1}
+
+
+def test_cli_lr_and_tau_reach_the_run(tmp_path):
+    from reinmax.experiments.bernoulli_vae.cli import _main
+    results = _main(["--out-dir", str(tmp_path), "--scale", "smoke", "--methods", "ReinMax",
+                     "RLOO", "--steps", "2", "--eval-every", "2", "--eval-subset", "50",
+                     "--lr", "2e-3", "--tau", "1.4", "--device", "cpu"])
+    hp = {r["method"]: r["hyperparameters"] for r in results["runs"]}
+    assert hp["ReinMax"] == {"optimizer": "Adam", "lr": 2e-3, "tau": 1.4}
+    assert hp["RLOO"] == {"optimizer": "Adam", "lr": 2e-3, "tau": None}

@@ -101,3 +101,28 @@ def test_tiny_run_resumes_and_learns(tmp_path):
     assert set(table) == {"RLOO", "DisARM-Tree", "ReinMax"} and table["RLOO"]["n"] == 2
     names = sorted(p.name for p in (tmp_path / "a").glob("*.json"))
     assert "64x32_DisARM-Tree.json" in names and "64x32_ReinMax.json" in names
+
+
+def test_radam_rectification_is_torchs_step_over_adams():
+    # A constant gradient gives Adam a step of exactly lr per update (m_hat / sqrt(v_hat) = 1,
+    # eps aside), so RAdam's step over Adam's is its rectification factor at every update.
+    from reinmax.experiments.vae_64x32 import mean_rectification, radam_rectification
+    ratios = []
+    pa = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    pr = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    adam = torch.optim.Adam([pa], lr=1e-3, eps=1e-16)
+    radam = torch.optim.RAdam([pr], lr=1e-3, eps=1e-16)
+    for t in range(1, 701):
+        before_a, before_r = pa.detach().clone(), pr.detach().clone()
+        for p, opt in ((pa, adam), (pr, radam)):
+            p.grad = torch.ones_like(p)
+            opt.step()
+        ratios.append(float((pr.detach() - before_r) / (pa.detach() - before_a)))
+        if t > 5:        # before that RAdam's momentum step is lr * m_hat, here also lr
+            assert abs(ratios[-1] - radam_rectification(t)) < 1e-9, t
+    assert radam_rectification(5) == 0.0 and 0.5 < radam_rectification(600) < 0.55
+    assert 0.2 < mean_rectification(600) < 0.4 < radam_rectification(10 ** 5)
+    with pytest.raises(ValueError, match="t"):
+        radam_rectification(0)
+    with pytest.raises(ValueError, match="beta2"):
+        radam_rectification(3, beta2=1.0)

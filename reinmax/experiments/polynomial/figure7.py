@@ -25,9 +25,10 @@ OUR_METHODS = ("RLOO", "DisARM")
 METHODS = PAPER_METHODS + OUR_METHODS
 P_VALUES = (1.5, 2.0, 3.0)
 RODEO_HIDDEN = 16
-"""RODEO's control network width here: Shi et al.'s 100 costs about 9 times as much per step on
-this problem (batch 256 x L = 128 points, each with 129 neighbours) and is out of this book's
-budget; the width is part of the stated setting, not tuned."""
+"""RODEO's control network width here, part of the stated setting, not tuned: Shi et al.'s 100
+costs several times as much per step on this problem (batch 256 x L = 128 points, each with 129
+neighbours) and moved the grid cell's final gap by a few percent
+(``benchmarks/rodeo_width.py``; ``results/polynomial/figure7_rodeo_width.json``)."""
 RODEO_GRID = {"num_samples": (2, 3), "control_lr": (1e-3, 1e-2)}
 """The grid for RODEO: samples per group (256 draws make 128 pairs or 85 triples) and the Adam
 learning rate of its control parts (the baselines' 1e-3, and ten times it)."""
