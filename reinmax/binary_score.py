@@ -264,11 +264,15 @@ class DisARM(BinaryScoreEstimator):
         return (0.5 * (f[:half] - f[half:]).unsqueeze(-1) * weight).mean(0)
 
 
+def _arms_pair_below(p: Tensor, K: int) -> Tensor:
+    """P(b_j = 1, b_k = 1) for two of ARMS's K coupled samples when P(b = 1) = p <= 1/2."""
+    return (2 * p.pow(1 / (K - 1)) - 1).clamp(min=0).pow(K - 1)
+
+
 def _arms_pair_probability(theta: Tensor, K: int) -> Tensor:
     """P(b_j = 1, b_k = 1) for two of ARMS's K coupled samples (Dimitriev and Zhou 2021)."""
-    def below(p):                                         # the law for p < 1/2
-        return (2 * p.pow(1 / (K - 1)) - 1).clamp(min=0).pow(K - 1)
-    return torch.where(theta < 0.5, below(theta), 2 * theta - 1 + below(1 - theta))
+    return torch.where(theta < 0.5, _arms_pair_below(theta, K),
+                       2 * theta - 1 + _arms_pair_below(1 - theta, K))
 
 
 class ARMS(BinaryScoreEstimator):
@@ -313,7 +317,15 @@ class ARMS(BinaryScoreEstimator):
 
     def _estimate(self, eta, theta, samples, f, grad_b):
         K = self.num_samples
-        debias = theta * (1 - theta) / (theta - _arms_pair_probability(theta, K))
+        # theta (1 - theta) / (theta - P11) is, on both sides of 1/2, t (1 - t) / (t - P11(t))
+        # with t = min(theta, 1 - theta) = sigmoid(-|eta|). Taken from eta, t stays exact where
+        # theta rounds to 1 (float32: eta above about 16.6); from theta it was 0 / 0 there, a
+        # NaN estimate that stopped a K = 3 Bernoulli VAE run. At t = 0 (eta beyond the
+        # float's range) the value is its limit, 1 (P11 vanishes for t < 2^-(K-1)).
+        t = torch.sigmoid(-eta.abs()).to(theta.dtype)
+        gap = t - _arms_pair_below(t, K)
+        debias = torch.where(gap > 0, t * (1 - t) / torch.where(gap > 0, gap, torch.ones_like(t)),
+                             1 - t)
         centred = (f - f.mean(0, keepdim=True)).unsqueeze(-1)
         return (centred * (samples - theta)).sum(0) * debias / (K - 1)
 

@@ -142,6 +142,31 @@ def test_arms_pairwise_joint_is_the_debias_formula():
             assert abs((p * tuples[0, :, 0]).sum() - t) < 1e-12
 
 
+@pytest.mark.parametrize("K", [2, 3, 4])
+def test_arms_float32_saturated_logits_give_the_float64_estimate(K):
+    # sigmoid(16.7) rounds to 1 in float32; the debiasing factor taken from theta was 0/0 there
+    # (a NaN estimate stopped a K = 3 Bernoulli VAE run). From the logits it is the float64 value.
+    eta = torch.tensor([[16.7, 20.0, -16.7, -120.0, 0.3, -2.0, 40.0, 1e4]])
+    g = torch.Generator().manual_seed(0)
+    # the first two samples differ in every bit, so that no estimate is zero by construction
+    samples = ((torch.arange(K)[:, None, None] + torch.arange(eta.shape[-1])) % 2).float()
+    f = torch.randn((K, 1), generator=g)
+    est = build_binary_score_estimator("ARMS", num_samples=K)
+    got = est._estimate(eta, torch.sigmoid(eta), samples, f, None)
+    e64 = eta.double()
+    t64 = torch.sigmoid(e64)
+    ref = est._estimate(e64, t64, samples.double(), f.double(), None)
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got.double(), ref, rtol=1e-5, atol=1e-6)
+    # the paper's formula, from theta, in float64 where theta is not rounded to 1: the same value
+    s64, f64 = samples.double()[..., :6], f.double()
+    theta = t64[..., :6]
+    debias = theta * (1 - theta) / (theta - bs._arms_pair_probability(theta, K))
+    formula = ((f64 - f64.mean(0)).unsqueeze(-1) * (s64 - theta)).sum(0) * debias / (K - 1)
+    assert torch.allclose(ref[..., :6], formula, rtol=1e-12, atol=1e-300)
+    assert (formula.abs() > 0).all()                       # not a comparison of zeros
+
+
 # ------------------------------------------------------------------ RELAX
 def _relax(D, hidden=4, seed=5):
     est = build_binary_score_estimator("RELAX", num_samples=1, num_latents=D)
