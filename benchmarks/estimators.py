@@ -51,8 +51,8 @@ sys.path.insert(0, str(REPOSITORY))   # run from a checkout without installing t
 import torch  # noqa: E402
 
 import reinmax  # noqa: E402
-from reinmax.results import provenance, write_json  # noqa: E402
-from reinmax.sampling import inverse_cdf, uniform  # noqa: E402  (the sampler under test)
+from reinmax.experiments.records import provenance, write_json  # noqa: E402
+from reinmax.estimators.sampling import inverse_cdf, uniform  # noqa: E402  (the sampler under test)
 
 FULL_SHAPES = [(512, 128, 2), (100, 30, 10), (256, 64, 64)]
 QUICK_SHAPES = [(64, 16, 2), (20, 6, 10), (16, 8, 64)]
@@ -111,7 +111,7 @@ def load_official(path: Path):
 # ------------------------------------------------------------------ what is measured
 def import_registering(modules):
     """Import each module (a dotted name, or a path to a .py file) for the estimators it
-    registers with ``reinmax.registry.register`` when imported; they are then measured too."""
+    registers with ``reinmax.estimators.registry.register`` when imported; they are then measured too."""
     for index, module in enumerate(modules or ()):
         if module.endswith(".py"):
             spec = importlib.util.spec_from_file_location(f"registered_estimators_{index}", module)

@@ -203,7 +203,7 @@ def main(argv=None) -> None:
     load_end = os.getloadavg()[0]
     print(f"\nload average at the end {load_end:.2f}")
     if args.out:
-        from reinmax.results import provenance, write_json
+        from reinmax.experiments.records import provenance, write_json
         record.update(load_average={"start": load_start, "end": load_end}, provenance=provenance("cpu"))
         write_json(Path(args.out), record)
         print(f"written to {args.out}")

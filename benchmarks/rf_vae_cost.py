@@ -27,7 +27,7 @@ from reinmax.experiments import vae_64x32 as V                  # noqa: E402
 from reinmax.experiments.vae_64x32.training import rloo_neg_elbo  # noqa: E402
 from reinmax.experiments import layer                           # noqa: E402
 from reinmax.models.vae import CategoricalVAE, seed_generators  # noqa: E402
-from reinmax.results import provenance, write_json              # noqa: E402
+from reinmax.experiments.records import provenance, write_json              # noqa: E402
 
 TABLE6_STEPS, TABLE5_STEPS = 10 ** 6, 5 * 10 ** 5
 

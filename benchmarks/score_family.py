@@ -1,5 +1,5 @@
-"""Cost per training step and variance of each binary score estimator (reinmax.binary_score)
-against ReinMax for Bernoulli logits (reinmax.bernoulli), on a 2x200 Bernoulli VAE of Shi et
+"""Cost per training step and variance of each binary score estimator (reinmax.estimators.bernoulli_score)
+against ReinMax for Bernoulli logits (reinmax.estimators.bernoulli), on a 2x200 Bernoulli VAE of Shi et
 al.'s shape (784-200-200-200 encoder, 200-200-200-784 decoder, LeakyReLU 0.3, fixed uniform
 prior, batch 100, dynamically binarised MNIST), at K = 2 and 3 evaluations of f per example.
 
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from reinmax import bernoulli
-from reinmax.binary_score import build_binary_score_estimator
+from reinmax.estimators.bernoulli_score import build_binary_score_estimator
 
 NAMES = ["REINFORCE", "RLOO", "DisARM", "ARMS", "DoubleCV", "RELAX", "RODEO"]
 D, HIDDEN, PIXELS = 200, 200, 784

@@ -97,18 +97,15 @@ def make_step(problem, name, options, fused, size, batch=None):
 
         def loss():
             value, _ = model.neg_elbo(x, estimator, tau, generators,
-                                     noisy=reinmax.registry.get_spec(name).draws_noise)
+                                     noisy=reinmax.estimators.registry.get_spec(name).draws_noise)
             return value.sum()
         parameters = list(model.parameters())
 
     def step():
-        estimators._GR_FUSED = fused          # the unfused columns run the reference path
-        try:
+        with estimators.gumbel_rao_kernel(fused=fused):   # unfused columns: the reference path
             for parameter in parameters:
                 parameter.grad = None
             loss().backward()
-        finally:
-            estimators._GR_FUSED = True
     step.parameter_bytes = sum(p.numel() * p.element_size() for p in parameters)
     return step
 
@@ -172,7 +169,7 @@ def parse_paper_cell(cell):
 
 
 def paper_rows():
-    table = reinmax.results.paper_table("table3_time_per_epoch_s_and_peak_memory")
+    table = reinmax.experiments.records.paper_table("table3_time_per_epoch_s_and_peak_memory")
     rows = {}
     for problem, key in PAPER_KEYS.items():
         cells = dict(zip(table["columns"], table[key]))
@@ -204,7 +201,7 @@ def summarise(samples, memory, steps_per_epoch):
 
 
 def print_table(problem, rows, paper, hardware):
-    # One formatting for this console table and the book's (reinmax.report.cost_rows).
+    # One formatting for this console table and the book's (reinmax.reporting.tables.cost_rows).
     header, body = report.cost_rows(rows, paper, hardware)
     print(textwrap.indent(report.text_table(header, body, first_width=26), "  "))
 
@@ -282,8 +279,8 @@ def main(argv=None):
     record["paper_hardware"] = hardware
     print(f"\n{record['seconds']:.0f} s; load average {record['load_average_at_end'][0]:.2f} at end")
     if out:
-        record["provenance"] = reinmax.results.provenance("cpu")
-        reinmax.results.write_json(Path(out), record)
+        record["provenance"] = reinmax.experiments.records.provenance("cpu")
+        reinmax.experiments.records.write_json(Path(out), record)
         print(f"written to {out}")
 
 

@@ -216,7 +216,7 @@ def main(argv=None):
             print(f"  {label:11s} {seconds * 1e3:8.2f} ms   x{seconds / costs['ST']:.2f}")
 
     if args.out:
-        from reinmax.results import provenance, write_json
+        from reinmax.experiments.records import provenance, write_json
         record = {"benchmark": "mnist_vae", "arguments": vars(args), "provenance": provenance("cpu")}
         if sizes:
             record["ensemble"] = sizes

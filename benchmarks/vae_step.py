@@ -26,21 +26,18 @@ def main() -> None:
     device = config.resolved_device()
     train = load_images("train", args.images, None, device)
     test = load_images("test", 100, None, device)
-    one_block = estimators._GR_BLOCK_ACCELERATOR
+    one_block = estimators.GUMBEL_RAO_KERNEL["block_accelerator"]
     runs = [("warm-up", "ST", one_block), ("ST", "ST", one_block),
             ("GR-MCK one block", "GR-MCK", one_block),
-            ("GR-MCK CPU-sized blocks", "GR-MCK", estimators._GR_BLOCK),
+            ("GR-MCK CPU-sized blocks", "GR-MCK", estimators.GUMBEL_RAO_KERNEL["block"]),
             ("GR-MCK one block, again", "GR-MCK", one_block)]
     print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), "
           f"torch threads {torch.get_num_threads()}")
-    try:
-        for label, method, block in runs:
-            estimators._GR_BLOCK_ACCELERATOR = block
+    for label, method, block in runs:
+        with estimators.gumbel_rao_kernel(block_accelerator=block):
             record = train_setting(config, "8x4", method, train, test, progress=False)
-            per_step = record["history"]["epoch_wall_s"][0] / record["steps"]
-            print(f"{label}: {per_step * 1e3:.2f} ms per step ({record['steps']} steps)", flush=True)
-    finally:
-        estimators._GR_BLOCK_ACCELERATOR = one_block
+        per_step = record["history"]["epoch_wall_s"][0] / record["steps"]
+        print(f"{label}: {per_step * 1e3:.2f} ms per step ({record['steps']} steps)", flush=True)
 
 
 if __name__ == "__main__":

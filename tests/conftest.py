@@ -1,7 +1,7 @@
 """Shared helpers for the estimator tests: random test functions f, float64 logits, fixtures.
 
 Every f here takes one-hot configurations of shape ``(B, *logits.shape)`` (as
-``reinmax.exact`` passes them) and returns ``B`` values. They are nonlinear on purpose: for a
+``reinmax.theory.exact`` passes them) and returns ``B`` values. They are nonlinear on purpose: for a
 linear f every estimator's target equals the true gradient, and a test could not tell them apart.
 """
 import pytest

@@ -13,7 +13,7 @@ import torch
 
 import reinmax
 from reinmax import exact, registry
-from reinmax.sampling import uniform
+from reinmax.estimators.sampling import uniform
 
 TAUS = [1.0, 0.7, 1.8]
 SHAPES = [(3, 2), (3, 5)]          # two categories (the sigmoid fast paths) and more

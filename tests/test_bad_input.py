@@ -10,7 +10,7 @@ import torch
 
 import reinmax
 from reinmax import registry
-from reinmax._checks import check_sample
+from reinmax.estimators.checks import check_sample
 
 # Every registered straight-through estimator, by the name the paper prints.
 ALL = {name: reinmax.get_estimator(name) for name in registry.names("straight-through")}

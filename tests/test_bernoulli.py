@@ -1,4 +1,4 @@
-"""reinmax.bernoulli: one logit per binary variable is the two-category form [0, a].
+"""reinmax.estimators.bernoulli: one logit per binary variable is the two-category form [0, a].
 
 Given the same generator seed, every Bernoulli estimator draws the sample the two-category
 estimator draws on the logits [0, a] (category 1 = b = 1), and its values and gradients equal

@@ -66,7 +66,7 @@ def test_iwae_bound():
 
 @pytest.mark.parametrize("name,K", [("RLOO", 2), ("RLOO", 3), ("REINFORCE", 2)])
 def test_package_score_is_exactly_unbiased(name, K):
-    """The two-category view of the package's REINFORCE/RLOO (used until reinmax.binary_score
+    """The two-category view of the package's REINFORCE/RLOO (used until reinmax.estimators.bernoulli_score
     exists): averaging its estimate over every K-tuple of codes, weighted by q, gives the exact
     gradient of E_q[f] with respect to the logits (float64, 1e-10)."""
     D = 2
@@ -222,7 +222,7 @@ def test_every_score_method_trains_and_learns_its_controls(method, K):
     """A few steps of each score estimator of the contract: finite metrics, and the learned
     control parts (Double CV, RODEO, RELAX) move away from their initial values."""
     if estimators.binary_score_module() is None:
-        pytest.skip("reinmax.binary_score is not in this checkout")
+        pytest.skip("reinmax.estimators.bernoulli_score is not in this checkout")
     config = _tiny(methods=[method], evaluations=[K], steps=6, eval_every=3, eval_subset=100,
                    train_subset=300)
     before = estimators.build_score(method, K)
@@ -239,7 +239,7 @@ def test_every_score_method_trains_and_learns_its_controls(method, K):
     finally:
         estimators.build_score = original
     assert all(math.isfinite(v) for v in record["history"]["train_neg_elbo"])
-    assert record["estimator_module"] == "reinmax.binary_score"
+    assert record["estimator_module"] == "reinmax.estimators.bernoulli_score"
     learned = [p for p in seen["est"].parameters() if p.requires_grad]
     if method in ("DoubleCV", "RODEO", "RELAX"):
         # The scalar coefficients start at fixed values (0; RELAX: log 0.1 and 1), so a change
@@ -311,7 +311,7 @@ def test_grid_runs_cells_then_the_chosen_cells_other_seeds(tmp_path):
 
 
 def test_cli_lr_and_tau_reach_the_run(tmp_path):
-    from reinmax.experiments.bernoulli_vae.cli import _main
+    from reinmax.experiments.bernoulli_vae.cli import main as _main
     results = _main(["--out-dir", str(tmp_path), "--scale", "smoke", "--methods", "ReinMax",
                      "RLOO", "--steps", "2", "--eval-every", "2", "--eval-subset", "50",
                      "--lr", "2e-3", "--tau", "1.4", "--device", "cpu"])

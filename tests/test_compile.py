@@ -144,7 +144,7 @@ def test_bad_uniforms_are_clear_errors():
 
 # ------------------------------------------------------- two categories: opaque operators
 # While compiling, the two-category forward passes of ST, ReinMax, STGS and GST run as custom
-# operators around the eager kernels (reinmax._binary, "torch.compile: opaque operators"): what
+# operators around the eager kernels (reinmax.estimators.two_category, "torch.compile: opaque operators"): what
 # inductor made of the traced code ran at half eager's speed at the QP shape (issue 13).
 BINARY = {"ST": "binary_st_reinmax", "ReinMax": "binary_st_reinmax", "STGS": "binary_gumbel",
           "GST-1.0": "binary_gumbel", "GST-p": "binary_gumbel"}

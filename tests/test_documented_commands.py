@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reinmax.params import reject_quoted_structures
+from reinmax.reporting.params import reject_quoted_structures
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"

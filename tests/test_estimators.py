@@ -2,7 +2,7 @@
 
 * per-sample gradients equal the paper's formulas computed by hand in float64 (eq. 4, eq. 7
   with temperature, the 1/n-baseline forms of book/04_baselines.md, GST's moved logits);
-* the fast functions equal the line-by-line Algorithms 1 and 2 (reinmax/reference.py);
+* the fast functions equal the line-by-line Algorithms 1 and 2 (reinmax/theory/algorithms.py);
 * STGS equals torch.nn.functional.gumbel_softmax given the same noise; STGS with a given sample
   and GR-MCK keep STGS's mean (Monte Carlo, tolerances in standard errors); GR-MCK's variance
   falls with K;
@@ -310,7 +310,7 @@ def test_gumbel_rao_variance_falls_as_k_grows():
     assert var[100] < 0.5 * var[1], var          # measured: 0.14 vs 0.99
 
 
-# GR-MCK's fused Function (reinmax/estimators.py, _GumbelRaoFunction) against the unfused
+# GR-MCK's fused Function (reinmax/estimators/categorical.py, _GumbelRaoFunction) against the unfused
 # reference written term by term (_GR_FUSED = False): same generator state, same draws, so the
 # same outputs and gradients to rounding, in float64.
 GR_CASES = [  # (shape, dim, K, tau)
@@ -324,7 +324,7 @@ GR_CASES = [  # (shape, dim, K, tau)
 
 
 def _gr_run(monkeypatch, fused, theta, g, dim, K, tau, hard, sample=None, seed=5):
-    monkeypatch.setattr(reinmax.estimators, "_GR_FUSED", fused)
+    monkeypatch.setitem(reinmax.estimators.GUMBEL_RAO_KERNEL, "fused", fused)
     leaf = theta.clone().requires_grad_(True)
     y, soft = reinmax.gumbel_rao(leaf, tau, hard, dim=dim, K=K, sample=sample,
                                  generator=torch.Generator().manual_seed(seed))
@@ -335,7 +335,7 @@ def _gr_run(monkeypatch, fused, theta, g, dim, K, tau, hard, sample=None, seed=5
 @pytest.mark.parametrize("hard", [True, False])
 @pytest.mark.parametrize("shape, dim, K, tau", GR_CASES)
 def test_fused_gumbel_rao_equals_the_reference(monkeypatch, shape, dim, K, tau, hard):
-    monkeypatch.setattr(reinmax.estimators, "_GR_BLOCK", 256)    # several blocks per call
+    monkeypatch.setitem(reinmax.estimators.GUMBEL_RAO_KERNEL, "block", 256)    # several blocks per call
     theta = 2 * random_logits(shape, seed=40)
     if shape[dim] > 2:                          # a masked category in every other row
         masked = theta.movedim(dim, -1)
@@ -388,7 +388,7 @@ def test_fused_gumbel_rao_in_float32_and_near_its_temperature_limit(monkeypatch)
     theta[:, 3] = theta[:, 0] - 90.0
     g = random_logits((200, 4), seed=46).float()
     tau = 5.0
-    assert tau <= reinmax.estimators._gr_tau_limit(torch.float32) < 6.0
+    assert tau <= reinmax.estimators.categorical._gr_tau_limit(torch.float32) < 6.0
     y1, grad1 = _gr_run(monkeypatch, True, theta, g, -1, 64, tau, False)
     y2, grad2 = _gr_run(monkeypatch, False, theta, g, -1, 64, tau, False)
     assert (y1 - y2).abs().max() < 1e-6 and (grad1 - grad2).abs().max() < 1e-6
@@ -411,7 +411,7 @@ def test_fused_gumbel_rao_saves_one_copy_of_the_draws_and_allows_a_second_backwa
     assert torch.equal(first, second) and first.abs().sum() > 0
 
 
-# Two categories: STGS and GR-MCK have a separate sigmoid implementation (reinmax/_binary.py).
+# Two categories: STGS and GR-MCK have a separate sigmoid implementation (reinmax/estimators/two_category.py).
 # GR-MCK with K="quadrature" is deterministic given the sample, so its expectation is exact by
 # enumeration; it must equal E[STGS], which torch's own gumbel_softmax estimates independently.
 def _binary_setting(tau):
@@ -730,8 +730,9 @@ def test_cuda_sampling_and_masking(name):
 def test_fused_gumbel_rao_draws_in_cpu_sized_blocks_on_cpu_and_one_block_elsewhere():
     """Blocks keep a CPU's cache warm; on a GPU one block holds all K draws, because there the
     per-block kernel launches cost (2.4x an 8x4 training step on an H200, benchmarks/README)."""
-    from reinmax import estimators
+    from reinmax.estimators import categorical as estimators
     cpu = torch.empty(3 * 100 * 4, 8)
-    assert estimators._gr_block_draws(cpu) == estimators._GR_BLOCK // cpu.numel() < 1000
+    assert (estimators._gr_block_draws(cpu) == estimators.GUMBEL_RAO_KERNEL["block"] // cpu.numel()
+            < 1000)
     elsewhere = torch.empty(3 * 100 * 4, 8, device="meta")
     assert estimators._gr_block_draws(elsewhere) >= 10**12

@@ -4,7 +4,7 @@ Theorem 3.1 (E[ST] = first-order target), Theorem 3.2 (E[ReinMax] = second-order
 Remark 4.1 (E[phi_D / pi_D * ST] = first-order target with baseline phi), Remark 4.2 (the
 second-order target without baseline is the same vector), and unbiasedness of REINFORCE and
 RLOO, all in float64 at tau = 1 through the public estimator functions (``sample=``). The
-targets in ``reinmax.exact`` are themselves checked against the definitions written out as
+targets in ``reinmax.theory.exact`` are themselves checked against the definitions written out as
 plain double sums, and the true gradient against autograd through softmax and finite
 differences, so that no test compares the package only with itself.
 """
@@ -34,7 +34,7 @@ def max_error(a, b):
 # ---------------------------------------------------------------- definitions, written out
 def definitions_by_double_sum(f, theta):
     """eq. 2 / Def. 3.1 / Def. 3.2 for one variable, as the paper prints them: double sums over
-    i, j with d pi_i / d theta = pi_i (I_i - pi). Independent of reinmax.exact's vectorisation."""
+    i, j with d pi_i / d theta = pi_i (I_i - pi). Independent of reinmax.theory.exact's vectorisation."""
     n = theta.shape[0]
     pi = torch.softmax(theta, -1)
     eye = torch.eye(n, dtype=theta.dtype)
@@ -361,7 +361,7 @@ def test_random_problem_is_seeded_and_smooth():
 
 
 def test_parameter_checks_name_the_parameter():
-    from reinmax.params import is_int, require
+    from reinmax.reporting.params import is_int, require
     assert is_int(3) and not is_int(True) and not is_int(3.0)
     require(True, "n", 3, "anything")
     with pytest.raises(ValueError, match=r"parameter n=0 is not allowed: an integer >= 1"):

@@ -14,7 +14,7 @@ import torch
 from torch.func import grad, vmap
 
 import reinmax
-from reinmax.reference import reinmax_algorithm2, st_algorithm1
+from reinmax.theory.algorithms import reinmax_algorithm2, st_algorithm1
 
 from conftest import random_logits
 
@@ -208,7 +208,7 @@ def test_two_categories_keep_small_probabilities_exact(name):
 
 # Two categories at any dim and from a broadcast (expanded) input: the results are new tensors
 # laid out with the categories at the caller's dim (two contiguous planes unless dim is last),
-# and what depends on the logits only is computed once per distinct row (reinmax._binary).
+# and what depends on the logits only is computed once per distinct row (reinmax.estimators.two_category).
 def broadcast_problem(seed):
     """float64 parameters (4, 1, 3, 2) seen as logits (4, 5, 3, 2) through expand, a sample
     for every one of the 4 * 5 * 3 rows, and loss weights."""

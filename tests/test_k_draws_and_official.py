@@ -1,11 +1,11 @@
 """Several samples per distribution (K draws per logit row, by expanding the logits) and the
-official package's samples for the same seed (reinmax.sampling.official_sample)."""
+official package's samples for the same seed (reinmax.estimators.sampling.official_sample)."""
 import pytest
 import torch
 
 import reinmax
 from reinmax import exact, reference
-from reinmax.sampling import official_sample
+from reinmax.estimators.sampling import official_sample
 
 K = 4000
 
@@ -35,7 +35,7 @@ def test_k_draws_by_expanding_the_logits(name, options, n):
     p = torch.softmax(theta, -1)
     assert ((y.mean(0) - p).abs() <= 5 * (p * (1 - p) / K).sqrt() + 1e-12).all()
     assert (y[1:] != y[:-1]).any(-1).any(0).all()                    # not one draw repeated
-    if reinmax.registry.get_spec(name).sample_only_backward:
+    if reinmax.estimators.registry.get_spec(name).sample_only_backward:
         expected = exact.expected_estimate(fn, lambda D: (w * D).sum((-1, -2)), theta, 1.3)
         stderr = per_draw.std(0) / K ** 0.5
         assert ((grad / K - expected).abs() <= 5 * stderr + 1e-12).all()
@@ -44,12 +44,12 @@ def test_k_draws_by_expanding_the_logits(name, options, n):
 def test_k_draws_for_bernoulli():
     theta = torch.tensor([-1.0, 0.3, 2.0], dtype=torch.float64)
     leaf = theta.clone().requires_grad_(True)
-    b, p = reinmax.bernoulli.reinmax(leaf.expand(K, 3), generator=torch.Generator().manual_seed(1))
+    b, p = reinmax.estimators.bernoulli.reinmax(leaf.expand(K, 3), generator=torch.Generator().manual_seed(1))
     b.sum().backward()
     q = torch.sigmoid(theta)
     assert ((b.mean(0) - q).abs() <= 5 * (q * (1 - q) / K).sqrt()).all()
     rows = theta.expand(K, 3).clone().requires_grad_(True)
-    b2, _ = reinmax.bernoulli.reinmax(rows, generator=torch.Generator().manual_seed(1))
+    b2, _ = reinmax.estimators.bernoulli.reinmax(rows, generator=torch.Generator().manual_seed(1))
     b2.sum().backward()
     assert torch.equal(b, b2)
     torch.testing.assert_close(leaf.grad, rows.grad.sum(0), rtol=1e-12, atol=1e-9)

@@ -8,6 +8,7 @@ import torch
 
 from reinmax.experiments import listops
 from reinmax.experiments.listops import training
+import reinmax.experiments.listops.cli  # noqa: F401,E402  (listops.cli.main)
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("REINMAX_DATA") or not (Path(os.environ["REINMAX_DATA"]) / "listops").is_dir(),
@@ -102,7 +103,7 @@ def test_readers_table_and_curves():
 
 
 def test_cli_smoke(tmp_path, capsys):
-    listops._main(["--preset", "smoke", "--out-dir", str(tmp_path), "--methods", "ST",
+    listops.cli.main(["--preset", "smoke", "--out-dir", str(tmp_path), "--methods", "ST",
                    "--epochs", "1"])
     assert "valid ST" in capsys.readouterr().out
 

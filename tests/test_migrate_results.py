@@ -17,6 +17,7 @@ import torch
 
 from reinmax.experiments import polynomial as P
 from reinmax.experiments import vae as V
+import reinmax.experiments.vae.cli  # noqa: F401  (V.cli.main)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -203,6 +204,6 @@ def test_the_documented_vae_command_returns_the_committed_records_without_traini
     committed = json.loads((RESULTS / "vae" / "paper_8x4" / "results.json").read_text())
     folder = tmp_path / "paper_8x4"
     shutil.copytree(RESULTS / "vae" / "paper_8x4", folder)
-    again = V._main(["--out-dir", str(folder), "--configs", "8x4", "--methods", "STGS", "GR-MCK",
+    again = V.cli.main(["--out-dir", str(folder), "--configs", "8x4", "--methods", "STGS", "GR-MCK",
                      "GST-1.0", "ST", "ReinMax", "--seeds", "0", "1", "2"])
     assert again["runs"] == committed["runs"]

@@ -95,7 +95,7 @@ def test_run_retrains_found_and_random_cells_once_each(tmp_path):
 
 
 def test_cli_resumes_into_the_same_folder(tmp_path):
-    from reinmax.experiments.nas import _main
+    from reinmax.experiments.nas.cli import main as _main
     argv = ["--out-dir", str(tmp_path), "--arms", "GDAS+ReinMax-wd1e-3", "--seeds", "3",
             "--channels", "2", "--epochs", "1", "--batch-size", "32", "--search-images", "64",
             "--retrain-epochs", "0", "--device", "cpu"]

@@ -1,4 +1,4 @@
-"""reinmax.nn.StraightThrough (a layer holding the estimator and tau) and reinmax.schedules."""
+"""reinmax.estimators.nn.StraightThrough (a layer holding the estimator and tau) and reinmax.estimators.schedules."""
 import math
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 import reinmax
 from reinmax import schedules
-from reinmax.nn import StraightThrough
+from reinmax.estimators.nn import StraightThrough
 
 
 # ----------------------------------------------------------------- schedules
@@ -85,7 +85,7 @@ def test_bernoulli_layer_and_sample_only_output():
     logits = torch.randn(4, 3, dtype=torch.float64)
     layer = StraightThrough("ReinMax-Bernoulli", tau=0.8, return_soft=False)
     b = layer(logits, generator=torch.Generator().manual_seed(1))
-    b2, _ = reinmax.bernoulli.reinmax(logits, 0.8, generator=torch.Generator().manual_seed(1))
+    b2, _ = reinmax.estimators.bernoulli.reinmax(logits, 0.8, generator=torch.Generator().manual_seed(1))
     assert torch.equal(b, b2)
     layer.eval_mode = "argmax"
     layer.eval()

@@ -1,11 +1,11 @@
-"""reinmax.params.shared_run_folder: notebooks of a chapter share a folder exactly when their
+"""reinmax.reporting.params.shared_run_folder: notebooks of a chapter share a folder exactly when their
 settings (apart from the method lists) agree."""
 import dataclasses
 
 import pytest
 
 from reinmax.experiments.vae import VAEConfig
-from reinmax.params import shared_run_folder
+from reinmax.reporting.params import shared_run_folder
 
 
 def test_same_settings_share_a_folder_whatever_the_methods():

@@ -10,6 +10,7 @@ import reinmax
 from reinmax import results
 from reinmax import _binary
 from reinmax.experiments import polynomial as P
+import reinmax.experiments.polynomial.cli  # noqa: F401  (P.cli.main)
 
 TINY = dict(p=2.0, L=6, batch_size=8, steps=5, epochs=4, seeds=[0, 1, 2])
 
@@ -44,7 +45,7 @@ def test_config_accepts_every_registered_method_and_a_tau_dict():
     config = P.PolynomialConfig(**dict(TINY, methods=P.methods(), taus={"ST": 1.3}))
     assert config.tau("ST") == 1.3 and config.tau("STGS") == 1.0
     assert P.methods() == (list(reinmax.ESTIMATORS) + list(reinmax.SCORE_ESTIMATORS)
-                           + reinmax.registry.names("bernoulli-score"))
+                           + reinmax.estimators.registry.names("bernoulli-score"))
     # Options mirror the registry and are merged over the experiment's defaults.
     assert config.method_options == {"GR-MCK": {"K": "quadrature"}}
     other = P.PolynomialConfig(**dict(TINY, method_options={"RLOO": {"num_samples": 4}}))
@@ -202,12 +203,12 @@ def test_an_estimator_registered_later_is_trainable():
         calls.append(logits.shape)
         return reinmax.st(logits, tau, *args, **kwargs)
 
-    reinmax.registry.register(reinmax.registry.EstimatorSpec(
+    reinmax.estimators.registry.register(reinmax.estimators.registry.EstimatorSpec(
         name="ST-twin", family="straight-through", function=straight_through_twin))
     try:
         record = P.run(P.PolynomialConfig(**dict(TINY, methods=["ST-twin"])), progress=False)
     finally:
-        reinmax.registry.unregister("ST-twin")
+        reinmax.estimators.registry.unregister("ST-twin")
     # (seeds, 2, batch, L): the trainer puts the categories at dim 1
     assert calls[-1] == (3, 2, 8, 6) and P.method_run(record, "ST-twin")["tau"] == 1.0
 
@@ -341,7 +342,7 @@ def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path):
     out, records = tmp_path / "sweep.json", tmp_path / "records"
     common = ["--L", "4", "--batch-size", "4", "--steps", "3", "--epochs", "2", "--seeds", "0", "1",
               "--methods", "ReinMax", "ST", "--device", "cpu"]
-    P._main(["sweep", "--out", str(out), "--records", str(records), "--workers", "2",
+    P.cli.main(["sweep", "--out", str(out), "--records", str(records), "--workers", "2",
              "--p", "1.5", "3", *common])
     sweeps = results.read_json(out)["sweeps"]
     assert [s["config"]["p"] for s in sweeps] == [1.5, 3.0]
@@ -354,19 +355,19 @@ def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path):
             assert sweeps[1]["final"][method][str(tau)] == pytest.approx(
                 P.final_exact_losses(alone)[method][0], rel=1e-6)
     stamps = {path: path.stat().st_mtime_ns for path in records.glob("*.json")}
-    P._main(["sweep", "--out", str(out), "--records", str(records), "--workers", "2",
+    P.cli.main(["sweep", "--out", str(out), "--records", str(records), "--workers", "2",
              "--p", "1.5", "3", *common])
     assert {path: path.stat().st_mtime_ns for path in records.glob("*.json")} == stamps
 
     figure = tmp_path / "figure1.json"
-    P._main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "1.5", "3", *common])
+    P.cli.main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "1.5", "3", *common])
     runs = results.read_json(figure)["runs"]
     assert [r["config"]["taus"] for r in runs] == [s["chosen"] for s in sweeps]
     stamp = figure.stat().st_mtime_ns                 # finished configs are not trained again
-    P._main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "1.5", "3", *common])
+    P.cli.main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "1.5", "3", *common])
     assert figure.stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="no sweep for p=2, setting='A'"):
-        P._main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "2", *common])
+        P.cli.main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "2", *common])
 
 
 def test_a_sweep_cell_trained_on_another_device_answers_auto_only(tmp_path):

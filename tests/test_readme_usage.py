@@ -14,7 +14,7 @@ def test_practitioner_subsection_runs():
     body = text.split(SUBSECTION, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", body, flags=re.S)
     assert len(blocks) == 4
-    for word in ("reinmax.bernoulli", "reinmax.nn.StraightThrough", "schedules.gdas_linear",
+    for word in ("reinmax.estimators.bernoulli", "reinmax.estimators.nn.StraightThrough", "schedules.gdas_linear",
                  "expand(K", "official_sample"):
         assert word in body, word
     namespace = {}

@@ -8,7 +8,7 @@ from torch import nn
 
 import reinmax
 from reinmax import registry
-from reinmax.registry import EstimatorSpec
+from reinmax.estimators.registry import EstimatorSpec
 
 
 def test_estimator_names_are_the_papers():
@@ -308,7 +308,7 @@ def test_factory_entries_build_a_new_module_per_lookup():
 
 
 def test_spec_of_finds_the_entry_behind_a_callable():
-    """exact enumeration judges an estimator by its entry (reinmax.registry.spec_of)."""
+    """exact enumeration judges an estimator by its entry (reinmax.estimators.registry.spec_of)."""
     import functools
     assert registry.spec_of(reinmax.stgs).name == "STGS"
     assert registry.spec_of(reinmax.get_estimator("GR-MCK", K=5)).name == "GR-MCK"

@@ -1,4 +1,4 @@
-"""reinmax.report: paper-vs-ours tables, glue values, claim checks, cost tables."""
+"""reinmax.reporting.tables: paper-vs-ours tables, glue values, claim checks, cost tables."""
 import math
 
 import mpmath
@@ -47,7 +47,7 @@ def test_glue_numbers_glues_plain_values_under_the_prefix():
 
 @pytest.mark.parametrize("prefix, values, message", [
     ("nb 07", {"a": 1}, "prefix must be letters, digits and '_'"),
-    ("nb07", {"GST-1.0": 1}, "glue key 'GST-1.0' .* use reinmax.report.key_of"),
+    ("nb07", {"GST-1.0": 1}, "glue key 'GST-1.0' .* use reinmax.reporting.tables.key_of"),
     ("nb07", {"a": [1, 2]}, "glue value for nb07_a must be a number or text"),
     ("nb07", [("a", 1)], "values must be a dict"),
 ])

@@ -1,4 +1,4 @@
-"""reinmax.sampling: the primitives, the same random numbers as before they moved here, and
+"""reinmax.estimators.sampling: the primitives, the same random numbers as before they moved here, and
 the torch.func / torch.compile question.
 
 The committed results depend on the random streams: PINNED holds samples and gradients computed
@@ -47,11 +47,8 @@ def _cases():
 
 
 def _unfused_gumbel_rao():
-    estimators._GR_FUSED = False          # the reference path (torch.func transforms take it)
-    try:
+    with estimators.gumbel_rao_kernel(fused=False):  # the reference path (torch.func transforms take it)
         return _grad_case(reinmax.get_estimator("GR-MCK", K=3), 5, torch.float64, 60)
-    finally:
-        estimators._GR_FUSED = True
 
 
 def _score_case(function, options, seed):

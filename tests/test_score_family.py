@@ -1,4 +1,4 @@
-"""The binary REINFORCE family (reinmax.binary_score): exact unbiasedness by enumeration (float64,
+"""The binary REINFORCE family (reinmax.estimators.bernoulli_score): exact unbiasedness by enumeration (float64,
 learned parts frozen at random non-zero values), each check shown able to fail by a biased
 variant; RELAX by quadrature (D = 1) and a Monte Carlo z-test (D = 2, 3); the coupled laws of
 DisARM and ARMS against their samplers; the calling contract and its bad inputs."""
@@ -10,7 +10,7 @@ import torch
 
 import reinmax
 from reinmax import binary_score as bs
-from reinmax.binary_score import build_binary_score_estimator, exact_gradient, exact_moments
+from reinmax.estimators.bernoulli_score import build_binary_score_estimator, exact_gradient, exact_moments
 
 ENUMERATED = [("REINFORCE", 2), ("REINFORCE", 3), ("RLOO", 2), ("RLOO", 3), ("DisARM", 2),
               ("ARMS", 2), ("ARMS", 3), ("DoubleCV", 2), ("DoubleCV", 3), ("RODEO", 2),
@@ -49,12 +49,12 @@ def test_exactly_unbiased_by_enumeration(name, K, D):
 
 
 class BrokenReinforce(bs.Reinforce):
-    def _estimate(self, eta, theta, samples, f, grad_b):      # score about 1/2, not theta
+    def estimate(self, eta, theta, samples, f, grad_b):      # score about 1/2, not theta
         return (f.unsqueeze(-1) * (samples - 0.5)).mean(0)
 
 
 class BrokenRLOO(bs.RLOO):
-    def _estimate(self, eta, theta, samples, f, grad_b):      # baseline includes the own sample
+    def estimate(self, eta, theta, samples, f, grad_b):      # baseline includes the own sample
         return ((f - f.mean(0)).unsqueeze(-1) * (samples - theta)).mean(0)
 
 
@@ -63,21 +63,21 @@ class BrokenDisARM(bs.DisARM):
 
 
 class BrokenARMS(bs.ARMS):
-    def _estimate(self, eta, theta, samples, f, grad_b):      # debiased as if independent
+    def estimate(self, eta, theta, samples, f, grad_b):      # debiased as if independent
         centred = (f - f.mean(0, keepdim=True)).unsqueeze(-1)
         K = self.num_samples
         return (centred * (samples - theta)).sum(0) * theta * (1 - theta) / (theta - theta ** 2) / (K - 1)
 
 
 class BrokenDoubleCV(bs.DoubleCV):
-    def _estimate(self, eta, theta, samples, f, grad_b):      # the control variate's mean not removed
-        return super()._estimate(eta, theta, samples, f, grad_b) + \
+    def estimate(self, eta, theta, samples, f, grad_b):      # the control variate's mean not removed
+        return super().estimate(eta, theta, samples, f, grad_b) + \
             self.alpha * grad_b.mean(0) * theta * (1 - theta)
 
 
 class BrokenRODEO(bs.RODEO):
-    def _estimate(self, eta, theta, samples, f, grad_b):      # H_k built with its own sample too
-        return super()._estimate(eta, theta, samples, f, grad_b, own=True)
+    def estimate(self, eta, theta, samples, f, grad_b):      # H_k built with its own sample too
+        return super().estimate(eta, theta, samples, f, grad_b, own=True)
 
 
 BROKEN = {"REINFORCE": BrokenReinforce, "RLOO": BrokenRLOO, "DisARM": BrokenDisARM,
@@ -152,10 +152,10 @@ def test_arms_float32_saturated_logits_give_the_float64_estimate(K):
     samples = ((torch.arange(K)[:, None, None] + torch.arange(eta.shape[-1])) % 2).float()
     f = torch.randn((K, 1), generator=g)
     est = build_binary_score_estimator("ARMS", num_samples=K)
-    got = est._estimate(eta, torch.sigmoid(eta), samples, f, None)
+    got = est.estimate(eta, torch.sigmoid(eta), samples, f, None)
     e64 = eta.double()
     t64 = torch.sigmoid(e64)
-    ref = est._estimate(e64, t64, samples.double(), f.double(), None)
+    ref = est.estimate(e64, t64, samples.double(), f.double(), None)
     assert torch.isfinite(got).all()
     assert torch.allclose(got.double(), ref, rtol=1e-5, atol=1e-6)
     # the paper's formula, from theta, in float64 where theta is not rounded to 1: the same value
@@ -256,7 +256,7 @@ def test_contract_shapes_and_training_step(name):
 
 
 def test_registry_entries():
-    assert reinmax.registry.names("bernoulli-score") == [
+    assert reinmax.estimators.registry.names("bernoulli-score") == [
         "REINFORCE-Bernoulli", "RLOO-Bernoulli", "DisARM", "ARMS", "DoubleCV", "RELAX", "RODEO"]
     assert isinstance(build_binary_score_estimator("rodeo", num_samples=3), bs.RODEO)
     assert isinstance(build_binary_score_estimator("RLOO-Bernoulli"), bs.RLOO)
@@ -330,7 +330,7 @@ def _exact_categorical_gradient(f, logits):
 def _disarm_tree_mean(f, logits, broken=False):
     from reinmax import disarm_tree as dt
     V, C = logits.shape
-    b1, b2 = dt._all_node_pairs(C - 1, V)
+    b1, b2 = dt.all_node_pairs(C - 1, V)
     N = b1.shape[0]
     leaf = logits.expand(N, V, C).clone().requires_grad_(True)
     surrogate, _ = dt.disarm_tree(leaf, f, bits=(b1, b2))

@@ -1,5 +1,5 @@
-"""The sympy proofs of chapters 2-5, asserted outside the book (reinmax.symbolic), plus the
-numerical helpers those chapters use (reinmax.ode, reinmax.bias).
+"""The sympy proofs of chapters 2-5, asserted outside the book (reinmax.theory.symbolic), plus the
+numerical helpers those chapters use (reinmax.theory.ode, reinmax.theory.bias).
 
 Each identity is checked as "simplifies to exactly zero"; each proof also has a deliberately wrong
 variant that the same check must reject, so that a check that always passes would be caught.

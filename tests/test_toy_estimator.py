@@ -1,6 +1,6 @@
 """Adding an estimator is one registration: a toy straight-through estimator registered in a
 fixture reaches get_estimator, the plot style, the estimator benchmark's quick mode and both
-experiments' run(), in seconds, with no list edited anywhere (the point of reinmax.registry)."""
+experiments' run(), in seconds, with no list edited anywhere (the point of reinmax.estimators.registry)."""
 import importlib.util
 import json
 import math

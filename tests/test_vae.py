@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 
 import reinmax
-from reinmax.exact import exact_gradient, expected_estimate
+from reinmax.theory.exact import exact_gradient, expected_estimate
 from reinmax.experiments import vae
 from reinmax.experiments.vae import TABLE8, VAEConfig, run
 from reinmax.models.vae import CategoricalVAE, expected_value_gradient
-from reinmax.results import paper_table
+from reinmax.experiments.records import paper_table
 
 from conftest import needs_mnist
 
@@ -96,7 +96,7 @@ def test_loss_terms_match_their_definitions():
 
 
 def test_batched_gradient_enumeration_equals_reinmax_exact():
-    """Figure 4's exact gradient for a batch, checked image by image against reinmax.exact."""
+    """Figure 4's exact gradient for a batch, checked image by image against reinmax.theory.exact."""
     model = CategoricalVAE(8, 4, [7, 3], dtype=torch.float64)
     x = torch.rand(3, 784, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     gradient, logits = model.exact_reconstruction_gradient(x, 1)
@@ -114,7 +114,7 @@ def test_enumeration_rejects_wrong_shapes_and_large_spaces():
 
 
 def test_estimator_moments_converge_to_the_exact_expectation():
-    """The Monte Carlo mean of ST and ReinMax equals their exact expectation (reinmax.exact)."""
+    """The Monte Carlo mean of ST and ReinMax equals their exact expectation (reinmax.theory.exact)."""
     model = CategoricalVAE(3, 2, [0], dtype=torch.float64)
     x = torch.rand(2, 784, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -221,9 +221,9 @@ def test_training_lowers_the_loss_for_every_method():
 def test_figure6_methods_use_the_uniform_baseline_estimators_and_reinmax_hyperparameters():
     config = VAEConfig(methods=("reinmax-1/n", "ReinMax-1/n-Authors"))
     assert tuple(config.methods) == vae.FIGURE6_METHODS == ("ReinMax-1/n", "ReinMax-1/n-authors")
-    assert vae._estimator("ReinMax-1/n", config) is reinmax.ESTIMATORS["ReinMax-1/n"]
-    assert vae._estimator("ReinMax-1/n-authors", config) is reinmax.ESTIMATORS["ReinMax-1/n-authors"]
-    assert vae._estimator("ReinMax", config) is reinmax.ESTIMATORS["ReinMax"]
+    assert vae.estimator_for("ReinMax-1/n", config) is reinmax.ESTIMATORS["ReinMax-1/n"]
+    assert vae.estimator_for("ReinMax-1/n-authors", config) is reinmax.ESTIMATORS["ReinMax-1/n-authors"]
+    assert vae.estimator_for("ReinMax", config) is reinmax.ESTIMATORS["ReinMax"]
     for name in vae.CONFIGURATIONS:
         for method in vae.FIGURE6_METHODS:
             assert config.hyperparameters(name, method) == config.hyperparameters(name, "ReinMax")
@@ -238,12 +238,12 @@ def test_fingerprint_of_the_five_methods_is_unchanged():
     """Runs already on disk (results/vae/paper_8x4) resume only if these settings stay the same
     (their hash is the record's fingerprint; tests/test_migrate_results.py re-runs them)."""
     config = VAEConfig.paper_scale(configs=["8x4"], seeds=[0, 1, 2], out_dir="unused")
-    assert vae._fingerprint(config, "8x4", "ReinMax", torch.device("cpu")) == {
+    assert vae.settings_of(config, "8x4", "ReinMax", torch.device("cpu")) == {
         "config": "8x4", "method": "ReinMax",
         "hyperparameters": {"optimizer": "Adam", "lr": 5e-4, "tau": 1.3}, "seeds": [0, 1, 2],
         "epochs": 160, "train_subset": None, "test_subset": None, "batch_size": 100,
         "test_every": 1, "gradient": None, "method_options": {}, "device_type": "cpu"}
-    assert vae._fingerprint(config, "8x4", "GR-MCK", torch.device("cpu"))["method_options"] == {"K": 1000}
+    assert vae.settings_of(config, "8x4", "GR-MCK", torch.device("cpu"))["method_options"] == {"K": 1000}
 
 
 @needs_mnist
@@ -367,7 +367,7 @@ def test_the_command_line_runs_figure2s_grid_and_resumes(tmp_path, monkeypatch):
             "--seeds", "0", "--epochs", "1", "--train-subset", "200", "--test-subset", "100",
             "--taus", "0.5", "2", "--device", "cpu"]
     try:
-        first = cli._main(argv)
+        first = cli.main(argv)
     except FileNotFoundError as error:      # no MNIST here
         pytest.skip(str(error))
     assert sorted((r["method"], r["hyperparameters"]["tau"]) for r in first["runs"]) == [
@@ -378,5 +378,5 @@ def test_the_command_line_runs_figure2s_grid_and_resumes(tmp_path, monkeypatch):
         raise AssertionError("a finished grid cell was trained again")
     monkeypatch.setattr(training, "train_setting", no_training)
     # the grid runs through reinmax.sweep, which calls training.train_setting by its module
-    again = cli._main(argv)
+    again = cli.main(argv)
     assert [r["final"] for r in again["runs"]] == [r["final"] for r in first["runs"]]

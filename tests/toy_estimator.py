@@ -5,7 +5,7 @@ Scaled-ST: the forward value is ST's one-hot sample, the backward is ST's gradie
 paper's estimators; ``benchmarks/estimators.py --register tests/toy_estimator.py`` measures it.
 """
 import reinmax
-from reinmax.registry import EstimatorSpec, register
+from reinmax.estimators.registry import EstimatorSpec, register
 
 NAME = "Scaled-ST"
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import data_root, default_cache_dir
-from .mnist import ChecksumError, _verify, download_file
+from .mnist import ChecksumError, verify_file, download_file
 
 URL = "https://www.cs.toronto.edu/~kriz/"
 DATASETS: Dict[str, dict] = {
@@ -52,7 +52,7 @@ def cifar_archive(name: str = "cifar10", *, root=None, download: bool = True,
         path = folder / archive
         if path.is_file():
             if verify:
-                _verify(path, _spec(name), archive)
+                verify_file(path, _spec(name), archive)
             return path
     if not download:
         raise FileNotFoundError(f"{archive} is in none of {[str(f) for f in folders]}; pass "

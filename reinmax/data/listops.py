@@ -74,8 +74,8 @@ def listops_file(split: str, *, root=None, download: bool = True, base_url: Opti
         path = folder / spec["name"]
         if path.is_file():
             if verify:
-                from .mnist import _verify
-                _verify(path, check, spec["name"])
+                from .mnist import verify_file
+                verify_file(path, check, spec["name"])
             return path
     where = ", ".join(map(str, folders))
     if not download:

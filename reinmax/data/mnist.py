@@ -66,7 +66,7 @@ def _digest(data: bytes, check: str) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def _verify(path: Path, spec: dict, stem: str) -> None:
+def verify_file(path: Path, spec: dict, stem: str) -> None:
     actual = _digest(path.read_bytes(), spec["check"])
     if actual != spec["checksums"][stem]:
         raise ChecksumError(f"{path} does not match its published checksum ({spec['check']}: "
@@ -103,7 +103,7 @@ def download_file(url: str, destination: Path, spec: dict, stem: str, timeout: f
         if verifier is not None:
             verifier(Path(temporary))
         else:
-            _verify(Path(temporary), spec, stem)
+            verify_file(Path(temporary), spec, stem)
         os.replace(temporary, destination)
         return destination
     except BaseException:
@@ -150,7 +150,7 @@ def mnist_files(split: str = "train", *, root=None, dataset: str = "mnist", down
                 f"{stem}.gz not found in {', '.join(map(str, folders))}; pass download=True, or put "
                 f"the IDX .gz files in '{spec['folder']}/' under a data root (root= or ${ENV_VAR}).")
         elif verify:
-            _verify(path, spec, stem)
+            verify_file(path, spec, stem)
         paths.append(path)
     return paths[0], paths[1]
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Unio
 import torch
 
 import reinmax
-from reinmax.results import json_values, provenance, read_json, write_json
+from reinmax.experiments.records import json_values, provenance, read_json, write_json
 
 __all__ = ["fail", "positive_int", "non_negative_int", "positive_number", "names", "seeds",
            "check_device", "resolve_device", "method_families", "method_options", "estimator",

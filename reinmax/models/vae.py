@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sampling import inverse_cdf as _inverse_cdf
-from ..exact import configurations
+from reinmax.estimators.sampling import inverse_cdf as _inverse_cdf
+from reinmax.theory.exact import configurations
 
 Tensor = torch.Tensor
 
@@ -202,7 +202,7 @@ class CategoricalVAE(nn.Module):
     def reconstruction_table(self, x: Tensor, seed_index: int, dtype=torch.float64) -> Tensor:
         """The reconstruction loss of each image under every code: shape ``(B, C ** L)``.
 
-        Codes are in :func:`reinmax.exact.configurations` order (variable 0 most significant).
+        Codes are in :func:`reinmax.theory.exact.configurations` order (variable 0 most significant).
         Computed in ``dtype`` (float64 by default): the exact gradient takes differences of these.
         """
         count = self.categories ** self.latents
@@ -297,11 +297,11 @@ def relaxed_codes(estimator: Callable, logits: Tensor, tau: float,
 def expected_value_gradient(values: Tensor, logits: Tensor) -> Tensor:
     r"""Gradient of :math:`\sum_b E_{q_b}[v_b(c)]` with respect to ``logits`` ``(B, L, C)``,
     where ``values`` ``(B, C ** L)`` lists :math:`v_b` at every configuration in
-    :func:`reinmax.exact.configurations` order and :math:`q_b` is the product of the softmaxes.
+    :func:`reinmax.theory.exact.configurations` order and :math:`q_b` is the product of the softmaxes.
 
     The probability of each configuration is built as an outer product of the L softmaxes and
     differentiated by autograd, so no probability is ever divided by (stable for q near 0). For
-    one image this is :func:`reinmax.exact.exact_gradient` of ``v``; it handles a batch at once.
+    one image this is :func:`reinmax.theory.exact.exact_gradient` of ``v``; it handles a batch at once.
     """
     B, L, C = logits.shape
     if values.shape != (B, C ** L):

@@ -187,13 +187,13 @@ class VAE(Experiment):
         return values
 
     def path(self, values, swept=()):
-        from reinmax.experiments.vae.training import _file_stem
+        from reinmax.experiments.vae.training import file_stem
         config = self.config(values)
         name, method = config.configs[0], config.methods[0]
         levels = [f"{key}_{_short(values[key])}" for key in self.hyperparameters if key in swept]
         levels += [f"{key}_{_short(values[key])}" for key in swept
                    if key not in self.hyperparameters + ("config", "method")]
-        return "/".join(levels + [f"{_file_stem(name, method)}.json"])
+        return "/".join(levels + [f"{file_stem(name, method)}.json"])
 
     def value(self, cell, field):
         config = self.config(cell.values)
@@ -204,9 +204,9 @@ class VAE(Experiment):
         return getattr(config, field)
 
     def fingerprint(self, values):
-        from reinmax.experiments.vae.training import _fingerprint, setting_fingerprint
+        from reinmax.experiments.vae.training import settings_of, setting_fingerprint
         config = self.config(values)
-        return setting_fingerprint(_fingerprint(config, config.configs[0], config.methods[0],
+        return setting_fingerprint(settings_of(config, config.configs[0], config.methods[0],
                                                 config.resolved_device()))
 
     def finished(self, out_dir, cell):

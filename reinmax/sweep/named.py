@@ -32,7 +32,7 @@ def figure8_10(sweep_file: Union[str, Path, None] = None, methods=None, panels=N
     and the 16-unit control network), so that the (256, 128) panel is Figure 7's setting A at the
     paper's scale, cell for cell; the baselines' 100 units cost about 13 times as much per step
     there (1.3 hours a cell on this CPU)."""
-    from reinmax import results
+    from reinmax.experiments import records as results
     from reinmax.experiments.polynomial import FIGURE1_METHODS, chosen_temperatures
     from reinmax.experiments.polynomial.figure7 import rodeo_options
     from reinmax.experiments.polynomial.problem import methods as trainable, temperature_free

@@ -1,3 +1,4 @@
-from .cli import _main
+"""``python -m reinmax.experiments.bernoulli_vae``: see :mod:`.cli`."""
+from .cli import main
 
-_main()
+main()

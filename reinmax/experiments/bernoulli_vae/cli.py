@@ -7,7 +7,7 @@ from .config import DATASETS, PROTOCOLS, SCALES, BernoulliVAEConfig
 from .training import run
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> dict:
+def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description="The 2x200 Bernoulli VAE (Table 6, Figure 5).")
     parser.add_argument("--out-dir", required=True, help="records and checkpoints go here")
     parser.add_argument("--scale", default="study", choices=list(SCALES))

@@ -2,19 +2,19 @@
 
 Two families take one Bernoulli logit per latent:
 
-* **straight-through** (``reinmax.bernoulli``: "ReinMax", "ST", "STGS", "GR-MCK", with a
+* **straight-through** (``reinmax.estimators.bernoulli``: "ReinMax", "ST", "STGS", "GR-MCK", with a
   temperature ``tau``): K codes are drawn per image, the reconstruction is averaged over them and
   the KL term is taken in closed form, as the authors' script does;
-* **score** (the binary score-family contract of ``reinmax.binary_score``: "REINFORCE", "RLOO",
+* **score** (the binary score-family contract of ``reinmax.estimators.bernoulli_score``: "REINFORCE", "RLOO",
   "DisARM", "ARMS", "DoubleCV", "RELAX", "RODEO"): ``f`` is the single-sample -ELBO with the
   encoder's logits detached in log q (the baselines drop that direct dependence); the encoder is
   trained with the estimate, the decoder (and a learned prior) with the mean of f over the K
   samples, and an estimator's own control parts with the variance of its estimate by their own
   Adam (1e-3), as Shi et al. do.
 
-Where ``reinmax.binary_score`` is not installed, "REINFORCE" and "RLOO" are still available: they
+Where ``reinmax.estimators.bernoulli_score`` is not installed, "REINFORCE" and "RLOO" are still available: they
 are the package's categorical :func:`reinmax.reinforce` and :func:`reinmax.rloo` on the two-category
-logits ``[0, a]`` (the same estimators; ``reinmax.bernoulli``'s docstring explains the view). The
+logits ``[0, a]`` (the same estimators; ``reinmax.estimators.bernoulli``'s docstring explains the view). The
 record names which implementation trained (``estimator_module``).
 """
 from typing import Callable, Dict, List, Optional
@@ -23,24 +23,24 @@ import torch
 from torch import nn
 
 import reinmax
-from reinmax import bernoulli
+from reinmax.estimators import bernoulli
 
 STRAIGHT_THROUGH: Dict[str, Callable] = {
     "ReinMax": bernoulli.reinmax, "ST": bernoulli.st, "STGS": bernoulli.stgs,
     "GR-MCK": bernoulli.gumbel_rao}
-"""The straight-through estimators for one logit per variable (``reinmax.bernoulli``)."""
+"""The straight-through estimators for one logit per variable (``reinmax.estimators.bernoulli``)."""
 
 SCORE_NAMES = ("REINFORCE", "RLOO", "DisARM", "ARMS", "DoubleCV", "RELAX", "RODEO")
-"""The score family's names in the contract (``reinmax.binary_score``)."""
+"""The score family's names in the contract (``reinmax.estimators.bernoulli_score``)."""
 
 FALLBACK_SCORE = ("REINFORCE", "RLOO")
-"""Score methods the package has without ``reinmax.binary_score`` (categorical, two categories)."""
+"""Score methods the package has without ``reinmax.estimators.bernoulli_score`` (categorical, two categories)."""
 
 
 def binary_score_module():
-    """``reinmax.binary_score`` or None where this checkout does not have it."""
+    """``reinmax.estimators.bernoulli_score`` or None where this checkout does not have it."""
     try:
-        from reinmax import binary_score
+        from reinmax.estimators import bernoulli_score as binary_score
     except ImportError:
         return None
     return binary_score
@@ -132,7 +132,7 @@ def check_evaluations(method: str, K: int) -> Optional[str]:
 
 def build_score(name: str, num_samples: int, latents: int = 200, context: int = 784) -> nn.Module:
     """The score estimator ``name`` for K = ``num_samples`` evaluations per image:
-    ``reinmax.binary_score``'s where this checkout has it, else the package's categorical
+    ``reinmax.estimators.bernoulli_score``'s where this checkout has it, else the package's categorical
     REINFORCE/RLOO (``PackageScore``). RELAX gets K / 3 samples, ``latents`` and the image
     (``context`` features) as its surrogate's input, as Shi et al. feed it."""
     module = binary_score_module()
@@ -143,16 +143,16 @@ def build_score(name: str, num_samples: int, latents: int = 200, context: int = 
         return module.build_binary_score_estimator(name, num_samples=num_samples)
     if name in FALLBACK_SCORE:
         return PackageScore(name, num_samples)
-    raise ValueError(f"method {name!r} needs reinmax.binary_score, which this checkout does not "
+    raise ValueError(f"method {name!r} needs reinmax.estimators.bernoulli_score, which this checkout does not "
                      f"have; available score methods: {list(FALLBACK_SCORE)}")
 
 
 def estimator_module(method: str) -> str:
     """Which implementation trains ``method`` (stored in each record)."""
     if family(method) == "straight-through":
-        return "reinmax.bernoulli"
-    return "reinmax.binary_score" if binary_score_module() is not None else \
-        "reinmax.score (two-category view)"
+        return "reinmax.estimators.bernoulli"
+    return "reinmax.estimators.bernoulli_score" if binary_score_module() is not None else \
+        "reinmax.estimators.categorical_score (two-category view)"
 
 
 def straight_through_loss(model, x: torch.Tensor, method: str, tau: float, K: int,

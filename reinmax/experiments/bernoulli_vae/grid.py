@@ -128,7 +128,7 @@ def run_grid(root, lrs: Sequence[float] = LRS, taus: Sequence[float] = TAUS,
     return chosen
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> dict:
+def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description="ReinMax's lr and tau under Shi et al.'s "
                                                  "protocol, by a small grid (2x200 VAE, MNIST).")
     parser.add_argument("--out-dir", required=True, help="one folder per cell goes here")
@@ -153,4 +153,4 @@ def _main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 if __name__ == "__main__":
-    _main()
+    main()

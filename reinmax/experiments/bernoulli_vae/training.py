@@ -30,7 +30,7 @@ from reinmax.experiments import layer, progress_bar
 from reinmax.models.vae import seed_generators, stream_seed
 from . import estimators
 from .config import PROTOCOLS, SPLIT_SIZES, BernoulliVAEConfig
-from .model import BernoulliVAE, iwae_bound
+from reinmax.models.bernoulli_vae import BernoulliVAE, iwae_bound
 
 EXPERIMENT = "bernoulli_vae"
 BINARIZATION_SEED = 0

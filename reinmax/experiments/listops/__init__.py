@@ -9,4 +9,3 @@ from .config import (DEFAULT_METHOD_OPTIONS, METHODS, PARAMETER_SETS, TABLE8, Li
 from .training import (EXPERIMENT, build_model, curves, evaluate, final_table, load_data, pad, read_record,
                        run, train_run, training_batches, tree_agreement)
 from . import analysis
-from .cli import _main

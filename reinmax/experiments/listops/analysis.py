@@ -4,7 +4,7 @@ tree-agreement tables."""
 import math
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from reinmax import report
+from reinmax import statistics
 
 SPLITS = ("valid", "test")
 
@@ -17,7 +17,7 @@ def welch_from_summaries(a: Mapping[str, float], b: Mapping[str, float], n_a: in
     difference = a["mean"] - b["mean"]
     t = difference / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
-    return {"difference": difference, "t": t, "df": df, "p": report.student_t_sf(-t, df),
+    return {"difference": difference, "t": t, "df": df, "p": statistics.student_t_sf(-t, df),
             "standard_error": math.sqrt(va + vb)}
 
 
@@ -31,20 +31,20 @@ def paper_claims(table1: Mapping[str, Mapping[str, Mapping[str, float]]], seeds:
             if method != best:
                 rows.append({"claim": f"{method} < {best} ({split})",
                              **welch_from_summaries(entry, table1[split][best], seeds, seeds)})
-    adjusted = report.holm({row["claim"]: row["p"] for row in rows})
+    adjusted = statistics.holm({row["claim"]: row["p"] for row in rows})
     ranked = sorted(rows, key=lambda row: row["p"])
     for row in rows:
         row["p_adjusted"] = adjusted[row["claim"]]
         # the smallest difference Holm would have called significant at this row's rank and spread
         level = 0.05 / (len(rows) - ranked.index(row))
-        row["resolution"] = report.student_t_ppf(1 - level, row["df"]) * row["standard_error"]
+        row["resolution"] = statistics.student_t_ppf(1 - level, row["df"]) * row["standard_error"]
     return rows
 
 
 def our_claims(table: Mapping[str, Mapping[str, Mapping[str, Any]]], best: str = "ReinMax",
                alpha: float = 0.05, reverse: bool = False) -> List[Dict[str, Any]]:
     """The same claims on our per-seed accuracies (``training.final_table``), checked together by
-    :func:`reinmax.report.check_claims` (Holm). ``reverse``: the opposite orderings, "``best`` below
+    :func:`reinmax.reporting.tables.check_claims` (Holm). ``reverse``: the opposite orderings, "``best`` below
     each other method", so that a reversal is tested, not just read off the means."""
     claims = []
     for split in SPLITS:
@@ -54,7 +54,7 @@ def our_claims(table: Mapping[str, Mapping[str, Mapping[str, Any]]], best: str =
                 continue
             claims.append((f"{best} < {method} ({split})", ours, entry["values"]) if reverse else
                           (f"{method} < {best} ({split})", entry["values"], ours))
-    return report.check_claims(claims, alpha=alpha)
+    return statistics.check_claims(claims, alpha=alpha)
 
 
 def bracketed(tokens: Sequence[str], spans: Sequence[Tuple[int, int]]) -> str:

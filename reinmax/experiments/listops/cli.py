@@ -8,7 +8,7 @@ from .config import PARAMETER_SETS, ListOpsConfig
 from .training import final_table, run
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> dict:
+def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description="ListOps with a Gumbel Tree-LSTM (Table 1, "
                                      "Figure 3); rerunning the same command resumes.")
     parser.add_argument("--out-dir", required=True, help="records and checkpoints go here")

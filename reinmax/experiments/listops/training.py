@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from reinmax import report
+from reinmax import statistics
 from reinmax.data import listops as data
 from reinmax.experiments import layer, progress_bar
 from reinmax.models.treelstm import TreeLSTMClassifier, merge_spans
@@ -279,7 +279,7 @@ def final_table(record: Dict[str, Any]) -> Dict[str, Dict[str, Dict[str, Any]]]:
             runs = [r for r in record["runs"] if r["method"] == method]
             values = [100 * r[f"{split}_accuracy"] for r in runs if not r.get("diverged")]
             diverged = len(runs) - len(values)
-            summary = (report.summary(values, ddof=1 if len(values) > 1 else 0) if values
+            summary = (statistics.summary(values, ddof=1 if len(values) > 1 else 0) if values
                        else {"mean": float("nan"), "std": float("nan"), "n": 0})
             table[split][method] = dict(summary, values=values, diverged=diverged)
     return table

@@ -9,4 +9,3 @@ for NATS-Bench's protocol); ``training``: ``search``, ``retrain`` and ``run(conf
 from .config import ARMS, DATASETS, NASConfig
 from .training import (EXPERIMENT, cell_stem, load_split, random_cells, retrain, run, search,
                        search_split)
-from .cli import _main

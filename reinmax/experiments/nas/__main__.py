@@ -1,3 +1,4 @@
-from .cli import _main
+"""``python -m reinmax.experiments.nas``: see :mod:`.cli`."""
+from .cli import main
 
-_main()
+main()

@@ -9,7 +9,7 @@ from .config import ARMS, NASConfig
 from .training import run
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> dict:
+def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description="GDAS on the NATS-Bench cell with STGS or "
                                      "ReinMax; rerunning the same command resumes.")
     parser.add_argument("--out-dir", required=True, help="records and checkpoints go here")

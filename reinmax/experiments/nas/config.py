@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from reinmax import schedules
+from reinmax.estimators import schedules
 from reinmax.experiments import layer
 
 OWNER = "NASConfig"

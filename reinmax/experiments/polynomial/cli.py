@@ -5,10 +5,11 @@ from typing import Optional, Sequence
 
 from reinmax.experiments import layer
 from .problem import FIGURE1_METHODS, TABLE7_TEMPERATURES, PolynomialConfig
-from .sweeps import chosen_temperatures, run_figure, temperature_sweeps
+from reinmax.sweep.polynomial import temperature_sweeps
+from .sweeps import chosen_temperatures, run_figure
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     import argparse
     parser = argparse.ArgumentParser(description="Polynomial programming at paper scale.")
     parser.add_argument("what", choices=["sweep", "figure1"])

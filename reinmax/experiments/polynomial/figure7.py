@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
-from reinmax import results
+from reinmax.experiments import records as results
 from reinmax.experiments import layer
 from .problem import PolynomialConfig, optimum
 from .sweeps import chosen_temperatures
@@ -116,7 +116,7 @@ def run_panel(config: PolynomialConfig, out_dir: Union[str, Path, None] = None,
     return record
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     import argparse
     import torch
     parser = argparse.ArgumentParser(description="Figure 7: RODEO's grid, then the panels.")
@@ -145,4 +145,4 @@ def _main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    _main()
+    main()

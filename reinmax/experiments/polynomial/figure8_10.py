@@ -15,7 +15,8 @@ REINFORCE or RODEO ends below ReinMax.
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from reinmax import report, results
+from reinmax import statistics
+from reinmax.experiments import records as results
 
 FOLDER = results.RESULTS_DIR / "polynomial" / "figure8_10"
 SCORE_METHODS = ("REINFORCE", "RODEO")
@@ -44,7 +45,7 @@ def final_gaps(record: Dict[str, Any]) -> List[float]:
 
 def gap_table(cells: Dict[Tuple[int, int, float], Dict[str, Any]]) -> Dict[Tuple[int, int, float], Dict[str, Dict[str, float]]]:
     """``{(batch, L, p): {method: {"mean", "std", "n"}}}`` of the final gaps."""
-    return {key: {method: {k: v for k, v in report.summary(final_gaps(r), ddof=1).items()
+    return {key: {method: {k: v for k, v in statistics.summary(final_gaps(r), ddof=1).items()
                            if k != "per_seed"}
                   for method, r in by_method.items()}
             for key, by_method in cells.items()}
@@ -75,7 +76,7 @@ def claim_rows(cells: Dict[Tuple[int, int, float], Dict[str, Any]], alpha: float
                 if first in found and second in found:
                     claims.append((f"p={p:g} (batch {b}, L={L}): {first} < {second}",
                                    final_gaps(found[first]), final_gaps(found[second])))
-    return report.check_claims(claims, alpha=alpha) if claims else []
+    return statistics.check_claims(claims, alpha=alpha) if claims else []
 
 
 def verdicts(rows: List[Dict[str, Any]], cells) -> Dict[float, Dict[str, Optional[bool]]]:

@@ -38,7 +38,7 @@ _OWNER = "PolynomialConfig"
 
 def methods() -> List[str]:
     """Every method the experiment can train: the registry's straight-through and score families
-    and the binary score family (``reinmax.binary_score``: DisARM, RODEO, ...; one logit per
+    and the binary score family (``reinmax.estimators.bernoulli_score``: DisARM, RODEO, ...; one logit per
     variable, ``theta_i0 - theta_i1``), read now, so that a newly registered estimator is
     trainable without editing this module."""
     return list(layer.method_families()) + binary_score_methods()
@@ -46,7 +46,7 @@ def methods() -> List[str]:
 
 def binary_score_methods() -> List[str]:
     """The registry's ``"bernoulli-score"`` family (modules with learned control parts)."""
-    return reinmax.registry.names("bernoulli-score")
+    return reinmax.estimators.registry.names("bernoulli-score")
 
 
 def temperature_free(method: str) -> bool:
@@ -156,7 +156,7 @@ class PolynomialConfig:
 
     def binary_num_samples(self, method: str) -> int:
         """A binary score estimator's samples per group (its option, or the registry default)."""
-        spec = reinmax.registry.get_spec(method, "bernoulli-score")
+        spec = reinmax.estimators.registry.get_spec(method, "bernoulli-score")
         return int(self.method_options.get(method, {}).get("num_samples",
                                                             spec.options["num_samples"]))
 
@@ -170,7 +170,7 @@ class PolynomialConfig:
 
 def _binary_options(method: str, options: Any) -> Dict[str, Any]:
     """A binary score method's options, checked by building the estimator once."""
-    from reinmax.binary_score import build_binary_score_estimator
+    from reinmax.estimators.bernoulli_score import build_binary_score_estimator
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         layer.fail(_OWNER, f"method_options[{method!r}]", options, "a dict {option: value}")
     options = dict(options)

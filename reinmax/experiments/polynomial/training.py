@@ -2,7 +2,7 @@
 ``theta`` has shape ``(seeds, L, 2)``, the Adam state the same, and one step draws
 ``(seeds, batch, L, 2)`` one-hot samples through the public estimator (``reinmax.get_estimator``),
 called with the categories at dim 1 so that a two-category estimator lays the samples out as two
-contiguous planes (see ``reinmax._binary``): the batched program then streams through contiguous
+contiguous planes (see ``reinmax.estimators.two_category``): the batched program then streams through contiguous
 memory in every pass. The seeds are independent problems: each one's loss enters the summed
 objective once, and Adam is elementwise, so every seed follows exactly the updates a separate run
 would make (given the same random numbers).
@@ -33,7 +33,7 @@ def _straight_through(name: str) -> MethodFunction:
     def method(logits, f, tau, generator, config):
         estimator = layer.estimator(name, config.method_options.get(name))
         # The categories go to dim 1, (seeds, 2, batch, L): a two-category estimator then lays
-        # its one-hot out as two contiguous planes (reinmax._binary), so that the loss and every
+        # its one-hot out as two contiguous planes (reinmax.estimators.two_category), so that the loss and every
         # backward pass read and write contiguous memory. Same random numbers, same samples.
         y_hard, _ = estimator(logits.movedim(-1, 1), tau, dim=1, generator=generator)
         values = f(y_hard.movedim(1, -1))
@@ -68,7 +68,7 @@ def _parameters(name: str):
 
 
 class _BinaryScore:
-    """A binary score estimator (``reinmax.binary_score``) as a method: the logit of
+    """A binary score estimator (``reinmax.estimators.bernoulli_score``) as a method: the logit of
     ``X_i = 1`` (category 0) is ``theta_i0 - theta_i1``; the batch is split into
     ``batch // num_samples`` groups of ``num_samples`` draws, each group one estimate; after each
     estimate the learned control parts (if any) take one Adam step on the variance loss. The
@@ -80,7 +80,7 @@ class _BinaryScore:
         self.__name__ = name
 
     def _build(self, config: PolynomialConfig, device) -> None:
-        from reinmax.binary_score import build_binary_score_estimator
+        from reinmax.estimators.bernoulli_score import build_binary_score_estimator
         options = dict(config.method_options.get(self.name, {}))
         lr = options.pop("control_lr", BINARY_CONTROL_LR)
         if self.name == "RELAX":

@@ -7,11 +7,11 @@ import argparse
 from typing import Optional, Sequence
 
 from .config import CONFIGURATIONS, METHODS, VAEConfig
-from .grid import temperature_grid
+from reinmax.sweep.vae import temperature_grid
 from .training import run
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> dict:
+def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description="The categorical MNIST-VAE at the paper's "
                                      "protocol; rerunning the same command resumes.")
     parser.add_argument("--out-dir", required=True, help="records and checkpoints go here")

@@ -45,7 +45,7 @@ PAPER_TEMPERATURE_SIDE = {"STGS": "tau <= 1", "GST-1.0": "tau <= 1", "GR-MCK": "
 
 OPTIMIZERS = {"Adam": torch.optim.Adam, "RAdam": torch.optim.RAdam}
 
-NOISY_METHODS = reinmax.registry.NameSet(draws_noise=True)
+NOISY_METHODS = reinmax.estimators.registry.NameSet(draws_noise=True)
 """Methods that draw Gumbel noise beyond the sampled category (called once per seed)."""
 
 TABLE8: Dict[str, Dict[str, Tuple[str, float, float]]] = paper.table8_hyperparameters()

@@ -1,17 +1,14 @@
 """Figure 2 (Section 6.6): every method at every temperature of a grid, and the readers of its
 record. The grid runs through the one sweep runner, :mod:`reinmax.sweep` (same records, same
 files: ``<out_dir>/tau_<tau>/<setting>_<method>.json``)."""
-import dataclasses
 import math
-import time
-from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
-import torch
 
+from reinmax import aliases
 from reinmax.experiments import layer
-from .config import ALL_METHODS, PAPER_TEMPERATURE_SIDE, TEMPERATURES, VAEConfig
+from .config import ALL_METHODS, PAPER_TEMPERATURE_SIDE
 
 # ------------------------------------------------------------------------- Figure 2
 def check_temperatures(taus) -> Tuple[float, ...]:
@@ -32,42 +29,6 @@ def check_temperatures(taus) -> Tuple[float, ...]:
     if len(set(taus)) != len(taus):
         layer.fail("temperature_grid", "taus", taus, allowed + " (these repeat one)")
     return taus
-
-
-def temperature_grid(config: VAEConfig, taus: Sequence[float] = TEMPERATURES, *,
-                     progress: bool = True) -> dict:
-    """Figure 2: every (configuration, method) of ``config`` trained at every temperature of
-    ``taus``, everything else as ``config`` says (Table 8's optimizer and learning rate, and any
-    ``overrides`` other than ``tau``, which the grid replaces).
-
-    Each (configuration, method, temperature) is one cell of :func:`reinmax.sweep.run_sweep`
-    (one ``train_setting`` call with ``overrides={method: {"tau": tau}}``), so with ``out_dir``
-    set every cell checkpoints and resumes, and its record is kept under
-    ``<out_dir>/tau_<tau>/``; the combined record is written to
-    ``<out_dir>/temperature_grid.json``. Returns ``{"experiment", "taus", "config", "runs",
-    "wall_s", "provenance"}`` with one record per (configuration, method, temperature), whose
-    ``hyperparameters["tau"]`` says which; :func:`temperature_table` reads it.
-    """
-    if not isinstance(config, VAEConfig):
-        raise TypeError(f"config must be a VAEConfig; got {type(config).__name__}")
-    taus = check_temperatures(taus)
-    from reinmax.sweep import Grid, run_sweep
-    began = time.perf_counter()
-    device = config.resolved_device()
-    # One cell per (configuration, method, temperature): the sweep runner's grid. Cells of a
-    # method keep that method's other overrides (optimizer, lr); the temperature replaces tau.
-    fixed = {k: v for k, v in dataclasses.asdict(config).items()
-             if k not in ("configs", "methods", "out_dir", "keep_checkpoints")}
-    grid = Grid("vae", {"config": list(config.configs), "method": list(config.methods),
-                        "tau": list(taus)}, fixed)
-    results = run_sweep(grid, config.out_dir, progress=progress, threads=torch.get_num_threads())
-    runs = [record for _, record in results]
-    results = {"experiment": "mnist_vae_temperature_grid", "taus": list(taus),
-               "config": dataclasses.asdict(config), "runs": runs,
-               "wall_s": time.perf_counter() - began, "provenance": layer.provenance(device)}
-    if config.out_dir is not None:
-        layer.write_json(Path(config.out_dir) / "temperature_grid.json", results)
-    return results
 
 
 def temperature_table(results: dict, metric: str = "train_neg_elbo"
@@ -123,3 +84,8 @@ def temperature_preferences(results: dict, metric: str = "train_neg_elbo"
                             "best_high": min(high) if high else math.nan,
                             "paper_side": side, "agrees": agrees}
     return preferences
+
+
+def __getattr__(name):
+    # Names that moved to reinmax.sweep (see reinmax.aliases).
+    return aliases.old_attribute(__name__, name)

@@ -35,7 +35,7 @@ EXPERIMENT = "mnist_vae"
 
 
 # ------------------------------------------------------------------------- running
-def _fingerprint(config: VAEConfig, name: str, method: str, device: torch.device) -> dict:
+def settings_of(config: VAEConfig, name: str, method: str, device: torch.device) -> dict:
     """Everything that decides one setting's numbers (stored in its record as ``settings``; its
     hash, without the device, is the record's ``fingerprint``)."""
     analysed = config.gradient_every > 0 and method in (config.gradient_methods or config.methods)
@@ -72,7 +72,7 @@ def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
     return torch.optim.RAdam(parameters, lr=lr, foreach=True)
 
 
-def _estimator(method: str, config: VAEConfig) -> Callable:
+def estimator_for(method: str, config: VAEConfig) -> Callable:
     return layer.estimator(method, config.method_options.get(method))
 
 
@@ -82,7 +82,7 @@ def _summary(per_seed: List[float]) -> dict:
             "per_seed": values.tolist()}
 
 
-def _file_stem(name: str, method: str) -> str:
+def file_stem(name: str, method: str) -> str:
     """``<name>_<method>`` with "/" (in "ReinMax-1/n") spelled "_", so that it is one file name."""
     return f"{name}_{method.replace('/', '_')}"
 
@@ -100,8 +100,8 @@ def finished_setting(config: VAEConfig, name: str, method: str) -> Optional[dict
     error when the file there holds other settings."""
     if config.out_dir is None:
         return None
-    settings = _fingerprint(config, name, method, config.resolved_device())
-    path = Path(config.out_dir) / f"{_file_stem(name, method)}.json"
+    settings = settings_of(config, name, method, config.resolved_device())
+    path = Path(config.out_dir) / f"{file_stem(name, method)}.json"
     return layer.finished_record(path, setting_fingerprint(settings), config.device,
                                  fields=settings, stored_as="settings")
 
@@ -116,14 +116,14 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
     ``on_epoch_end(name, method, epoch, history)`` is called after each epoch's checkpoint.
     """
     device = config.resolved_device()
-    settings = _fingerprint(config, name, method, device)
+    settings = settings_of(config, name, method, device)
     fingerprint = setting_fingerprint(settings)
     record = finished_setting(config, name, method)
     if record is not None:
         return record
     out = Path(config.out_dir) if config.out_dir is not None else None
-    record_path = out / f"{_file_stem(name, method)}.json" if out else None
-    checkpoint_path = out / f"{_file_stem(name, method)}.ckpt" if out else None
+    record_path = out / f"{file_stem(name, method)}.json" if out else None
+    checkpoint_path = out / f"{file_stem(name, method)}.ckpt" if out else None
 
     # Provenance of the code that trains, taken now: a run lasts hours, and the tree (its commit,
     # its uncommitted changes) may move on before the record is written.
@@ -133,7 +133,7 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
     seeds = list(config.seeds)
     model = CategoricalVAE(C, L, seeds, device=device)
     optimizer = make_optimizer(hp["optimizer"], model.parameters(), hp["lr"])
-    estimator = _estimator(method, config)
+    estimator = estimator_for(method, config)
     noisy = method in NOISY_METHODS
     streams = {"data": seed_generators(seeds, "data", "cpu"),
                "noise": seed_generators(seeds, "noise", device),

@@ -1,3 +1,4 @@
-from .cli import _main
+"""``python -m reinmax.experiments.vae_64x32``: see :mod:`.cli`."""
+from .cli import main
 
-_main()
+main()

@@ -7,7 +7,7 @@ from .config import METHODS, SCALES, VAE64x32Config
 from .training import run
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> dict:
+def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description="Table 5: the categorical VAE, 32 variables of "
                                      "64 categories, batch 200.")
     parser.add_argument("--out-dir", required=True)

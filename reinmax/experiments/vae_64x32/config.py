@@ -17,10 +17,10 @@ METHODS = ("RLOO", "DisARM-Tree", "STGS", "GR-MCK", "GST-1.0", "ST", "ReinMax")
 """Table 5's methods, in its column order."""
 
 SCORE_METHODS = ("RLOO", "DisARM-Tree")
-"""Table 5's score-function methods: ``reinmax.rloo`` and ``reinmax.disarm_tree.disarm_tree``."""
+"""Table 5's score-function methods: ``reinmax.rloo`` and ``reinmax.estimators.disarm_tree.disarm_tree``."""
 
 PAPER_ONLY = ()
-"""Table 5's methods quoted from the paper only (none: DisARM-Tree is ``reinmax.disarm_tree``)."""
+"""Table 5's methods quoted from the paper only (none: DisARM-Tree is ``reinmax.estimators.disarm_tree``)."""
 
 TABLE5_HYPERPARAMETERS: Dict[str, Tuple[str, float, Optional[float]]] = dict(
     {method: TABLE8["64x8"][method] for method in METHODS if method in TABLE8["64x8"]},

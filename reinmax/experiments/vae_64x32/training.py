@@ -3,7 +3,7 @@
 Straight-through methods train as in ``reinmax.experiments.vae`` (one code per image, its
 backward the estimator's, the KL in closed form). RLOO draws ``rloo_samples`` codes per image and
 trains with ``reinmax.rloo``, DisARM-Tree one antithetic pair with
-``reinmax.disarm_tree.disarm_tree``, on f = the single-sample -ELBO, the encoder's logits detached in
+``reinmax.estimators.disarm_tree.disarm_tree``, on f = the single-sample -ELBO, the encoder's logits detached in
 log q (that direct dependence is dropped, as the score-function baselines do); the decoder gets
 f's own gradient averaged over the draws.
 
@@ -27,7 +27,7 @@ from reinmax.experiments import layer, progress_bar
 from reinmax.experiments.vae.config import NOISY_METHODS
 from reinmax.experiments.vae.training import load_images, make_optimizer
 from reinmax.models.vae import CategoricalVAE, seed_generators
-from reinmax.disarm_tree import disarm_tree
+from reinmax.estimators.disarm_tree import disarm_tree
 from .config import CATEGORIES, LATENTS, NEGATIVE_SLOPE, SCORE_METHODS, VAE64x32Config
 
 EXPERIMENT = "mnist_vae_64x32"

@@ -17,13 +17,18 @@ Three things every experiment chapter needs, kept here so that notebooks only ca
 * **Cost tables** (:func:`cost_rows`, :func:`text_table`, :func:`markdown_table`): Table 3's
   ratios to ST, one formatting for the benchmark's console output and for the book.
 """
-import math
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["plain", "key_of", "glue_numbers", "pm", "summary", "agreement", "compare_to_paper",
-           "comparison_markdown", "markdown_table", "text_table", "student_t_sf", "student_t_ppf",
-           "welch_test", "holm", "bonferroni", "check_claims", "claims_markdown", "cost_rows"]
+# The statistics live one layer down (the experiments' analyses use them too); re-exported here,
+# where notebooks have always found them.
+from reinmax.statistics import (agreement, bonferroni, check_claims, holm, student_t_ppf, student_t_sf,  # noqa: F401
+                                summary, welch_test)
+
+__all__ = ["plain", "key_of", "glue_numbers", "pm", "compare_to_paper", "comparison_markdown",
+           "markdown_table", "text_table", "claims_markdown", "cost_rows"]
+"""Documented here; the statistics it re-exports (``welch_test``, ``holm``, ``check_claims``,
+``summary``, ``agreement``, ...) are documented in :mod:`reinmax.statistics`."""
 
 
 # ----------------------------------------------------------------------------- plain values
@@ -80,7 +85,7 @@ def glue_numbers(prefix: str, values: Mapping[str, Any],
     for key, value in values.items():
         if not isinstance(key, str) or not _KEY.match(key):
             raise ValueError(f"glue key {key!r} (prefix {prefix!r}) must be letters, digits and '_'; "
-                             "use reinmax.report.key_of(name)")
+                             "use reinmax.reporting.tables.key_of(name)")
         value = plain(value)
         if not (value is None or isinstance(value, (bool, int, float, str))):
             raise TypeError(f"glue value for {prefix}_{key} must be a number or text; got {value!r}")
@@ -95,37 +100,6 @@ def pm(entry: Optional[Mapping[str, float]], digits: int = 2) -> str:
     if not entry:
         return "–"
     return f"{float(entry['mean']):.{digits}f} ± {float(entry['std']):.{digits}f}"
-
-
-def summary(values: Iterable[float], ddof: int = 0) -> Dict[str, Any]:
-    """``{"mean", "std", "n", "per_seed"}`` of per-seed values (std with ``ddof``, numpy's
-    default 0, as the experiments' records store it)."""
-    values = [float(v) for v in plain(list(values))]
-    if not values:
-        raise ValueError("values must hold at least one number; got an empty list")
-    if ddof not in (0, 1) or len(values) <= ddof:
-        raise ValueError(f"ddof must be 0, or 1 with at least two values; got ddof={ddof!r} "
-                         f"for {len(values)} value(s)")
-    mean = math.fsum(values) / len(values)
-    variance = math.fsum((v - mean) ** 2 for v in values) / (len(values) - ddof)
-    return {"mean": mean, "std": math.sqrt(variance), "n": len(values), "per_seed": values}
-
-
-def agreement(ours_mean: float, paper: Mapping[str, float], k: float = 2.0) -> Dict[str, Any]:
-    """How far ``ours_mean`` lies from a paper entry ``{"mean", "std"}``, in the paper's standard
-    deviations: ``{"difference", "z", "within"}``, ``within`` true when ``|z| <= k``.
-
-    The paper's std is over its seeds; ours is a mean over fewer, so this is the bar the project
-    sets ("within two of the paper's standard deviations"), not a significance test.
-    """
-    if isinstance(k, bool) or not (isinstance(k, (int, float)) and k > 0):
-        raise ValueError(f"k must be a positive number of standard deviations; got k={k!r}")
-    mean, std = float(paper["mean"]), float(paper["std"])
-    if not std > 0:
-        raise ValueError(f"the paper's std must be positive to measure agreement; got {paper!r}")
-    difference = float(ours_mean) - mean
-    z = difference / std
-    return {"difference": difference, "z": z, "within": bool(abs(z) <= k)}
 
 
 def compare_to_paper(ours: Mapping[Tuple[str, str], Any], paper: Mapping[str, Mapping[str, Any]],
@@ -196,164 +170,6 @@ def comparison_markdown(rows: Sequence[Mapping[str, Any]], paper_label: str = "p
                      f"{row['difference']:+.{digits}f}" if printed else "–",
                      f"{row['z']:+.2f}" if printed else "–"])
     return markdown_table(header, body)
-
-
-# ----------------------------------------------------------------------------- claim checks
-def _betainc(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta function I_x(a, b), by its continued fraction (modified
-    Lentz), used on the side where it converges fast."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    if x > (a + 1.0) / (a + b + 2.0):
-        return 1.0 - _betainc(b, a, 1.0 - x)
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    fraction = d
-    for m in range(1, 10000):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            fraction *= c * d
-        if abs(c * d - 1.0) < 1e-15:
-            break
-    return math.exp(log_front) * fraction / a
-
-
-def student_t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with ``df`` (> 0, not necessarily whole) degrees of freedom."""
-    if not (isinstance(df, (int, float)) and df > 0 and math.isfinite(df)):
-        raise ValueError(f"df must be a positive finite number; got df={df!r}")
-    t = float(t)
-    if math.isnan(t):
-        return math.nan
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t)) if math.isfinite(t) else 0.0
-    return tail if t >= 0 else 1.0 - tail
-
-
-def student_t_ppf(q: float, df: float) -> float:
-    """The ``q`` quantile of Student's t (bisection on :func:`student_t_sf`)."""
-    if not 0 < q < 1:
-        raise ValueError(f"q must be strictly between 0 and 1; got q={q!r}")
-    if q < 0.5:
-        return -student_t_ppf(1.0 - q, df)
-    low, high = 0.0, 1.0
-    while student_t_sf(high, df) > 1.0 - q:
-        high *= 2.0
-    for _ in range(200):
-        middle = 0.5 * (low + high)
-        low, high = (middle, high) if student_t_sf(middle, df) > 1.0 - q else (low, middle)
-    return 0.5 * (low + high)
-
-
-def welch_test(a: Iterable[float], b: Iterable[float], alternative: str = "less") -> Dict[str, Any]:
-    """Welch's t-test of mean(a) against mean(b) over independent seeds.
-
-    ``alternative``: ``"less"`` (the claim mean(a) < mean(b), e.g. a lower -ELBO), ``"greater"``
-    or ``"two-sided"``. Returns the means, ``difference`` (mean(a) - mean(b)), ``pooled_std``
-    (sqrt of the mean of the two sample variances, ddof=1), ``effect`` (difference / pooled_std),
-    ``t``, Welch–Satterthwaite ``df`` and ``p``. Needs two seeds per side; equal values on both
-    sides (zero spread) give ``p`` 0 or 1 by the sign of the difference.
-    """
-    if alternative not in ("less", "greater", "two-sided"):
-        raise ValueError(f"alternative must be 'less', 'greater' or 'two-sided'; got {alternative!r}")
-    a, b = [float(v) for v in plain(list(a))], [float(v) for v in plain(list(b))]
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"Welch's test needs at least two seeds on each side; got {len(a)} and "
-                         f"{len(b)} (one seed has no spread to test against)")
-    a, b = summary(a, ddof=1), summary(b, ddof=1)
-    va, vb = a["std"] ** 2 / a["n"], b["std"] ** 2 / b["n"]
-    difference = a["mean"] - b["mean"]
-    pooled = math.sqrt((a["std"] ** 2 + b["std"] ** 2) / 2)
-    standard_error = math.sqrt(va + vb)
-    if standard_error == 0:      # every seed equal on both sides: the sign decides
-        t = math.copysign(math.inf, difference) if difference else 0.0
-        df = float(a["n"] + b["n"] - 2)
-    else:
-        t = difference / standard_error
-        df = (va + vb) ** 2 / (va ** 2 / (a["n"] - 1) + vb ** 2 / (b["n"] - 1))
-    # P(T < t) = P(T > -t) by symmetry, without the cancellation of 1 - sf(t).
-    p = {"less": student_t_sf(-t, df), "greater": student_t_sf(t, df),
-         "two-sided": min(1.0, 2.0 * student_t_sf(abs(t), df))}[alternative]
-    effect = (difference / pooled if pooled else
-              math.copysign(math.inf, difference) if difference else 0.0)
-    return {"mean_a": a["mean"], "mean_b": b["mean"], "n_a": a["n"], "n_b": b["n"],
-            "difference": difference, "pooled_std": pooled,
-            "effect": effect,
-            "standard_error": standard_error, "t": t, "df": df, "p": p, "alternative": alternative}
-
-
-def holm(p_values: Mapping[Any, float]) -> Dict[Any, float]:
-    """Holm's step-down adjusted p-values for claims checked together (controls the chance of
-    any false "supported" at the chosen level); same keys."""
-    order = sorted(p_values, key=lambda key: p_values[key])
-    m, running, adjusted = len(order), 0.0, {}
-    for rank, key in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * float(p_values[key])))
-        adjusted[key] = running
-    return {key: adjusted[key] for key in p_values}
-
-
-def bonferroni(p_values: Mapping[Any, float]) -> Dict[Any, float]:
-    """Bonferroni-adjusted p-values: each times the number of claims, at most 1."""
-    m = len(p_values)
-    return {key: min(1.0, m * float(p)) for key, p in p_values.items()}
-
-
-def check_claims(claims: Sequence[Tuple[str, Iterable[float], Iterable[float]]], alpha: float = 0.05,
-                 correction: str = "holm") -> List[Dict[str, Any]]:
-    """Check claims "mean(a) < mean(b)" (name, per-seed values of a, of b) together.
-
-    Each gets :func:`welch_test`'s numbers, ``p_adjusted`` (Holm or Bonferroni over the claims that
-    could be tested), ``supported`` (``p_adjusted < alpha``) and ``resolution``: the smallest
-    difference these seeds could have called supported at their observed spread (the one-sided
-    t quantile at the claim's corrected level times the standard error: ``alpha / m`` for
-    Bonferroni, ``alpha / (m - rank)`` for Holm, rank by p from 0), which says what ``n`` seeds
-    can and cannot support. A claim with fewer than two seeds on a side is ``"untestable"``.
-    ``verdict``: ``"supported"``, ``"not supported"`` (the means point the claimed way but the
-    seeds cannot tell), ``"contradicted"`` (the means point the other way) or ``"untestable"``.
-    """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be strictly between 0 and 1; got alpha={alpha!r}")
-    adjust = {"holm": holm, "bonferroni": bonferroni}.get(correction)
-    if adjust is None:
-        raise ValueError(f"correction must be 'holm' or 'bonferroni'; got correction={correction!r}")
-    names = [claim[0] for claim in claims]
-    if len(set(names)) != len(names):
-        raise ValueError(f"claim names must be distinct; got {names!r}")
-    found: Dict[str, Dict[str, Any]] = {}
-    for name, a, b in claims:
-        a, b = [float(v) for v in plain(list(a))], [float(v) for v in plain(list(b))]
-        if len(a) < 2 or len(b) < 2:
-            found[name] = {"claim": name, "n_a": len(a), "n_b": len(b), "p": None, "p_adjusted": None,
-                           "supported": False, "verdict": "untestable", "resolution": None,
-                           "difference": (sum(a) / len(a) - sum(b) / len(b)) if a and b else None}
-            continue
-        found[name] = {"claim": name, **welch_test(a, b, "less")}
-    tested = {name: row["p"] for name, row in found.items() if row["p"] is not None}
-    adjusted = adjust(tested) if tested else {}
-    # The level each claim's own p meets: alpha / m for Bonferroni; for Holm, alpha / (m - rank)
-    # with the claims ranked by p (so the resolution matches the verdict's rule).
-    ranked = sorted(tested, key=lambda name: tested[name])
-    divisor = {name: (len(tested) - ranked.index(name) if correction == "holm" else len(tested))
-               for name in tested}
-    for name, row in found.items():
-        if name not in adjusted:
-            continue
-        row["p_adjusted"] = adjusted[name]
-        row["supported"] = adjusted[name] < alpha
-        row["verdict"] = ("supported" if row["supported"] else
-                          "contradicted" if row["difference"] > 0 else "not supported")
-        row["resolution"] = (student_t_ppf(1 - alpha / divisor[name], row["df"])
-                             * row["standard_error"])
-    return [found[name] for name in names]
 
 
 def claims_markdown(rows: Sequence[Mapping[str, Any]], digits: int = 2) -> str:

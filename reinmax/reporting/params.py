@@ -51,7 +51,7 @@ def shared_run_folder(base, config, ignore=("methods", "gradient_methods", "out_
 
     fields = {key: value for key, value in dataclasses.asdict(config).items() if key not in ignore}
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode())
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the whole package
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode())
         digest.update(path.read_bytes())

@@ -35,7 +35,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 
-from ._checks import check_values, diagnose_bad_rows, mark_invalid, sample_index
+from .checks import check_values, diagnose_bad_rows, mark_invalid, sample_index
 from .sampling import inside_transform, uniform, working_dtype
 
 Tensor = torch.Tensor
@@ -168,7 +168,7 @@ class _STReinMax(torch.autograd.Function):
     def backward(ctx, grad_hard, grad_soft, _):
         logits, probs, factor, index, u = ctx.saved_tensors
         tau, dim = ctx.tau, ctx.dim
-        if ctx.reinmax and grad_hard is not None and _differentiated():
+        if ctx.reinmax and grad_hard is not None and differentiated():
             # create_graph: the saved factor is data; recompute it as a function of the logits
             # (the same values), so that a second derivative keeps its term.
             factor = _differentiable_factor(logits, probs, index, u, tau, dim)
@@ -234,7 +234,7 @@ def _differentiable_factor(logits: Tensor, probs: Tensor, index, u, tau: float, 
                                 chosen.to(logits.dtype), plain=False)
 
 
-def _differentiated() -> bool:
+def differentiated() -> bool:
     """Whether this backward is itself recorded by autograd (create_graph=True). Not while
     torch.compile traces it: the compiler may trace a backward with grad mode on, and PyTorch
     does not support double backward through compiled code anyway."""
@@ -352,7 +352,7 @@ class _BinaryThrough(torch.autograd.Function):
     def backward(ctx, grad_hard, grad_soft):
         weight, probs, logits, z = ctx.saved_tensors
         dim = ctx.dim
-        if grad_hard is not None and _differentiated():
+        if grad_hard is not None and differentiated():
             # create_graph: the weight as a function of the logits, the perturbation z - a held
             # fixed as the first derivative holds it (z + (a - a) is z exactly).
             if z is None:    # GR-MCK's quadrature: an average over the noise, held as data

@@ -109,7 +109,7 @@ def disarm_tree(logits: Tensor, f: Callable, *, generator: Optional[torch.Genera
     return surrogate, values
 
 
-def _all_node_pairs(n: int, V: int, dtype=torch.float64):
+def all_node_pairs(n: int, V: int, dtype=torch.float64):
     """Every pair of node-bit arrays for V variables of n nodes: (N, V, n) twice (tests)."""
     pairs = torch.tensor(list(itertools.product((0, 1, 2, 3), repeat=n * V))).reshape(-1, V, n)
     return (pairs // 2).to(dtype), (pairs % 2).to(dtype)

@@ -3,11 +3,11 @@
 Each is a plain callable of a non-negative integer (an epoch or an optimizer step, counted
 from 0), checked on construction and on every call, with a ``repr`` that says what it is::
 
-    tau = reinmax.schedules.gdas_linear(epochs=100)(epoch)          # 10 -> 0.1, once per epoch
-    tau = reinmax.schedules.exponential(rate=1e-4)(step)             # Jang et al. 2017
-    layer = reinmax.nn.StraightThrough("STGS", tau=reinmax.schedules.gdas_linear(epochs=100))
+    tau = reinmax.estimators.schedules.gdas_linear(epochs=100)(epoch)          # 10 -> 0.1, once per epoch
+    tau = reinmax.estimators.schedules.exponential(rate=1e-4)(step)             # Jang et al. 2017
+    layer = reinmax.estimators.nn.StraightThrough("STGS", tau=reinmax.estimators.schedules.gdas_linear(epochs=100))
 
-:class:`reinmax.nn.StraightThrough` evaluates a schedule at its own counter, which
+:class:`reinmax.estimators.nn.StraightThrough` evaluates a schedule at its own counter, which
 ``layer.step()`` advances (once per epoch or once per step, as the schedule is meant), as
 ``torch.optim.lr_scheduler`` does for learning rates.
 

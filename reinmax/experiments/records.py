@@ -21,11 +21,13 @@ from typing import Any, Dict, Optional, Union
 
 import torch
 
-from . import paper
+from reinmax import paper
+# Re-exported: callers have always found it here.
+from reinmax.statistics import agreement  # noqa: F401
 
 PathLike = Union[str, Path]
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 """The repository root (where ``results/`` lives) when the package is used from a checkout."""
 
 RESULTS_DIR = REPOSITORY / "results"
@@ -53,7 +55,7 @@ def equal_apart_from(found: Dict[str, Any], expected: Dict[str, Any], *keys: str
 
 def provenance(device: Union[str, torch.device, None] = None) -> Dict[str, Any]:
     """Where and with what a result was computed (stored in every results file)."""
-    from . import __version__
+    from reinmax import __version__
     return {
         "package": "reinmax", "package_version": __version__, "git_commit": git_commit(),
         "torch_version": torch.__version__, "python_version": platform.python_version(),
@@ -126,11 +128,3 @@ def paper_table(name: str, path: Optional[PathLike] = None) -> Any:
         known = ", ".join(key for key in tables if key != "note")
         raise KeyError(f"no paper table named {name!r}; known tables: {known}")
     return tables[name]
-
-
-def agreement(ours_mean: float, paper: Dict[str, float], k: float = 2.0) -> Dict[str, Any]:
-    """How far ``ours_mean`` lies from a paper entry ``{"mean", "std"}``, in the paper's standard
-    deviations: ``{"difference", "z", "within"}``; see :func:`reinmax.report.agreement`, which
-    this calls (the reporting functions live in :mod:`reinmax.report`)."""
-    from .report import agreement as report_agreement
-    return report_agreement(ours_mean, paper, k)

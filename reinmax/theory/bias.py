@@ -1,6 +1,6 @@
 """Exact bias and variance of an estimator, by enumerating its samples.
 
-:func:`reinmax.exact.expected_estimate` gives an estimator's mean; the chapters on temperature
+:func:`reinmax.theory.exact.expected_estimate` gives an estimator's mean; the chapters on temperature
 and baselines also need its spread. For estimators whose backward depends only on the sample
 (ST, ReinMax and its baseline variants, GST), the estimate takes one value per configuration,
 so its whole distribution, and with it the exact variance, is available by enumeration.
@@ -20,7 +20,7 @@ def exact_moments(estimator: Callable, f: Callable, logits: Tensor, tau: float =
     """Exact mean and per-coordinate variance of one sample's estimate (shapes of ``logits``).
 
     Only for estimators that draw no noise beyond the sample (others are a ValueError; see
-    :func:`reinmax.exact.per_sample_estimates` for ``draws_noise``)."""
+    :func:`reinmax.theory.exact.per_sample_estimates` for ``draws_noise``)."""
     p, est = per_sample_estimates(estimator, f, logits, tau, max_configurations=max_configurations,
                                   draws_noise=draws_noise, **options)
     w = p.reshape((-1,) + (1,) * (est.dim() - 1))

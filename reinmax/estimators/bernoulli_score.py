@@ -4,7 +4,7 @@ Bernoulli VAE, each checked unbiased by exact enumeration (``tests/test_score_fa
 
 **The calling contract** (one for the whole family)::
 
-    from reinmax.binary_score import build_binary_score_estimator
+    from reinmax.estimators.bernoulli_score import build_binary_score_estimator
     est = build_binary_score_estimator("RODEO", num_samples=2)   # a torch.nn.Module
     out = est(logits, f, generator=None)     # a BinaryScoreEstimate
     loss = est.surrogate(logits, out) + out.values.mean()   # encoder + decoder (f's parameters)
@@ -14,7 +14,7 @@ Bernoulli VAE, each checked unbiased by exact enumeration (``tests/test_score_fa
 * ``logits``: a floating tensor ``(*batch, D)``, Bernoulli logits ``eta`` with
   ``P(b_d = 1) = sigmoid(eta_d)``, one per binary variable (the last dimension holds the ``D``
   variables of one example; a 0-d tensor is refused). Categorical logits (one per category)
-  belong to :func:`reinmax.reinforce` and :func:`reinmax.rloo` in ``reinmax.score``.
+  belong to :func:`reinmax.reinforce` and :func:`reinmax.rloo` in ``reinmax.estimators.categorical_score``.
 * ``f(b)``: called with a float tensor ``(n, *batch, D)`` and returning one value per row,
   shape ``(n, *batch)`` (a loss: lower is better; any other shape is a ValueError naming both).
   ``n`` is ``K = num_samples`` with 0/1 samples, except for RELAX, which calls f once with its
@@ -63,7 +63,7 @@ BINARY_SCORE_NAMES = {"REINFORCE": "REINFORCE-Bernoulli", "RLOO": "RLOO-Bernoull
                       "DisARM": "DisARM", "ARMS": "ARMS", "DoubleCV": "DoubleCV",
                       "RELAX": "RELAX", "RODEO": "RODEO"}
 """The contract's short names -> their registry names (REINFORCE and RLOO are registered under
-``-Bernoulli`` names, the plain names being the categorical estimators of ``reinmax.score``)."""
+``-Bernoulli`` names, the plain names being the categorical estimators of ``reinmax.estimators.categorical_score``)."""
 
 
 @dataclasses.dataclass
@@ -179,10 +179,10 @@ class BinaryScoreEstimator(nn.Module):
             grad_b = grad_b.detach()
         else:
             values, grad_b = _call_f(f, samples), None
-        grad = self._estimate(eta, theta, samples, values.detach(), grad_b)
+        grad = self.estimate(eta, theta, samples, values.detach(), grad_b)
         return BinaryScoreEstimate(grad=grad, values=values, samples=samples)
 
-    def _estimate(self, eta, theta, samples, f, grad_b) -> Tensor:
+    def estimate(self, eta, theta, samples, f, grad_b) -> Tensor:
         raise NotImplementedError
 
     # -- training helpers
@@ -216,7 +216,7 @@ class Reinforce(BinaryScoreEstimator):
     def __init__(self, num_samples: int = 1):
         super().__init__(num_samples)
 
-    def _estimate(self, eta, theta, samples, f, grad_b):
+    def estimate(self, eta, theta, samples, f, grad_b):
         return (f.unsqueeze(-1) * (samples - theta)).mean(0)
 
 
@@ -225,7 +225,7 @@ class RLOO(BinaryScoreEstimator):
     name = "RLOO"
     min_samples = 2
 
-    def _estimate(self, eta, theta, samples, f, grad_b):
+    def estimate(self, eta, theta, samples, f, grad_b):
         return ((f - _loo_mean(f)).unsqueeze(-1) * (samples - theta)).mean(0)
 
 
@@ -257,7 +257,7 @@ class DisARM(BinaryScoreEstimator):
         p = torch.where(b == anti, torch.where(b == 1, both, none), one)
         return p.prod(-1).prod(0)
 
-    def _estimate(self, eta, theta, samples, f, grad_b):
+    def estimate(self, eta, theta, samples, f, grad_b):
         half = self.num_samples // 2
         b, anti = samples[:half], samples[half:]
         weight = (1 - 2 * anti) * (b != anti).to(b.dtype) * torch.sigmoid(eta.abs())
@@ -315,7 +315,7 @@ class ARMS(BinaryScoreEstimator):
             p = p + (-1) ** extra * ways * prob_all
         return p.clamp(min=0).prod(-1)
 
-    def _estimate(self, eta, theta, samples, f, grad_b):
+    def estimate(self, eta, theta, samples, f, grad_b):
         K = self.num_samples
         # theta (1 - theta) / (theta - P11) is, on both sides of 1/2, t (1 - t) / (t - P11(t))
         # with t = min(theta, 1 - theta) = sigmoid(-|eta|). Taken from eta, t stays exact where
@@ -343,7 +343,7 @@ class DoubleCV(BinaryScoreEstimator):
         super().__init__(num_samples)
         self.alpha = nn.Parameter(torch.zeros(()))
 
-    def _estimate(self, eta, theta, samples, f, grad_b):
+    def estimate(self, eta, theta, samples, f, grad_b):
         alpha = self.alpha.to(theta.dtype)
         score = samples - theta
         g_loo = _loo_mean(grad_b)
@@ -415,7 +415,7 @@ class RODEO(BinaryScoreEstimator):
         out = out.reshape((K, len(pairs) // K) + tuple(out.shape[1:]))
         return out.mean(1)
 
-    def _estimate(self, eta, theta, samples, f, grad_b, own: bool = False):
+    def estimate(self, eta, theta, samples, f, grad_b, own: bool = False):
         D = samples.shape[-1]
         alpha, beta = self.alpha.to(theta.dtype), self.beta.to(theta.dtype)
         H = self._control(theta, samples, f, grad_b, own)                  # (K, *b, D+1, 2)
@@ -615,7 +615,7 @@ def exact_moments(estimator: BinaryScoreEstimator, f: Callable, logits: Tensor,
                     grad_b, = torch.autograd.grad(values.sum(), b)
             else:
                 values, grad_b = _call_f(f, samples), None
-            grads = estimator._estimate(eta, theta, samples, values.detach(), grad_b, **kwargs)
+            grads = estimator.estimate(eta, theta, samples, values.detach(), grad_b, **kwargs)
         else:
             grads = estimator(eta, f, samples=samples).grad
     mean = (weights.unsqueeze(-1) * grads).sum(0)

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ._checks import check_logits, check_positive_int, check_softmax_rows
+from .checks import check_logits, check_positive_int, check_softmax_rows
 from .registry import EstimatorSpec, register
 from .sampling import draw_index, one_hot
 

@@ -25,8 +25,8 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from . import registry
-from ._checks import check_positive_int
+from reinmax.estimators import registry
+from reinmax.estimators.checks import check_positive_int
 
 MAX_CONFIGURATIONS = 2 ** 20
 
@@ -193,7 +193,7 @@ def _accepts(function: Callable, name: str) -> bool:
 
 
 _NOISE_HELP = ("its estimate given a sample is random, so enumerating the samples does not give "
-               "its distribution or its expectation; use reinmax.exact.monte_carlo_estimate")
+               "its distribution or its expectation; use reinmax.theory.exact.monte_carlo_estimate")
 
 
 def _refuse_noise(estimator: Callable, draws_noise: Optional[bool], options):

@@ -41,18 +41,19 @@ inputs checked); the shape and dtype checks run at trace time and cost nothing. 
 ``tau`` given as a tensor input of the compiled function breaks the graph (``fullgraph=True``
 fails): it is read with ``.item()``; pass a Python float. With two categories, the forward
 passes of ST, ReinMax, STGS and GST compile to one custom operator each (``reinmax::binary_*``,
-in :mod:`reinmax._binary`) that runs the eager kernels and draws with ``torch.rand`` from the
+in :mod:`reinmax.estimators.two_category`) that runs the eager kernels and draws with ``torch.rand`` from the
 global generator, so that compiled and eager code draw the same numbers from the same seed;
 their closed-form backward passes are traced and fused with the code around them.
 """
+import contextlib
 import inspect
 import math
 from typing import Optional, Tuple, Union
 
 import torch
 
-from . import _binary
-from ._checks import (check_logits, check_positive_int, check_softmax_rows, check_tau,
+from . import two_category
+from .checks import (check_logits, check_positive_int, check_softmax_rows, check_tau,
                       mark_invalid, sample_index)
 from .registry import EstimatorSpec, register
 from .sampling import (draw_index_unchecked, exponential, inside_transform, inside_vmap, inverse_cdf, one_hot,
@@ -68,7 +69,7 @@ __all__ = ["st", "reinmax", "stgs", "gumbel_rao", "gst", "reinmax_uniform_baseli
 
 # ----------------------------------------------------------------------------- helpers
 # Sampling (uniform numbers, the inverse CDF, one-hot rows, exponential draws) is in
-# reinmax.sampling, shared with the two-category fast paths, the score estimators and the models.
+# reinmax.estimators.sampling, shared with the two-category fast paths, the score estimators and the models.
 
 
 def _prepare(logits: Tensor, tau, dim: int) -> Tuple[Tensor, float, int]:
@@ -109,7 +110,7 @@ def _softmax(logits: Tensor) -> Tensor:
 # whose backward is written in closed form: a few passes over the data, O(numel), and as few
 # fresh tensors as possible (on the machines this book is built on, the page faults of a fresh
 # allocation cost more than the arithmetic done in it). Two categories (binary variables) take a
-# fast path, reinmax._binary.st_reinmax: everything is a function of d = theta_1 - theta_0,
+# fast path, reinmax.two_category.st_reinmax: everything is a function of d = theta_1 - theta_0,
 # softmax(theta) = (sigmoid(-d), sigmoid(d)) costs dozens of times less than a row softmax over a
 # last dimension of 2, and the softmax VJP of two categories is p0 p1 (g1 - g0) [-1, +1].
 def _in_place_ok() -> bool:
@@ -133,7 +134,7 @@ class _SampleFunction(torch.autograd.Function):
     ``index`` (given samples) or ``u`` (uniform numbers in (0, 1]) decides the sample; both are
     plain tensor arguments so that the forward is a pure function and ``torch.func`` can batch
     it. The sample is a third, non-differentiable output (category indices), so that backward
-    can gather and scatter at it. Two categories take ``reinmax._binary.st_reinmax`` instead.
+    can gather and scatter at it. Two categories take ``reinmax.two_category.st_reinmax`` instead.
     """
     generate_vmap_rule = True
 
@@ -235,7 +236,7 @@ def _fused(function, logits, tau, hard, dim, sample, generator, name, uniforms) 
     _no_two_draws(sample, uniforms)
     if logits.shape[dim] == 2:    # same samples from the same random numbers, sigmoid form
         # (a name, not `function is ...`: torch.compile cannot trace `is` between two classes)
-        return _binary.st_reinmax(logits, tau, dim, sample, generator, name == "reinmax", uniforms)
+        return two_category.st_reinmax(logits, tau, dim, sample, generator, name == "reinmax", uniforms)
     logits = logits.movedim(dim, -1)
     invalid = None
     if sample is not None:    # unchecked out-of-range indices: NaN rows, never a real category
@@ -328,7 +329,7 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     if gumbels is not None and sample is not None:
         raise ValueError("stgs takes either gumbels= or sample=, not both")
     if hard and gumbels is None and logits.shape[-1] == 2:
-        return _binary.stgs(logits, tau, dim, sample, generator)   # same estimator, sigmoid form
+        return two_category.stgs(logits, tau, dim, sample, generator)   # same estimator, sigmoid form
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
         check_softmax_rows(probs, logits)
@@ -350,7 +351,7 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
 
 
 # GR-MCK's K relaxations given the sample, fused. With E_i = -log(1 - u_i) the Exp(1) draws of
-# reinmax.sampling.exponential and p = softmax(theta), the conditional Gumbel formula of _gumbel_given_sample
+# reinmax.estimators.sampling.exponential and p = softmax(theta), the conditional Gumbel formula of _gumbel_given_sample
 # gives, relative to the sampled (largest) perturbed logit,
 #     (theta_i + G_i) - (theta_d + G_d) = -log(1 + r_i),   r_i = E_i / (E_d p_i)   (i != d),
 # so softmax((theta + G) / tau)_i is proportional to w_i = (1 + r_i)^(-1/tau), with w_d = 1: no
@@ -360,13 +361,36 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
 # block by block: the CPU generator fills a tensor serially, so blocks continue one stream).
 # r_i overflows (to w_i = 0) only where the exact w_i is below about exp(-log(max/17) / tau),
 # under the working precision relative to w_d = 1 while tau <= _GR_TAU_LIMIT; above it the
-# unfused code runs. On a CPU, blocks of about _GR_BLOCK elements keep the passes over each block
+# unfused code runs. On a CPU, blocks of about GUMBEL_RAO_KERNEL["block"] elements keep the passes over each block
 # in cache. On a GPU the loop's kernel launches are what costs (benchmarks/vae_step.py measures
 # it; see benchmarks/README.md), so there one block holds all K draws, which also
 # makes them the unfused code's draws in one call, as a GPU generator's stream requires.
-_GR_BLOCK = 1 << 18
-_GR_BLOCK_ACCELERATOR = 1 << 62
-_GR_FUSED = True       # False: always the unfused reference (benchmarks compare the two)
+GUMBEL_RAO_KERNEL = {"fused": True, "block": 1 << 18, "block_accelerator": 1 << 62}
+"""How GR-MCK computes: ``fused`` (False: always the unfused reference path, which benchmarks and
+tests compare with), ``block`` (elements per block on a CPU) and ``block_accelerator`` (on a GPU).
+Change it with :func:`gumbel_rao_kernel`, which puts the old values back."""
+
+
+@contextlib.contextmanager
+def gumbel_rao_kernel(**changes):
+    """``with gumbel_rao_kernel(fused=False): ...``: run GR-MCK with other kernel settings (keys of
+    :data:`GUMBEL_RAO_KERNEL`), restored on leaving the block. Same numbers either way, up to
+    rounding: the settings change speed, not the estimator."""
+    unknown = set(changes) - set(GUMBEL_RAO_KERNEL)
+    if unknown:
+        raise ValueError(f"gumbel_rao_kernel got {sorted(unknown)}; allowed: {sorted(GUMBEL_RAO_KERNEL)}")
+    for key, value in changes.items():
+        if key == "fused" and not isinstance(value, bool):
+            raise ValueError(f"fused must be True or False; got fused={value!r}")
+        if key != "fused" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{key} must be a positive integer; got {key}={value!r}")
+    before = dict(GUMBEL_RAO_KERNEL)
+    GUMBEL_RAO_KERNEL.update(changes)
+    try:
+        yield
+    finally:
+        GUMBEL_RAO_KERNEL.clear()
+        GUMBEL_RAO_KERNEL.update(before)
 
 
 def _gr_tau_limit(dtype: torch.dtype) -> float:
@@ -376,7 +400,7 @@ def _gr_tau_limit(dtype: torch.dtype) -> float:
 
 def _gr_block_draws(like: Tensor) -> int:
     """How many of the K draws one block of the fused loops holds."""
-    elements = _GR_BLOCK if like.device.type == "cpu" else _GR_BLOCK_ACCELERATOR
+    elements = GUMBEL_RAO_KERNEL["block" if like.device.type == "cpu" else "block_accelerator"]
     return max(1, elements // max(1, like.numel()))
 
 
@@ -425,12 +449,12 @@ class _GumbelRaoFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        if _binary._differentiated():
+        if two_category.differentiated():
             # create_graph: the K relaxations are held as data (their noise is gone), so this
             # backward is not differentiable; a second derivative through it is a clear error.
             with torch.no_grad():
                 grad_logits = _GumbelRaoFunction.backward(ctx, grad)[0]
-            return (_binary.refuse_second_derivative(grad_logits, ctx.saved_tensors[1],
+            return (two_category.refuse_second_derivative(grad_logits, ctx.saved_tensors[1],
                                                      "gumbel_rao (GR-MCK)"),
                     None, None, None, None, None)
         s = ctx.saved_tensors[0]
@@ -483,7 +507,7 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
         if logits.shape[-1] != 2 or not hard:
             raise ValueError(f"K='quadrature' needs two categories and hard=True; got "
                              f"{logits.shape[-1]} categories and hard={hard!r} (use an integer K)")
-        return _binary.gumbel_rao_quadrature(logits, tau, dim, sample, generator)
+        return two_category.gumbel_rao_quadrature(logits, tau, dim, sample, generator)
     if isinstance(K, str):
         raise ValueError(f"K must be a positive integer or 'quadrature'; got K={K!r}")
     K = check_positive_int("K", K)
@@ -492,7 +516,7 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
         check_softmax_rows(probs, logits)
         index, invalid = draw_index_unchecked(probs, logits, sample, generator)
     work = working_dtype(logits)
-    if _GR_FUSED and not inside_transform() and tau <= _gr_tau_limit(work):
+    if GUMBEL_RAO_KERNEL["fused"] and not inside_transform() and tau <= _gr_tau_limit(work):
         y = mark_invalid(_GumbelRaoFunction.apply(logits, index, tau, K, generator, hard), invalid)
         return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
     # Under torch.func transforms (the Function is written for plain autograd) and at very high
@@ -533,7 +557,7 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
         raise ValueError(f"gap must be a non-negative finite number or 'p'; got gap={gap!r}")
     _no_two_draws(sample, uniforms)
     if logits.shape[-1] == 2:    # same estimator, sigmoid form
-        return _binary.gst(logits, tau, dim, sample, generator, gap, uniforms)
+        return two_category.gst(logits, tau, dim, sample, generator, gap, uniforms)
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
         check_softmax_rows(probs, logits)
@@ -641,7 +665,7 @@ def reinmax_uniform_baseline_authors(logits: Tensor, tau: float = 1.0, hard: boo
 # ------------------------------------------------------------------------ the registry
 # The straight-through family under the names the paper prints (and Figure 6's two variants), in
 # the order the book lists them. Every list of estimators in the package, the tests and the
-# benchmarks is read from these entries (reinmax.registry); styles are the book's figure colours.
+# benchmarks is read from these entries (reinmax.estimators.registry); styles are the book's figure colours.
 # draws_noise: given the sample, STGS and GR-MCK still draw Gumbel noise from the generator.
 # sample_only_backward: the others' backward is a function of the logits, the sample and the
 # upstream gradient (tests/test_registry.py checks both claims for every entry).

@@ -24,8 +24,7 @@ import numbers
 
 import torch
 
-# The module, not its names: reinmax.sampling calls check_sample from here in turn.
-from . import sampling
+from .transforms import inside_vmap
 
 _VALIDATE = True
 _DEVICE_VALUES = False
@@ -53,8 +52,8 @@ def validate_args_enabled() -> bool:
     ``torch.func.vmap`` (which cannot branch on tensor values) nor while ``torch.compile`` traces
     the code (where such a branch would break the graph); run the function once without vmap
     or compile to have your inputs checked. Tensors on a GPU are checked only with
-    ``device_values=True`` (``reinmax._checks.check_values``)."""
-    return _VALIDATE and not sampling.inside_vmap()
+    ``device_values=True`` (``reinmax.estimators.checks.check_values``)."""
+    return _VALIDATE and not inside_vmap()
 
 
 def device_values_checked() -> bool:

@@ -1,11 +1,11 @@
 """The book's figure style in one place: print-readable sizes, fixed colours per method (the
-colours are part of each estimator's entry in :mod:`reinmax.registry`)."""
+colours are part of each estimator's entry in :mod:`reinmax.estimators.registry`)."""
 from pathlib import Path
 from typing import Optional, Union
 
 import matplotlib
 
-from . import registry
+from reinmax.estimators import registry
 
 RC = {
     "figure.figsize": (6.4, 4.0),
@@ -31,7 +31,7 @@ def use_book_style() -> None:
 def style(method: str) -> dict:
     """Line style keyword arguments for a method name, with the method name as its label.
 
-    A registered estimator's style is its registry entry's (``reinmax.registry``: one colour and
+    A registered estimator's style is its registry entry's (``reinmax.estimators.registry``: one colour and
     line style per method across every figure; an estimator registered without one gets an
     unused colour); any other name gets only its label."""
     try:

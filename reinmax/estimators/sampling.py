@@ -25,9 +25,9 @@ from typing import Optional, Sequence
 
 import torch
 
-# A module object, not names: reinmax._checks asks inside_vmap() (whether to run the data checks)
-# and draw_index calls _checks.check_sample, so each module imports the other as a whole.
-from . import _checks
+from . import checks
+# Re-exported: callers have always found them here.
+from .transforms import inside_transform, inside_vmap  # noqa: F401
 
 Tensor = torch.Tensor
 
@@ -58,7 +58,7 @@ def uniform(shape: Sequence[int], like: Tensor, generator: Optional[torch.Genera
             raise ValueError(f"uniforms must have shape {tuple(shape)} (one number per categorical "
                              f"variable: the logits' shape without the category dimension); got "
                              f"{tuple(uniforms.shape)}")
-        if _checks.validate_args_enabled() and uniforms.numel() and (
+        if checks.validate_args_enabled() and uniforms.numel() and (
                 (uniforms < 0).any() or (uniforms >= 1).any()):
             raise ValueError(f"uniforms must lie in [0, 1) (as torch.rand draws them); got min "
                              f"{float(uniforms.min())}, max {float(uniforms.max())}")
@@ -103,11 +103,11 @@ def draw_index_unchecked(probs: Tensor, logits: Tensor, sample, generator: Optio
     """:func:`draw_index` and the rows of ``sample`` whose range was not checked and is out of
     range (checks off, or device values unchecked): ``(index, invalid)``, with those rows' index
     set to 0 (gathers stay in bounds) and ``invalid`` None when no such row is possible. The
-    caller makes those rows NaN (``_checks.mark_invalid``): never a real category."""
+    caller makes those rows NaN (``checks.mark_invalid``): never a real category."""
     if sample is not None:
         if uniforms is not None:
             raise ValueError("give either sample= or uniforms=, not both")
-        return _checks.sample_index(sample, logits)
+        return checks.sample_index(sample, logits)
     return inverse_cdf(probs, uniform(probs.shape[:-1], probs, generator, uniforms)), None
 
 
@@ -132,40 +132,6 @@ def exponential(shape: Sequence[int], like: Tensor, generator: Optional[torch.Ge
 
 
 # ------------------------------------------------------------------- torch.func and compile
-def _transform_levels():
-    """The active torch.func transforms, innermost last (empty outside any transform)."""
-    return torch._C._functorch.get_interpreter_stack()
-
-
-def inside_transform() -> bool:
-    """Whether the code runs inside a ``torch.func`` transform (vmap, grad, jvp, ...) or is being
-    traced by ``torch.compile``.
-
-    Callers then use functional operations only (no ``out=``, no in-place arithmetic on fresh
-    tensors, no hand-fused autograd Functions that need plain autograd): the values are the same.
-    Under ``torch.compile`` the answer is "yes" without asking: the functorch interpreter stack
-    is a C++ object that Dynamo cannot trace (asking would break the graph, and fail under
-    ``fullgraph=True``), and the functional forms are what a compiler wants anyway.
-    """
-    if torch.compiler.is_compiling():
-        return True
-    return bool(_transform_levels())
-
-
-def inside_vmap() -> bool:
-    """Whether the code runs inside ``torch.func.vmap`` (at any level) or is being traced by
-    ``torch.compile`` (see :func:`inside_transform` for why compiling counts as inside).
-
-    vmap cannot branch on tensor values, so the data-dependent input checks are skipped there
-    (and while compiling, where such a branch would break the graph); in-place arithmetic fails
-    there when the other operand is batched and the fresh tensor is not."""
-    if torch.compiler.is_compiling():
-        return True
-    levels = _transform_levels()
-    return bool(levels) and any(level.key() == torch._C._functorch.TransformType.Vmap
-                                for level in levels)
-
-
 __all__ = ["working_dtype", "uniform", "inverse_cdf", "draw_index", "draw_index_unchecked", "one_hot", "exponential", "official_sample",
            "inside_transform", "inside_vmap"]
 
@@ -181,14 +147,14 @@ def official_sample(logits: Tensor, *, dim: int = -1,
     reproduce an old run's samples, pass these indices to an estimator whose backward depends
     only on the sample (ST, ReinMax)::
 
-        y, soft = reinmax.reinmax(logits, tau, sample=reinmax.sampling.official_sample(logits))
+        y, soft = reinmax.reinmax(logits, tau, sample=reinmax.estimators.sampling.official_sample(logits))
 
     Given the same global seed (or ``generator``) and the same sequence of calls, this gives the
     official package's samples (the temperature does not enter the draw). It costs what
     ``torch.multinomial`` costs, several times the inverse CDF. ``dim`` is the category
     dimension; the softmax is taken in the logits' dtype, as the official code takes it.
     """
-    dim = _checks.check_logits(logits, dim)
+    dim = checks.check_logits(logits, dim)
     probs = torch.softmax(logits.detach().movedim(dim, -1), -1)
     rows = probs.reshape(-1, probs.shape[-1])
     index = torch.multinomial(rows, 1, replacement=True, generator=generator)

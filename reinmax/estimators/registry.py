@@ -13,7 +13,7 @@ An estimator module registers its estimators where it defines them::
 and everything else reads the registry: :func:`get_estimator` and :func:`get_score_estimator`
 (by the paper's name, case-insensitively, with options checked), ``reinmax.ESTIMATORS`` and
 ``reinmax.SCORE_ESTIMATORS`` (read-only name -> callable views), the plot style
-(:func:`reinmax.plots.style`), the experiments' method lists and noise handling, the benchmarks
+(:func:`reinmax.reporting.figures.style`), the experiments' method lists and noise handling, the benchmarks
 and the tests. Views read the registry when they are used, so an estimator registered later (a
 user's own, or a test's toy) appears in all of them.
 
@@ -32,7 +32,7 @@ Either way the callable has its family's call signature: straight-through
 ``fn(logits, tau=1.0, hard=True, *, dim=-1, sample=None, generator=None) -> (y_hard, y_soft)``,
 score ``fn(logits, f, *, dim=-1, sample=None, generator=None, batch_dims=None) -> (surrogate,
 values)``, where f returns one value per sample (see :func:`reinmax.reinforce`), bernoulli (one logit
-per binary variable, :mod:`reinmax.bernoulli`)
+per binary variable, :mod:`reinmax.estimators.bernoulli`)
 ``fn(logits, tau=1.0, hard=True, *, sample=None, generator=None) -> (b_hard, sigmoid(logits))``.
 """
 import dataclasses
@@ -48,9 +48,9 @@ FAMILIES = ("straight-through", "score", "bernoulli", "bernoulli-score")
 gradient). Score: REINFORCE and its variance-reduced relatives (need f's values). Bernoulli:
 straight-through estimators for one logit per binary variable (0/1 forward), a family of its own
 because their call signature has no category dimension. Bernoulli-score: the REINFORCE family for
-one logit per binary variable (:mod:`reinmax.binary_score`), modules called as
+one logit per binary variable (:mod:`reinmax.estimators.bernoulli_score`), modules called as
 ``est(logits, f) -> BinaryScoreEstimate``; built with
-:func:`reinmax.binary_score.build_binary_score_estimator`."""
+:func:`reinmax.estimators.bernoulli_score.build_binary_score_estimator`."""
 
 DEFAULT_COLOURS = ("#1a55ff", "#006400", "#8b008b", "#b8860b", "#008b8b", "#dc143c", "#4b0082",
                    "#556b2f", "#ff1493", "#2f4f4f")
@@ -301,7 +301,7 @@ def get_estimator(name: str, **options) -> Callable:
     ValueError (``get_estimator("GST-1.0", gap=0.3)``; ``gap=1.0`` is accepted). Without options
     the registered callable itself is returned; a ``factory=`` entry is built anew on each call.
     The names of the family ``"bernoulli"`` ("ReinMax-Bernoulli", ...) are found here too: their
-    callables take one logit per binary variable (see :mod:`reinmax.bernoulli`).
+    callables take one logit per binary variable (see :mod:`reinmax.estimators.bernoulli`).
     """
     spec = _find(name) if isinstance(name, str) else None
     family = "bernoulli" if spec is not None and spec.family == "bernoulli" else "straight-through"

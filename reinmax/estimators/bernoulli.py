@@ -6,7 +6,7 @@ returns ``(b_hard, p)``: ``b_hard`` holds the sample, 0.0 or 1.0 in the logits' 
 backward pass is the estimator, and ``p = sigmoid(logits)`` with its ordinary gradient, as the
 categorical estimators return ``(one_hot, softmax(logits))``::
 
-    b, p = reinmax.bernoulli.reinmax(logits, tau=1.3)
+    b, p = reinmax.estimators.bernoulli.reinmax(logits, tau=1.3)
 
 **The same estimators as the two-category form.** The logit ``a`` is the two-category logits
 ``[0, a]``: category 1 is ``b = 1`` (``softmax([0, a])_1 = sigmoid(a)``) and category 0 is
@@ -32,7 +32,7 @@ the sample and the noise held fixed, as the first derivative holds them) is avai
 ``logits``: tests enumerate samples with it, and the Gumbel estimators then draw their noise
 conditionally on it. ``generator=`` takes a ``torch.Generator`` (``None``: PyTorch's global one).
 
-These functions are registered in :mod:`reinmax.registry` as the family ``"bernoulli"``
+These functions are registered in :mod:`reinmax.estimators.registry` as the family ``"bernoulli"``
 ("ST-Bernoulli", "ReinMax-Bernoulli", "STGS-Bernoulli", "GR-MCK-Bernoulli"): look them up with
 ``reinmax.get_estimator(name)`` or ``reinmax.BERNOULLI_ESTIMATORS``.
 """
@@ -41,7 +41,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from ._checks import check_positive_int, check_tau, validate_args_enabled
+from .checks import check_positive_int, check_tau, validate_args_enabled
 from .registry import EstimatorSpec, register
 from .sampling import exponential, uniform, working_dtype
 

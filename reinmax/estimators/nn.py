@@ -2,14 +2,14 @@
 
 :class:`StraightThrough` is a layer that holds the estimator (by its registry name, options
 checked as :func:`reinmax.get_estimator` checks them) and the temperature (a number or a
-schedule from :mod:`reinmax.schedules`), so that a model declares its discrete layer once::
+schedule from :mod:`reinmax.estimators.schedules`), so that a model declares its discrete layer once::
 
-    self.discrete = reinmax.nn.StraightThrough("ReinMax", tau=1.3)
+    self.discrete = reinmax.estimators.nn.StraightThrough("ReinMax", tau=1.3)
     ...
     z, probs = self.discrete(logits)         # (one-hot sample, softmax(logits))
 
 The Bernoulli names ("ReinMax-Bernoulli", ...) work the same way on one logit per binary
-variable and return ``(b_hard, sigmoid(logits))`` (see :mod:`reinmax.bernoulli`).
+variable and return ``(b_hard, sigmoid(logits))`` (see :mod:`reinmax.estimators.bernoulli`).
 """
 import numbers
 from typing import Callable, Optional, Union
@@ -17,7 +17,7 @@ from typing import Callable, Optional, Union
 import torch
 
 from . import registry
-from ._checks import check_logits, check_tau
+from .checks import check_logits, check_tau
 
 __all__ = ["StraightThrough"]
 
@@ -31,7 +31,7 @@ class StraightThrough(torch.nn.Module):
         estimator: a registered name of the straight-through or the Bernoulli family ("ST",
             "ReinMax", "STGS", "GR-MCK", "GST-1.0", ..., "ReinMax-Bernoulli", ...), any case.
         tau: the temperature, a positive number or a schedule (any callable ``t -> tau``, e.g.
-            :func:`reinmax.schedules.gdas_linear`), evaluated at the layer's counter ``t``
+            :func:`reinmax.estimators.schedules.gdas_linear`), evaluated at the layer's counter ``t``
             (0 at construction; :meth:`step` advances it). Settable: ``layer.tau = 0.5`` or
             ``layer.tau = schedule``; reading ``layer.tau`` gives the current value.
         hard: passed to the estimator (``False``: the relaxation, where the estimator has one).

@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from ._checks import check_positive_int
+from reinmax.estimators.checks import check_positive_int
 
 METHODS = ("euler", "heun", "rk4")
 
@@ -101,8 +101,8 @@ def segment_rule_target(f: Callable, logits: torch.Tensor, rule: str = "simpson"
     d\pi_i/d\theta`, for one categorical variable (``logits`` of shape ``(n,)``). ``f`` takes a
     batch of points of shape ``(B, n)``, which for Simpson's rule include the midpoints
     :math:`(I_i + I_j)/2`, so ``f`` must be defined (and differentiable) off the one-hot corners.
-    ``rule="euler"`` equals :func:`reinmax.exact.first_order_target`, ``"heun"``
-    :func:`reinmax.exact.second_order_target`.
+    ``rule="euler"`` equals :func:`reinmax.theory.exact.first_order_target`, ``"heun"``
+    :func:`reinmax.theory.exact.second_order_target`.
     """
     _check_choice("rule", rule, tuple(RULES))
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 1:
