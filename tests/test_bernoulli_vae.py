@@ -64,39 +64,12 @@ def test_iwae_bound():
     assert torch.allclose(bound, -(torch.logsumexp(-f.double(), 0) - math.log(3)))
 
 
-@pytest.mark.parametrize("name,K", [("RLOO", 2), ("RLOO", 3), ("REINFORCE", 2)])
-def test_package_score_is_exactly_unbiased(name, K):
-    """The two-category view of the package's REINFORCE/RLOO (used until reinmax.estimators.bernoulli_score
-    exists): averaging its estimate over every K-tuple of codes, weighted by q, gives the exact
-    gradient of E_q[f] with respect to the logits (float64, 1e-10)."""
-    D = 2
-    torch.manual_seed(0)
-    logits = torch.randn(1, D, dtype=torch.float64)
-    c = torch.randn(D, dtype=torch.float64)
-
-    def f(b):
-        return ((b - 0.3) ** 2 @ c) + b.prod(-1)
-
-    codes = _codes(D)
-    theta = logits.detach().requires_grad_(True)
-    q = model_q = torch.exp(bv.BernoulliVAE.log_bernoulli(theta, codes))      # (2^D,)
-    exact, = torch.autograd.grad((q * f(codes)).sum(), theta)
-    est = estimators.PackageScore(name, K)
-    mean = torch.zeros_like(logits)
-    for tuple_ in itertools.product(range(len(codes)), repeat=K):
-        sample = codes[list(tuple_)][:, None, :]                   # (K, 1, D)
-        weight = model_q.detach()[list(tuple_)].prod()
-        mean += weight * est(logits, f, sample=sample).grad
-    assert torch.allclose(mean, exact, atol=1e-10)
-    assert not torch.allclose(mean * K, exact, atol=1e-6)          # a wrong 1/K would fail
-
-
 def test_score_loss_pushes_the_estimate_through_the_encoder():
     """The encoder's output gradient is the estimate over the batch size (the direct dependence
     of f on the logits dropped); the decoder gets the gradient of f's mean."""
     model = bv.BernoulliVAE(torch.Generator().manual_seed(0))
     x = (torch.rand(4, 784) < 0.3).float()
-    est = estimators.PackageScore("RLOO", 2)
+    est = estimators.build_score("RLOO", 2)
     captured = {}
     encode = model.encode
 
@@ -221,8 +194,6 @@ def test_unavailable_data_is_a_clear_message(tmp_path, monkeypatch):
 def test_every_score_method_trains_and_learns_its_controls(method, K):
     """A few steps of each score estimator of the contract: finite metrics, and the learned
     control parts (Double CV, RODEO, RELAX) move away from their initial values."""
-    if estimators.binary_score_module() is None:
-        pytest.skip("reinmax.estimators.bernoulli_score is not in this checkout")
     config = _tiny(methods=[method], evaluations=[K], steps=6, eval_every=3, eval_subset=100,
                    train_subset=300)
     before = estimators.build_score(method, K)

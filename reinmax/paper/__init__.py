@@ -46,6 +46,40 @@ def table(name: str) -> Any:
     return everything[name]
 
 
+_METHOD_LEVEL = {"table1_listops_accuracy": ("valid",), "table2_mnist_vae_train_neg_elbo": (),
+                 "table5_mnist_vae_32x64_train_neg_elbo": (),
+                 "table6_bernoulli_vae_train_neg_elbo": ("K=3", "MNIST"),
+                 "table9_mnist_vae_test_neg_elbo_hp_by_train": ()}
+
+FIGURE_METHODS: Dict[str, Tuple[str, ...]] = {
+    "figure1": ("ReinMax", "STGS", "GR-MCK", "ST", "GST-1.0"),
+    "figure7": ("ReinMax", "REINFORCE", "RODEO"),
+    "figures8_10": ("ReinMax", "REINFORCE", "RODEO"),
+}
+"""The methods each figure compares: Figure 1 (polynomial programming, Section 6.1) the five
+straight-through methods of Table 2 (in the order the book's sweeps have always run them, which
+their records' fingerprints keep); Figures 7-10 (Appendix F.6) ReinMax
+against the score-function methods REINFORCE and RODEO."""
+
+
+def table_methods(name: str) -> Tuple[str, ...]:
+    """The methods a table compares, in the paper's column order (e.g. Table 2: STGS, GR-MCK,
+    GST-1.0, ST, ReinMax). The experiments read which methods a table runs from here."""
+    if name not in _METHOD_LEVEL:
+        raise KeyError(f"no method list for table {name!r}; known: {', '.join(_METHOD_LEVEL)}")
+    entry = table(name)
+    for key in _METHOD_LEVEL[name]:
+        entry = entry[key]
+    return tuple(key for key in entry if key not in ("note", "AVG"))
+
+
+def figure_methods(name: str) -> Tuple[str, ...]:
+    """The methods a figure compares (:data:`FIGURE_METHODS`), in its legend's order."""
+    if name not in FIGURE_METHODS:
+        raise KeyError(f"no method list for figure {name!r}; known: {', '.join(FIGURE_METHODS)}")
+    return FIGURE_METHODS[name]
+
+
 def table7_temperatures() -> Tuple[float, ...]:
     """Table 7's temperature grid, over which every method's tau was tuned (as floats, in order)."""
     return tuple(float(t) for t in table("table7_search_space")["temperature"])

@@ -7,6 +7,7 @@ score-family training losses; ``training``: ``run(config) -> record``; ``cli``:
 """
 from .config import DATASETS, PROTOCOLS, SCALES, SPLIT_SIZES, BernoulliVAEConfig
 from .estimators import STRAIGHT_THROUGH, SCORE_NAMES, methods, family, build_score
+# The model lives with the other models; named here as it always was.
 from reinmax.models.bernoulli_vae import BernoulliVAE, iwae_bound
 from .training import (EXPERIMENT, binarize, data_available, evaluate, final_table, finished_run,
                        load_splits, run, train_run)

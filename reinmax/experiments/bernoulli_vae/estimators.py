@@ -12,102 +12,47 @@ Two families take one Bernoulli logit per latent:
   samples, and an estimator's own control parts with the variance of its estimate by their own
   Adam (1e-3), as Shi et al. do.
 
-Where ``reinmax.estimators.bernoulli_score`` is not installed, "REINFORCE" and "RLOO" are still available: they
-are the package's categorical :func:`reinmax.reinforce` and :func:`reinmax.rloo` on the two-category
-logits ``[0, a]`` (the same estimators; ``reinmax.estimators.bernoulli``'s docstring explains the view). The
-record names which implementation trained (``estimator_module``).
+The lists of methods are read from the estimator registry (families "bernoulli" and
+"bernoulli-score"), by the short names the paper's Table 6 prints.
 """
 from typing import Callable, Dict, List, Optional
 
 import torch
 from torch import nn
 
-import reinmax
-from reinmax.estimators import bernoulli
+from reinmax.estimators import bernoulli_score, registry
+
+SUFFIX = "-Bernoulli"
+"""The registry names a one-logit estimator "<method>-Bernoulli" where the categorical family has
+the same name ("ReinMax-Bernoulli"); the Bernoulli VAE's records and Table 6 use the short name."""
+
+
+def short_name(name: str) -> str:
+    return name[:-len(SUFFIX)] if name.endswith(SUFFIX) else name
+
 
 STRAIGHT_THROUGH: Dict[str, Callable] = {
-    "ReinMax": bernoulli.reinmax, "ST": bernoulli.st, "STGS": bernoulli.stgs,
-    "GR-MCK": bernoulli.gumbel_rao}
-"""The straight-through estimators for one logit per variable (``reinmax.estimators.bernoulli``)."""
+    short_name(spec.name): spec.function for spec in registry.specs("bernoulli")}
+"""The straight-through estimators for one logit per variable (``reinmax.estimators.bernoulli``),
+read from the registry: "ST", "ReinMax", "STGS", "GR-MCK"."""
 
-SCORE_NAMES = ("REINFORCE", "RLOO", "DisARM", "ARMS", "DoubleCV", "RELAX", "RODEO")
-"""The score family's names in the contract (``reinmax.estimators.bernoulli_score``)."""
-
-FALLBACK_SCORE = ("REINFORCE", "RLOO")
-"""Score methods the package has without ``reinmax.estimators.bernoulli_score`` (categorical, two categories)."""
-
-
-def binary_score_module():
-    """``reinmax.estimators.bernoulli_score`` or None where this checkout does not have it."""
-    try:
-        from reinmax.estimators import bernoulli_score as binary_score
-    except ImportError:
-        return None
-    return binary_score
+SCORE_NAMES = tuple(short_name(name) for name in registry.names("bernoulli-score"))
+"""The score family's names (``reinmax.estimators.bernoulli_score``), read from the registry:
+"REINFORCE", "RLOO", "DisARM", "ARMS", "DoubleCV", "RELAX", "RODEO"."""
 
 
 def score_methods() -> List[str]:
-    """The score-family names trainable in this checkout."""
-    return list(SCORE_NAMES) if binary_score_module() is not None else list(FALLBACK_SCORE)
+    """The score-family names trainable here."""
+    return list(SCORE_NAMES)
 
 
 def methods() -> List[str]:
-    """Every method the Bernoulli VAE can train here (straight-through first)."""
+    """Every method the Bernoulli VAE can train (straight-through first)."""
     return list(STRAIGHT_THROUGH) + score_methods()
 
 
 def family(method: str) -> str:
     return "straight-through" if method in STRAIGHT_THROUGH else "score"
-
-
-class _Estimate:
-    """The contract's result (``grad``, ``values``; ``samples`` are not kept by the fallback)."""
-
-    def __init__(self, grad, values, samples=None):
-        self.grad, self.values, self.samples = grad, values, samples
-
-
-class PackageScore(nn.Module):
-    """REINFORCE (K single-sample estimates averaged) or RLOO with K samples, through the
-    package's categorical estimators on the logits ``[0, a]``, shaped like the binary contract:
-    ``est(logits, f) -> .grad (*batch, D), .values (K, *batch)``. No learned parts."""
-
-    def __init__(self, name: str, num_samples: int):
-        super().__init__()
-        if name not in FALLBACK_SCORE:
-            raise ValueError(f"name must be one of {list(FALLBACK_SCORE)}; got name={name!r}")
-        self.name, self.num_samples = name, num_samples
-
-    def forward(self, logits: torch.Tensor, f: Callable, generator=None, sample=None
-                ) -> _Estimate:
-        """``sample``: the K codes ``(K, *batch, D)`` with 0/1 values instead of drawing them
-        (tests enumerate every tuple with it)."""
-        K = self.num_samples
-        a = logits.detach().requires_grad_(True)
-        two = torch.stack([torch.zeros_like(a), a], -1)             # (*batch, D, 2)
-        batch = a.dim() - 1
-        if sample is not None:
-            sample = torch.as_tensor(sample, device=a.device).long()
-            if tuple(sample.shape) != (K,) + tuple(a.shape):
-                raise ValueError(f"sample must have shape {(K,) + tuple(a.shape)} (K codes); "
-                                 f"got {tuple(sample.shape)}")
-
-        def on_codes(one_hot):                                      # (K, *batch, D, 2) -> (K, *batch)
-            return f(one_hot[..., 1])
-
-        if self.name == "RLOO":
-            surrogate, values = reinmax.rloo(two, on_codes, num_samples=K, generator=generator,
-                                             batch_dims=batch, sample=sample)
-        else:
-            surrogate, values = reinmax.reinforce(two.expand((K,) + two.shape), on_codes,
-                                                  generator=generator, batch_dims=batch + 1,
-                                                  sample=sample)
-        # d surrogate.sum() / d a is the sum of the K draws' estimates (f does not depend on a).
-        grad, = torch.autograd.grad(surrogate.sum(), a, retain_graph=True)
-        return _Estimate(grad / K, values)
-
-    def variance_loss(self, out: _Estimate) -> torch.Tensor:
-        return (out.grad ** 2).mean()
 
 
 EVALUATIONS_PER_SAMPLE = {"RELAX": 3}
@@ -131,28 +76,22 @@ def check_evaluations(method: str, K: int) -> Optional[str]:
 
 
 def build_score(name: str, num_samples: int, latents: int = 200, context: int = 784) -> nn.Module:
-    """The score estimator ``name`` for K = ``num_samples`` evaluations per image:
-    ``reinmax.estimators.bernoulli_score``'s where this checkout has it, else the package's categorical
-    REINFORCE/RLOO (``PackageScore``). RELAX gets K / 3 samples, ``latents`` and the image
+    """The score estimator ``name`` of ``reinmax.estimators.bernoulli_score`` for K =
+    ``num_samples`` evaluations per image. RELAX gets K / 3 samples, ``latents`` and the image
     (``context`` features) as its surrogate's input, as Shi et al. feed it."""
-    module = binary_score_module()
-    if module is not None:
-        if name == "RELAX":
-            return module.build_binary_score_estimator(
-                name, num_samples=num_samples // 3, num_latents=latents, context_features=context)
-        return module.build_binary_score_estimator(name, num_samples=num_samples)
-    if name in FALLBACK_SCORE:
-        return PackageScore(name, num_samples)
-    raise ValueError(f"method {name!r} needs reinmax.estimators.bernoulli_score, which this checkout does not "
-                     f"have; available score methods: {list(FALLBACK_SCORE)}")
+    if name == "RELAX":
+        return bernoulli_score.build_binary_score_estimator(
+            name, num_samples=num_samples // 3, num_latents=latents, context_features=context)
+    return bernoulli_score.build_binary_score_estimator(name, num_samples=num_samples)
 
 
 def estimator_module(method: str) -> str:
-    """Which implementation trains ``method`` (stored in each record)."""
+    """Which implementation trains ``method`` (stored in each record; records written before the
+    package's layers name the same modules by their old paths, ``reinmax.bernoulli`` and
+    ``reinmax.binary_score``)."""
     if family(method) == "straight-through":
         return "reinmax.estimators.bernoulli"
-    return "reinmax.estimators.bernoulli_score" if binary_score_module() is not None else \
-        "reinmax.estimators.categorical_score (two-category view)"
+    return "reinmax.estimators.bernoulli_score"
 
 
 def straight_through_loss(model, x: torch.Tensor, method: str, tau: float, K: int,

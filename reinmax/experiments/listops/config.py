@@ -8,7 +8,7 @@ from reinmax import paper
 from reinmax.data import listops as data
 from reinmax.experiments import layer
 
-METHODS = ("STGS", "GR-MCK", "GST-1.0", "ST", "ReinMax")
+METHODS = paper.table_methods("table1_listops_accuracy")
 """Table 1's five methods, in the paper's order."""
 
 TABLE8 = paper.table8_hyperparameters("ListOps")

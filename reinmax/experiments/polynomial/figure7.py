@@ -12,13 +12,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
+from reinmax import paper
 from reinmax.experiments import records as results
 from reinmax.experiments import layer
 from .problem import PolynomialConfig, optimum
 from .sweeps import chosen_temperatures
 from .training import final_exact_losses, run
 
-PAPER_METHODS = ("ReinMax", "REINFORCE", "RODEO")
+PAPER_METHODS = paper.figure_methods("figure7")
 """The methods of the paper's Figure 7."""
 OUR_METHODS = ("RLOO", "DisARM")
 """Added by this book (labelled as ours in every plot)."""

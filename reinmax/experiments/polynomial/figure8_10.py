@@ -15,14 +15,19 @@ REINFORCE or RODEO ends below ReinMax.
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from reinmax import statistics
+import reinmax
+from reinmax import paper, statistics
 from reinmax.experiments import records as results
 
 FOLDER = results.RESULTS_DIR / "polynomial" / "figure8_10"
-SCORE_METHODS = ("REINFORCE", "RODEO")
+SCORE_METHODS = tuple(method for method in paper.figure_methods("figures8_10")
+                      if method not in reinmax.ESTIMATORS)
 """Appendix F.6's score-function methods."""
-PLOTTED = ("ST", "ReinMax", "STGS", "GR-MCK", "GST-1.0", "REINFORCE", "RODEO", "RLOO", "DisARM")
-"""The methods drawn in the figures (every finished method is in the tables)."""
+OUR_METHODS = ("RLOO", "DisARM")
+"""The score-function methods this book adds to the paper's (labelled as ours in every plot)."""
+PLOTTED = paper.table_methods("table2_mnist_vae_train_neg_elbo") + SCORE_METHODS + OUR_METHODS
+"""The methods drawn in the figures: the five straight-through methods, the paper's score-function
+methods and ours (every finished method is in the tables)."""
 
 Panel = Tuple[int, int]
 

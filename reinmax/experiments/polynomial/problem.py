@@ -24,7 +24,7 @@ TABLE7_TEMPERATURES: Tuple[float, ...] = paper.table7_temperatures()
 """The temperature grid of the paper's Table 7, over which each method's tau is tuned (read from
 the paper's tables, ``reinmax.paper``)."""
 
-FIGURE1_METHODS: Tuple[str, ...] = ("ReinMax", "STGS", "GR-MCK", "ST", "GST-1.0")
+FIGURE1_METHODS: Tuple[str, ...] = paper.figure_methods("figure1")
 SETTINGS = ("A", "B")
 LEARNING_RATE = 1e-3       # the paper fixes it (Appendix F.2); only the temperature is tuned
 INIT_RANGE = 0.01          # theta ~ Uniform(-0.01, 0.01)
