@@ -9,6 +9,9 @@ SMOKE_HTML := _build/html-smoke
 BOOK_HTML ?= _build/html
 # `make book FORCE=1` re-executes notebooks even when nothing they depend on changed.
 FORCE ?=
+# Tests run in two worker processes, one test file (or notebook) per worker at a time;
+# `make test XDIST=` runs them in one process.
+XDIST ?= -n 2 --dist loadfile
 
 .PHONY: book test unit browser venv clean
 
@@ -25,7 +28,7 @@ venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "is ignored: it is neither" || true
-	$(PY) -c "import reinmax, torch, papermill, nbval, sympy, jupyter_book, mathjax"
+	$(PY) -c "import reinmax, torch, papermill, nbval, xdist, sympy, jupyter_book, mathjax"
 	touch $(STAMP)
 
 # Book scale: papermill runs every notebook into _build/stage-book/, then Jupyter Book builds
@@ -37,18 +40,20 @@ book: $(STAMP)
 
 # 1. unit tests; 2. every notebook with -p smoke True; 3. nbval on the executed copies (cells
 # tagged nbval-check-output are compared); 4. the book from the smoke copies (-W -n);
+# Steps 1-3 run two at a time (pytest-xdist, a test file or notebook per worker; tools/book.py
+# --jobs 2): on two cores that halves the wall time, and a file keeps its module fixtures.
 # 5. checks of the pages just built: progress bars (tests/test_book_html.py) and headless
 # Chromium. Any failing step stops the run (pytest's exit status 5, "no tests collected", is a
 # failure too).
 test: $(STAMP) $(RAY_STAMP)
-	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py
-	$(PY) tools/book.py execute --scale smoke --force
-	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 _build/stage-smoke/notebooks
+	$(PY) -m pytest -q $(XDIST) tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py
+	$(PY) tools/book.py execute --scale smoke --force --jobs 2
+	$(PY) -m pytest -q -p no:cacheprovider $(XDIST) --nbval-lax --nbval-cell-timeout=300 _build/stage-smoke/notebooks
 	$(PY) tools/book.py build --scale smoke
 	REINMAX_BOOK_HTML=$(SMOKE_HTML) $(PY) -m pytest -q -rs tests/test_book_html.py tests/test_book_browser.py
 
 unit: $(STAMP) $(RAY_STAMP)
-	$(PY) -m pytest -q tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py
+	$(PY) -m pytest -q $(XDIST) tests --ignore=tests/test_book_browser.py --ignore=tests/test_book_html.py
 
 browser: $(STAMP)
 	REINMAX_BOOK_HTML=$(BOOK_HTML) $(PY) -m pytest -q -rs tests/test_book_html.py tests/test_book_browser.py

@@ -182,3 +182,22 @@ def test_polynomial_benchmark_writes_its_ratios_as_json(tmp_path):
     bad = subprocess.run([sys.executable, str(script), "--rounds", "0"], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "--rounds must be positive" in bad.stderr
+
+
+def test_vae_cost_benchmark_quick_run_writes_ratios_and_cpu_hours(tmp_path):
+    """benchmarks/vae_cost.py (issue: Table 2's cost per cell): the 8x4 ReinMax baseline is always
+    measured, its ratio is 1, and the CPU hours follow from the per-step time and the protocol."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "vae_cost.py"
+    out = tmp_path / "cost.json"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    rows = {(r["setting"], r["method"]): r for r in record["rows"]}
+    assert set(rows) == {("8x4", "ST"), ("8x4", "ReinMax"), ("4x24", "ST"), ("4x24", "ReinMax")}
+    assert rows["8x4", "ReinMax"]["ratio_to_8x4_reinmax"] == 1.0
+    for row in rows.values():
+        assert row["cpu_hours_per_cell"] == pytest.approx(row["cpu_s_per_step"] * 600 * 160 / 3600)
+    bad = subprocess.run([sys.executable, str(script), "--settings", "9x9"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "--settings: '9x9' is not one of" in bad.stderr

@@ -68,3 +68,18 @@ def test_a_notebook_that_reuses_anothers_training_gets_the_limit_of_running_alon
         return {"idle_seconds": {"09_reads": 5.0}, "alone_seconds": {"09_reads": 70.0}}[key]
     monkeypatch.setattr(book, "recorded_times", times)
     assert book.time_limit(Path("09_reads.ipynb"), "book", None) == book.LIMIT_FACTOR * 70.0
+
+
+def test_notebooks_sharing_a_run_form_one_ordered_queue(tmp_path, monkeypatch):
+    """--jobs runs queues side by side: the notebooks that share a training run (the first
+    trains it) must stay in order in one queue, every other notebook is a queue of its own, and
+    the longest queue starts first."""
+    made = {}
+    for name, text in [("07_a", "shared_run_folder(x)"), ("08_b", "plain"), ("09_c", "shared_run_folder(y)"),
+                       ("10_d", "plain")]:
+        made[name] = tmp_path / f"{name}.ipynb"
+        made[name].write_text(text)
+    monkeypatch.setattr(book, "recorded_times", lambda scale, key="idle_seconds": {"08_b": 500.0, "10_d": 1.0,
+                                                                                   "07_a": 10.0, "09_c": 10.0})
+    queues = book.queues(list(made.values()), "smoke")
+    assert queues == [[made["08_b"]], [made["07_a"], made["09_c"]], [made["10_d"]]]

@@ -1,6 +1,6 @@
 """Build pipeline of the book: stage, execute the notebooks with papermill, build the HTML.
 
-    python tools/book.py execute --scale book|smoke [--force] [--timeout S] [--threads N] [--only NAME ...]
+    python tools/book.py execute --scale book|smoke [--force] [--timeout S] [--threads N] [--jobs N] [--only NAME ...]
     python tools/book.py build   --scale book|smoke
     python tools/book.py all     --scale book|smoke [--force]
 
@@ -43,6 +43,7 @@ then prints one line per loop, its final state (nothing for a ``leave=False`` ba
 every redraw (hundreds of lines in a built page).
 """
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -50,6 +51,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -207,8 +209,16 @@ def kernel_env(threads: int) -> dict:
     return env
 
 
+TIMES_LOCK = threading.Lock()   # notebooks run side by side (--jobs) record into one file
+
+
 def record_time(scale: str, name: str, entry: dict) -> None:
     """Merge one run into _build/reports-<scale>/times.json, written atomically."""
+    with TIMES_LOCK:
+        _merge_time(scale, name, entry)
+
+
+def _merge_time(scale: str, name: str, entry: dict) -> None:
     path = BUILD / f"reports-{scale}" / "times.json"
     try:
         table = json.loads(path.read_text())
@@ -277,17 +287,40 @@ def execute_one(notebook: Path, scale: str, timeout: float, force: bool, threads
     return False
 
 
-def execute(scale: str, force: bool, timeout=None, only=None, threads=None) -> bool:
+def queues(selected: list, scale: str) -> list:
+    """The notebooks as queues that may run side by side: the notebooks that share one training
+    run (``shared_run_folder``: the first trains it, the others read it) form one queue, run in
+    order; every other notebook is a queue of its own. Longest first (by recorded idle time), so
+    that the last queue to start is a short one."""
+    shared = [nb for nb in selected if "shared_run_folder" in nb.read_text()]
+    alone = [[nb] for nb in selected if nb not in shared]
+    idle = recorded_times(scale)
+    length = lambda queue: sum(idle.get(nb.stem, DEFAULT_TIMEOUT[scale] / 10) for nb in queue)  # noqa: E731
+    return sorted(([shared] if shared else []) + alone, key=length, reverse=True)
+
+
+def execute(scale: str, force: bool, timeout=None, only=None, threads=None, jobs: int = 1) -> bool:
+    """Execute the notebooks; ``jobs`` > 1 runs that many side by side (each with an equal share
+    of the cores, one thread at least), keeping notebooks that share a training run in order."""
     stage(scale)
     selected = [nb for nb in notebooks() if not only or nb.stem in only or nb.name in only]
     if only and not selected:
         raise SystemExit(f"error: --only {only} matches no notebook; notebooks: "
                          f"{[nb.stem for nb in notebooks()]}")
-    print(f"executing {len(selected)} notebook(s) at {scale} scale in {stage_dir(scale).relative_to(ROOT)}")
+    print(f"executing {len(selected)} notebook(s) at {scale} scale in "
+          f"{stage_dir(scale).relative_to(ROOT)}" + (f", {jobs} at a time" if jobs > 1 else ""))
     # Keep going after a failure so one run reports every broken notebook.
-    results = [execute_one(nb, scale, time_limit(nb, scale, timeout), force, threads)
-               for nb in selected]
-    return all(results)
+    if jobs == 1:
+        return all([execute_one(nb, scale, time_limit(nb, scale, timeout), force, threads)
+                    for nb in selected])
+    share = threads or max(1, (os.cpu_count() or 1) // jobs)
+
+    def run_queue(queue):
+        return [execute_one(nb, scale, time_limit(nb, scale, timeout), force, share)
+                for nb in queue]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(run_queue, queues(selected, scale)))
+    return all(ok for queue in results for ok in queue)
 
 
 def build(scale: str, threads=None) -> bool:
@@ -330,14 +363,19 @@ def main(argv=None) -> int:
                         help="torch threads per kernel (default: the cores other processes leave "
                              "free, measured before each notebook)")
     parser.add_argument("--only", nargs="+", help="execute only these notebooks (stem or file name)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="notebooks executed side by side (default 1; `make test` runs the "
+                             "smoke scale with 2: its notebooks are mostly kernel start-up)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be an integer >= 1; got {args.jobs}")
     if args.timeout is not None and not args.timeout > 0:
         parser.error(f"--timeout must be a positive number of seconds; got {args.timeout}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be an integer >= 1; got {args.threads}")
     ok = True
     if args.command in ("execute", "all"):
-        ok = execute(args.scale, args.force, args.timeout, args.only, args.threads)
+        ok = execute(args.scale, args.force, args.timeout, args.only, args.threads, args.jobs)
         if not ok:
             print("error: notebook execution failed; see the reports above", file=sys.stderr)
     if ok and args.command in ("build", "all"):
