@@ -126,3 +126,19 @@ def test_radam_rectification_is_torchs_step_over_adams():
         radam_rectification(0)
     with pytest.raises(ValueError, match="beta2"):
         radam_rectification(3, beta2=1.0)
+
+
+def test_ranking_at_reads_each_evaluation_point_and_ranks_by_mean():
+    from reinmax.experiments.vae_64x32 import ranking_at, values_at
+
+    def record(method, first, last):
+        return {"method": method, "history": {"steps": [10, 20], "train_neg_elbo": [first, last],
+                                              "test_neg_elbo": [first, last]}}
+    records = [record("A", [5.0, 7.0], [3.0, 3.0]), record("B", [4.0, 4.0], [3.5, 4.5])]
+    table = ranking_at(records, [10, 20])
+    assert [row["method"] for row in table[10]] == ["B", "A"]        # the ranking moves
+    assert [row["method"] for row in table[20]] == ["A", "B"]
+    assert table[10][1]["std"] == pytest.approx(2 ** 0.5)             # ddof = 1
+    assert table[20][0]["rank"] == 1 and table[20][1]["mean"] == 4.0
+    with pytest.raises(ValueError, match="step must be an evaluation point.*it has \\[10, 20\\]"):
+        values_at(records[0], 15)

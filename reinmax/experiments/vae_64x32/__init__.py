@@ -10,4 +10,5 @@ reinmax.experiments.vae_64x32``.
 from .config import (CATEGORIES, LATENTS, METHODS, PAPER_ONLY, SCALES, SCORE_METHODS,
                      TABLE5_HYPERPARAMETERS, VAE64x32Config, methods)
 from .early import mean_rectification, radam_rectification
-from .training import EXPERIMENT, final_table, run, score_neg_elbo, train_setting
+from .training import (EXPERIMENT, final_table, ranking_at, run, score_neg_elbo, train_setting,
+                       values_at)

@@ -17,7 +17,7 @@ each evaluation, resume, and ``<out_dir>/64x32_<method>.json`` when finished.
 import math
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -213,3 +213,36 @@ def final_table(results: dict, metric: str = "train_neg_elbo") -> Dict[str, dict
     if metric not in ("train_neg_elbo", "test_neg_elbo"):
         raise ValueError(f"metric must be 'train_neg_elbo' or 'test_neg_elbo'; got {metric!r}")
     return {r["method"]: r["final"][metric] for r in results["runs"]}
+
+
+def values_at(record: dict, step: int, metric: str = "train_neg_elbo") -> List[float]:
+    """A method record's per-seed ``metric`` at update ``step`` (an evaluation point of its
+    history), or ValueError naming the evaluation points it has."""
+    if metric not in ("train_neg_elbo", "test_neg_elbo"):
+        raise ValueError(f"metric must be 'train_neg_elbo' or 'test_neg_elbo'; got {metric!r}")
+    steps = list(record["history"]["steps"])
+    if step not in steps:
+        raise ValueError(f"step must be an evaluation point of the {record['method']} record; "
+                         f"got step={step!r}; it has {steps}")
+    return [float(v) for v in record["history"][metric][steps.index(step)]]
+
+
+def ranking_at(records: Sequence[dict], steps: Sequence[int], metric: str = "train_neg_elbo"
+               ) -> Dict[int, List[dict]]:
+    """Table 5's ranking at several points of training: ``{step: [{"method", "mean", "std",
+    "per_seed", "rank"}, ...]}``, lowest mean first (rank 1), std with ddof = 1 over the seeds
+    (0 with one seed). Shows whether the ranking settles or still moves between the points."""
+    table: Dict[int, List[dict]] = {}
+    for step in steps:
+        rows = []
+        for record in records:
+            values = values_at(record, step, metric)
+            mean = sum(values) / len(values)
+            std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 \
+                if len(values) > 1 else 0.0
+            rows.append({"method": record["method"], "mean": mean, "std": std, "per_seed": values})
+        rows.sort(key=lambda row: row["mean"])
+        for rank, row in enumerate(rows, 1):
+            row["rank"] = rank
+        table[step] = rows
+    return table
