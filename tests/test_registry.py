@@ -23,7 +23,9 @@ def test_estimator_names_are_the_papers():
 
 
 def test_score_estimator_names():
-    assert reinmax.SCORE_ESTIMATORS == {"REINFORCE": reinmax.reinforce, "RLOO": reinmax.rloo}
+    assert list(reinmax.SCORE_ESTIMATORS) == ["REINFORCE", "RLOO", "DisARM-Tree"]
+    assert reinmax.SCORE_ESTIMATORS["RLOO"] is reinmax.rloo
+    assert reinmax.SCORE_ESTIMATORS["DisARM-Tree"].func is reinmax.estimators.disarm_tree.disarm_tree
     assert reinmax.get_score_estimator("rloo") is reinmax.rloo
 
 
@@ -157,7 +159,8 @@ def _call_with_sample(spec, generator):
         loss = estimator.surrogate(leaf, out)
     else:
         f = lambda D: (D * weights).sum(-1).sin()              # noqa: E731
-        leading = (spec.options.get("num_samples"),) if "num_samples" in spec.options else ()
+        draws = {**spec.options, **spec.fixed}.get("num_samples")    # RLOO's K; DisARM-Tree's pair
+        leading = (draws,) if draws else ()
         sample = torch.arange(30).reshape(6, 5)[..., 0] % 5
         sample = sample.expand(leading + sample.shape) if leading else sample
         surrogate, _ = estimator(leaf, f, sample=sample, generator=generator)
@@ -202,7 +205,7 @@ def test_derived_lists():
     assert registry.names("bernoulli", sample_only_backward=True) == ["ST-Bernoulli", "ReinMax-Bernoulli"]
     assert registry.names("straight-through", sample_only_backward=True) == [
         "ST", "ReinMax", "GST-1.0", "GST-p", "ReinMax-1/n", "ReinMax-1/n-authors"]
-    assert registry.names("score") == ["REINFORCE", "RLOO"]
+    assert registry.names("score") == ["REINFORCE", "RLOO", "DisARM-Tree"]
     from reinmax.experiments.vae import NOISY_METHODS
     assert set(NOISY_METHODS) == {"STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli", "RELAX"}
     assert "ST" not in NOISY_METHODS
@@ -271,8 +274,9 @@ def test_views_follow_registrations_and_refuse_writes():
         assert reinmax.get_estimator("half-st", scale=0.25).keywords == {"scale": 0.25}
         from reinmax.experiments import polynomial
         binary = registry.names("bernoulli-score")          # listed after the categorical ones
-        assert "Half-ST" in polynomial.methods() and polynomial.methods()[-3 - len(binary):] == [
-            "Half-ST", "REINFORCE", "RLOO"] + binary
+        score = registry.names("score")
+        assert "Half-ST" in polynomial.methods() and polynomial.methods()[-1 - len(score) - len(binary):] == [
+            "Half-ST"] + score + binary
     finally:
         registry.unregister("Half-ST")
     assert list(reinmax.ESTIMATORS) == before and "Half-ST" not in polynomial.methods()

@@ -330,14 +330,16 @@ def _exact_categorical_gradient(f, logits):
 def _disarm_tree_mean(f, logits, broken=False):
     from reinmax import disarm_tree as dt
     V, C = logits.shape
-    b1, b2 = dt.all_node_pairs(C - 1, V)
+    padded = dt.padded_logits(logits)                  # C rounded up to a power of two
+    W = padded.shape[-1]
+    b1, b2 = dt.all_node_pairs(W - 1, V)
     N = b1.shape[0]
     leaf = logits.expand(N, V, C).clone().requires_grad_(True)
-    surrogate, _ = dt.disarm_tree(leaf, f, bits=(b1, b2))
+    surrogate, _ = dt.disarm_tree(leaf, f, bits=(b1, b2), batch_dims=1)
     grads, = torch.autograd.grad(surrogate.mean(0).sum(), leaf)
-    weights = dt.pair_probability(b1, b2, logits.expand(N, V, C))
+    weights = dt.pair_probability(b1, b2, padded.expand(N, V, W))
     if broken:                                         # the two bit arrays taken as independent
-        sig = torch.sigmoid(dt.tree_logits(logits.expand(N, V, C)))
+        sig = torch.sigmoid(dt.tree_logits(padded.expand(N, V, W)))
         q = lambda b: torch.where(b == 1, sig, 1 - sig).prod(-1).prod(-1)   # noqa: E731
         weights = q(b1) * q(b2)
     assert abs(weights.sum() - 1) < 1e-12
@@ -347,8 +349,10 @@ def _disarm_tree_mean(f, logits, broken=False):
 import itertools  # noqa: E402
 
 
-@pytest.mark.parametrize("V,C", [(1, 2), (1, 4), (2, 4), (1, 8)])
+@pytest.mark.parametrize("V,C", [(1, 2), (1, 4), (2, 4), (1, 8), (1, 3), (2, 3), (1, 5)])
 def test_disarm_tree_exactly_unbiased(V, C):
+    """Every pair of node bits enumerated under the antithetic law; C not a power of two is
+    padded with leaves of probability 0."""
     f, logits = _categorical_problem(V, C, seed=V + C)
     mean = _disarm_tree_mean(f, logits)
     assert torch.allclose(mean, _exact_categorical_gradient(f, logits), rtol=0, atol=1e-10)
@@ -376,6 +380,43 @@ def test_disarm_tree_sampler_and_tree_logits():
         probs[:, k] = p_path[z == k].sum(0) / (2 ** (n - 3))     # nodes off the path are free
     assert torch.allclose(probs, torch.softmax(logits, -1), atol=1e-12)
     with pytest.raises(ValueError, match=r"power of two categories"):
-        dt.disarm_tree(torch.zeros(2, 3, 6), lambda d: d.sum((-1, -2)))
+        dt.tree_logits(torch.zeros(2, 3, 6))
     with pytest.raises(ValueError, match=r"shape \(2, 2\)"):
-        dt.disarm_tree(torch.zeros(2, 3, 4), lambda d: d.sum((-1, -2, -3)))
+        dt.disarm_tree(torch.zeros(2, 3, 4), lambda d: d.sum((-1, -2, -3)), batch_dims=1)
+    with pytest.raises(ValueError, match=r"num_samples must be 2"):
+        dt.disarm_tree(torch.zeros(2, 4), lambda d: d[..., 0], num_samples=3)
+
+
+def test_disarm_tree_is_a_registry_entry_with_the_score_contract():
+    """DisARM-Tree is found like every estimator; sample= (the pair's categories) gives the same
+    estimate as the draw it came from; dim= moves the categories; a masked category is never
+    drawn and its gradient stays finite."""
+    from reinmax import disarm_tree as dt
+    assert "DisARM-Tree" in reinmax.SCORE_ESTIMATORS
+    estimator = reinmax.get_score_estimator("DisARM-Tree")
+    logits = torch.randn(50, 3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    logits[:, :, 2] = -math.inf
+    W = torch.randn(3, 5, dtype=torch.float64)
+    f = lambda D: (D * W).sum((-1, -2)) ** 2          # noqa: E731
+
+    def grad_of(**kwargs):
+        leaf = logits.clone().requires_grad_(True)
+        surrogate, values = estimator(leaf, f, batch_dims=1, **kwargs)
+        return torch.autograd.grad(surrogate.mean(0).sum(), leaf)[0], values
+
+    grads, values = grad_of(generator=torch.Generator().manual_seed(4))
+    assert torch.isfinite(grads).all()
+    seen = []
+    def record(D):
+        seen.append(D.argmax(-1))
+        return f(D)
+    leaf = logits.clone().requires_grad_(True)
+    estimator(leaf, record, batch_dims=1, generator=torch.Generator().manual_seed(4))
+    pair = seen[0]                                     # (2, 50, 3) categories
+    assert not (pair == 2).any()                       # the masked category is never drawn
+    again, values_again = grad_of(sample=pair)
+    assert torch.equal(values, values_again) and torch.allclose(grads, again, atol=1e-12)
+    leaf = logits.movedim(-1, 0).clone().requires_grad_(True)          # categories first
+    surrogate, _ = estimator(leaf, lambda D: f(D.movedim(1, -1)), dim=0, batch_dims=1, sample=pair)
+    moved, = torch.autograd.grad(surrogate.mean(0).sum(), leaf)
+    assert torch.allclose(moved.movedim(0, -1), grads, atol=1e-12)

@@ -26,7 +26,10 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["disarm_tree", "tree_logits", "tree_categories", "pair_probability"]
+from .checks import check_logits, sample_index
+from .registry import EstimatorSpec, register
+
+__all__ = ["disarm_tree", "tree_logits", "tree_categories", "pair_probability", "padded_logits"]
 
 
 def _depth(C: int) -> int:
@@ -67,25 +70,81 @@ def tree_categories(bits: Tensor) -> Tuple[Tensor, Tensor]:
     return category, on_path
 
 
-def disarm_tree(logits: Tensor, f: Callable, *, generator: Optional[torch.Generator] = None,
-                bits: Optional[Tuple[Tensor, Tensor]] = None):
-    """DisARM-Tree for categorical ``logits`` of shape ``(*batch, V, C)`` (V variables of C
-    categories, C a power of two, one sample per batch index).
+def _padded_width(C: int) -> int:
+    """The tree's leaves: C rounded up to a power of two (at least 2)."""
+    return max(2, 1 << (C - 1).bit_length())
 
-    ``f`` receives the one-hot pair ``(2, *batch, V, C)`` and returns one value per sample,
-    ``(2, *batch)``. Returns ``(surrogate, values)``, both ``(2, *batch)``: ``values`` are f's
-    values (with f's graph); the gradient of ``surrogate.mean()`` with respect to ``logits`` is
-    the estimate averaged over the batch (as for :func:`reinmax.rloo`). ``bits=(b, b_tilde)``
-    (each ``(*batch, V, C - 1)`` of 0/1) fixes the node bits instead of drawing them (tests).
-    """
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() < 2:
-        raise ValueError("logits must be a floating tensor (*batch, V, C): V categorical "
-                         "variables of C categories per sample")
+
+def padded_logits(logits: Tensor) -> Tensor:
+    """``(..., C)`` -> ``(..., C')`` with C' a power of two: the added leaves, and masked
+    categories (-inf), get a logit so low that their probability is exactly 0 in the working
+    precision while every log-sum-exp of the tree stays finite (so no NaN gradient)."""
     C = logits.shape[-1]
-    _depth(C)
-    phi = tree_logits(logits)                                  # (*batch, V, C-1), differentiable
+    low = torch.finfo(logits.dtype).min / 4                    # exp(low - anything) == 0
+    logits = torch.where(torch.isneginf(logits), torch.full_like(logits, low), logits)
+    extra = _padded_width(C) - C
+    if extra:
+        logits = torch.cat([logits, logits.new_full(logits.shape[:-1] + (extra,), low)], -1)
+    return logits
+
+
+def _path_bits(index: Tensor, width: int) -> Tensor:
+    """Node bits ``(..., width - 1)`` (level order) that lead from the root to category
+    ``index``; bits of nodes off that path are 0 (they do not enter the estimate)."""
+    depth = _depth(width)
+    bits = torch.zeros(index.shape + (width - 1,), dtype=torch.float64, device=index.device)
+    node = torch.zeros_like(index)
+    for level in range(depth):
+        bit = (index >> (depth - 1 - level)) & 1
+        bits.scatter_(-1, ((2 ** level - 1) + node).unsqueeze(-1), bit.unsqueeze(-1).double())
+        node = 2 * node + bit
+    return bits
+
+
+def disarm_tree(logits: Tensor, f: Callable, *, num_samples: int = 2, dim: int = -1, sample=None,
+                generator: Optional[torch.Generator] = None, batch_dims: Optional[int] = None,
+                bits: Optional[Tuple[Tensor, Tensor]] = None):
+    """DisARM-Tree with the score family's contract (like :func:`reinmax.rloo` with its two draws):
+    ``fn(logits, f, *, dim=-1, sample=None, generator=None, batch_dims=None) -> (surrogate,
+    values)``.
+
+    ``logits`` ``(*batch, *variables, C)`` (categories at ``dim``); ``batch_dims`` leading
+    dimensions are samples (None: every dimension but the categories, one variable per sample).
+    Any C works: a C that is not a power of two is padded with leaves of probability 0 (as are
+    masked categories), which the antithetic pair never reaches. ``f`` receives the one-hot pair
+    ``(2, *logits.shape)`` and returns one value per sample, ``(2, *batch)``. Returns
+    ``(surrogate, values)``, both ``(2, *batch)``: ``values`` are f's values (with f's graph); the
+    gradient of ``surrogate.mean(0).sum()`` with respect to ``logits`` is the estimate.
+    ``num_samples`` is always 2 (one coupled pair). ``sample`` (indices ``(2, *batch,
+    *variables)``) fixes the pair's categories; ``bits=(b, b_tilde)``, each ``(*batch, V, C' - 1)``
+    of 0/1 over the padded tree, fixes the node bits instead (tests enumerate them).
+    """
+    if num_samples != 2 or isinstance(num_samples, bool):
+        raise ValueError(f"num_samples must be 2 for DisARM-Tree (one antithetic pair); "
+                         f"got num_samples={num_samples!r}")
+    dim = check_logits(logits, dim)
+    moved = logits.movedim(dim, -1)
+    shape = tuple(moved.shape)
+    if batch_dims is None:
+        batch_dims = moved.dim() - 1
+    if isinstance(batch_dims, bool) or not isinstance(batch_dims, int) or not 0 <= batch_dims < moved.dim():
+        raise ValueError(f"batch_dims must be an integer from 0 to {moved.dim() - 1} (the dimensions "
+                         f"before the categories); got batch_dims={batch_dims!r}")
+    batch, C = shape[:batch_dims], shape[-1]
+    grouped = moved.reshape(batch + (-1, C))                   # (*batch, V, C)
+    padded = padded_logits(grouped)
+    width = padded.shape[-1]
+    phi = tree_logits(padded)                                  # (*batch, V, C'-1), differentiable
     sig = torch.sigmoid(phi.detach())
-    if bits is None:
+    if sample is not None and bits is not None:
+        raise ValueError("give sample= (the pair's categories) or bits= (the node bits), not both")
+    if sample is not None:
+        index, invalid = sample_index(sample, moved.expand((2,) + shape))
+        if invalid is not None:
+            raise ValueError("sample holds category indices out of range")
+        index = index.reshape((2,) + batch + (-1,))
+        b1, b2 = (_path_bits(index[k], width).to(phi.dtype) for k in (0, 1))
+    elif bits is None:
         u = torch.rand(phi.shape, generator=generator, dtype=phi.dtype, device=phi.device)
         b1, b2 = (u < sig).to(phi.dtype), (1 - u < sig).to(phi.dtype)
     else:
@@ -94,9 +153,11 @@ def disarm_tree(logits: Tensor, f: Callable, *, generator: Optional[torch.Genera
             raise ValueError(f"bits must be two tensors of shape {tuple(phi.shape)}")
     z1, path1 = tree_categories(b1)
     z2, path2 = tree_categories(b2)
-    one_hot = torch.nn.functional.one_hot(torch.stack([z1, z2]), C).to(logits.dtype)
-    values = f(one_hot)
-    expected = (2,) + tuple(logits.shape[:-2])
+    # One-hot by comparison (F.one_hot reads the indices on the host to check them).
+    categories = torch.arange(C, device=z1.device)
+    pair = (torch.stack([z1, z2]).unsqueeze(-1) == categories).to(logits.dtype)
+    values = f(pair.reshape((2,) + shape).movedim(-1, dim if dim < 0 else dim + 1))
+    expected = (2,) + batch
     if not isinstance(values, torch.Tensor) or tuple(values.shape) != expected:
         got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
         raise ValueError(f"f must return one value per sample of the pair, shape {expected}; got {got}")
@@ -123,3 +184,11 @@ def pair_probability(b1: Tensor, b2: Tensor, logits: Tensor) -> Tensor:
     none = (1 - 2 * sig).clamp(min=0)
     p = torch.where(b1 == b2, torch.where(b1 == 1, both, none), one)
     return p.prod(-1).prod(-1)
+
+
+register(EstimatorSpec(
+    name="DisARM-Tree", family="score", function=disarm_tree, fixed={"num_samples": 2},
+    sample_only_backward=True,
+    description="DisARM on a balanced binary tree of the categories (Dong et al. 2021), one "
+                "antithetic pair; Table 5",
+    style=dict(color="#637939", linestyle="--")))

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 
+import reinmax
 from reinmax.experiments import layer, progress_bar
 from .problem import (BINARY_CONTROL_LR, LEARNING_RATE, PolynomialConfig, binary_score_methods,
                       exact_loss, initial_theta, optimum, polynomial_loss, target, temperature_free)
@@ -52,7 +53,9 @@ def _score(name: str) -> MethodFunction:
         # The batch is split into groups of num_samples draws (default: the whole batch is one
         # group); e.g. RLOO's baseline for a draw is the mean of f over the others of its group.
         seeds, batch, L, n = logits.shape
-        group = options.setdefault("num_samples", batch)
+        # An estimator whose name fixes its draws (DisARM-Tree: one pair) gets groups of those.
+        fixed = reinmax.estimators.registry.get_spec(name).fixed.get("num_samples")
+        group = options.setdefault("num_samples", fixed or batch)
         grouped = logits.narrow(1, 0, batch // group)   # rows are copies of theta: keep batch/group
         surrogate, values = layer.estimator(name, options)(grouped, f, generator=generator,
                                                            batch_dims=2)

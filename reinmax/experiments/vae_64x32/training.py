@@ -86,7 +86,7 @@ def score_neg_elbo(model: CategoricalVAE, x: torch.Tensor, method: str, samples:
             surrogate, _ = reinmax.rloo(logits[s], f, num_samples=samples, generator=generator,
                                         batch_dims=1)
         else:
-            surrogate, _ = disarm_tree(logits[s], f, generator=generator)
+            surrogate, _ = disarm_tree(logits[s], f, generator=generator, batch_dims=1)
         losses.append(surrogate.mean())
     return torch.stack(losses)
 
