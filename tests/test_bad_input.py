@@ -4,13 +4,17 @@ Every message is matched with ``pytest.raises(match=...)`` so that a vaguer mess
 test. The data-dependent checks can be switched off with ``set_validate_args(False)``.
 """
 import math
+import re
 
+import numpy as np
 import pytest
 import torch
 
 import reinmax
 from reinmax import registry
+from reinmax.estimators.bernoulli_score import build_binary_score_estimator
 from reinmax.estimators.checks import check_sample
+from reinmax.estimators.nn import StraightThrough
 
 # Every registered straight-through estimator, by the name the paper prints.
 ALL = {name: reinmax.get_estimator(name) for name in registry.names("straight-through")}
@@ -254,3 +258,111 @@ def test_score_estimators_check_their_input():
                                          r"batch_dims=1 dimensions of the logits without the category "
                                          r"dimension\); got shape \(3, 4\)"):
         reinmax.reinforce(LOGITS, lambda D: D)
+
+
+# ------------------------------------------------------------------------------ generator=
+def _call_any(name, **kwargs):
+    """One call of any registered estimator on tiny input, passing ``kwargs`` on."""
+    spec = registry.get_spec(name)
+    logits = torch.randn(2, 3)
+    if spec.family == "bernoulli-score":
+        est = spec.build(**({"num_latents": 3} if "num_latents" in spec.options else {}))
+        return est(logits, lambda b: (b ** 2).sum(-1), **kwargs)
+    if spec.family == "score":
+        return spec.build()(logits, lambda D: D.sum(-1), **kwargs)
+    return spec.build(**({"K": 4} if "K" in spec.options else {}))(logits, **kwargs)
+
+
+@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("generator", [5, np.random.default_rng(0), "seed"])
+def test_a_generator_of_the_wrong_type_is_a_clear_error(name, generator):
+    """Was a TypeError from inside torch.rand ("received an invalid combination of arguments"),
+    for every estimator of every family."""
+    with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None; got "
+                                        rf"generator={re.escape(repr(generator))} of type "):
+        _call_any(name, generator=generator)
+
+
+# ------------------------------------------------------------------------------ gumbels=
+@pytest.mark.parametrize("dim", [-1, 0])
+@pytest.mark.parametrize("shape", [(4,), (3,), (3, 4, 1), (1, 3, 4), (4, 3)])
+def test_gumbels_of_the_wrong_shape_is_a_clear_error(shape, dim):
+    """(4,) was an IndexError from movedim; (3, 4, 1) was reported as (3, 1, 4)."""
+    with pytest.raises(ValueError, match=rf"gumbels must have the shape of logits \(3, 4\); "
+                                         rf"got {re.escape(str(shape))}"):
+        reinmax.stgs(LOGITS, dim=dim, gumbels=torch.zeros(shape))
+
+
+def test_gumbels_must_be_a_floating_tensor():
+    with pytest.raises(TypeError, match=r"gumbels must be a floating tensor shaped like logits \(3, 4\); "
+                                        r"got list"):
+        reinmax.stgs(LOGITS, gumbels=[[0.0] * 4] * 3)
+    with pytest.raises(TypeError, match=r"got Tensor of dtype torch.int64"):
+        reinmax.stgs(LOGITS, gumbels=torch.zeros(3, 4, dtype=torch.long))
+
+
+# ------------------------------------------------------------------ options checked when built
+def _bad_values(rule):
+    """Values ``rule`` must refuse, generated from its metadata alone."""
+    bad = [True, "x", [1], float("nan")] + ([] if rule.tensors else [torch.tensor(1.0)])
+    bad += [] if None in rule.choices else [None]
+    if rule.kind == "int":
+        bad += [2.5, float(rule.low if rule.low is not None else 1) + 0.5]
+    else:
+        bad += [float("inf"), -float("inf")]
+    if rule.low is not None:
+        bad += [rule.low - 1, rule.low - 10]
+    if rule.high is not None:
+        bad += [rule.high + 1]
+    if rule.multiple_of:
+        bad += [rule.low + 1 if rule.low is not None else rule.multiple_of + 1]
+    return [value for value in bad if not any(value is c for c in rule.choices)]
+
+
+def _good_values(rule, default):
+    good = [default, *rule.choices] + ([torch.tensor(0.5)] if rule.tensors else [])
+    good += [bound for bound in (rule.low, rule.high) if bound is not None
+             and not (rule.multiple_of and bound % rule.multiple_of)]
+    return good
+
+
+def _builders(spec):
+    """Every public way to build ``spec``'s estimator with options."""
+    if spec.family == "score":
+        return [reinmax.get_score_estimator]
+    if spec.family == "bernoulli-score":
+        return [build_binary_score_estimator]
+    return [reinmax.get_estimator, lambda name, **o: StraightThrough(name, **o)]
+
+
+def test_every_registered_option_has_a_rule():
+    for spec in registry.specs():
+        assert set(spec.rules) == set(spec.options), spec.name
+
+
+@pytest.mark.parametrize("name", [s.name for s in registry.specs() if s.options])
+def test_bad_option_values_are_refused_when_built(name):
+    """GR-MCK with K = 0, -5 or 2.5, RODEO with hidden=0 ... were accepted until the first call
+    (or never refused). Every bad value generated from an option's rule is now an error at every
+    builder, naming the estimator, the option, the value and what is allowed; the default, the
+    bounds and the choices are accepted."""
+    spec = registry.get_spec(name)
+    for build in _builders(spec):
+        for option, rule in spec.rules.items():
+            for value in _bad_values(rule):
+                with pytest.raises((TypeError, ValueError),
+                                   match=rf"^{re.escape(spec.name)}: option {option} must be "
+                                         rf"{re.escape(rule.allowed())}; got {option}="
+                                         rf"{re.escape(repr(value))}$"):
+                    build(name, **{option: value})
+            for value in _good_values(rule, spec.options[option]):
+                build(name, **{option: value})
+
+
+def test_option_rules_are_checked_against_their_defaults():
+    with pytest.raises(ValueError, match=r"Toy: option K must be an integer >= 1; got K=0"):
+        registry.EstimatorSpec(name="Toy", family="straight-through", function=reinmax.st,
+                               options={"K": 0}, rules={"K": registry.OptionRule("int", low=1)})
+    with pytest.raises(ValueError, match=r"rules names 'L', which is not one of its options \(K\)"):
+        registry.EstimatorSpec(name="Toy", family="straight-through", function=reinmax.st,
+                               options={"K": 1}, rules={"L": registry.OptionRule("int", low=1)})

@@ -10,6 +10,9 @@
 The score estimators' ``batch_dims`` is tested in test_score.py, the refusal of noisy estimators
 by exact enumeration in test_exact.py, options fixed by a name in test_registry.py.
 """
+import math
+import re
+
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -167,3 +170,53 @@ def test_unchecked_device_sample_out_of_range_gives_nan_without_host_reads(n):
 def test_device_values_switch_is_checked():
     with pytest.raises(TypeError, match=r"device_values must be True, False or None; got device_values='yes'"):
         reinmax.set_validate_args(True, device_values="yes")
+
+
+# ------------------------------------------------------- GST where probabilities underflow
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_gst_p_in_half_precision_without_sample_is_one_hot_and_finite(dtype):
+    """p_d = 1 in half precision made the gap -log(1 - p_d) / p_d infinite (1 - 1e-5 rounds to
+    1), and a spread of the logits beyond float16's range gave inf - inf: a NaN forward value
+    and NaN gradients."""
+    logits = torch.tensor([[-1.0, 6e4, -1e4]] * 4, dtype=dtype, requires_grad=True)
+    y, _ = reinmax.get_estimator("GST-p")(logits, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(y, torch.tensor([[0.0, 1.0, 0.0]] * 4, dtype=dtype))
+    grad, = torch.autograd.grad((y * torch.arange(3.0).to(dtype)).sum(), logits)
+    assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("name", ["GST-p", "GST-1.0"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("masked", [-math.inf, -1e4], ids=["masked", "underflowing"])
+def test_gst_given_a_sample_of_probability_zero_is_one_hot_and_finite(name, dtype, masked):
+    """sample= a category whose probability is 0: GST-p's gap was 0 / 0 (NaN), and raising a
+    -inf logit to the top was -inf + inf; GST-p's gap there is its limit 1."""
+    logits = torch.tensor([[2.0, masked, 0.5, 1e4 if masked != -math.inf else 3.0]], dtype=dtype,
+                          requires_grad=True)
+    y, _ = reinmax.get_estimator(name)(logits, sample=torch.tensor([1]))
+    assert torch.equal(y, torch.tensor([[0.0, 1.0, 0.0, 0.0]], dtype=dtype))
+    grad, = torch.autograd.grad((y * torch.arange(4.0, dtype=dtype)).sum(), logits)
+    assert torch.isfinite(grad).all()
+
+
+def test_gst_p_gap_at_an_underflowing_sample_is_the_limit_one():
+    """With the gap's limit 1, GST-p given an underflowing sample moves the logits as GST-1.0
+    does (the same relaxation, so the same gradient)."""
+    logits = torch.tensor([[2.0, -1e4, 0.5, 1.0]], dtype=torch.float64, requires_grad=True)
+    grads = []
+    for name in ("GST-p", "GST-1.0"):
+        y, _ = reinmax.get_estimator(name)(logits, sample=torch.tensor([1]))
+        grads.append(torch.autograd.grad((y * torch.arange(4.0, dtype=torch.float64)).sum(), logits)[0])
+    assert torch.allclose(grads[0], grads[1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["ReinMax-1/n", "ReinMax-1/n-authors"])
+@pytest.mark.parametrize("n", [2, 4])
+def test_uniform_baseline_refuses_a_sample_of_probability_zero(name, n):
+    """Its weight 1/(n pi_d) is infinite there: NaN gradients before, a clear error now."""
+    logits = torch.zeros(2, n)
+    logits[1, 0] = -math.inf
+    function = reinmax.get_estimator(name).__name__        # reinmax_uniform_baseline[_authors]
+    with pytest.raises(ValueError, match=rf"^{function} weights the sample by 1/\(n pi_d\), "
+                                         r"infinite where the sampled category has probability 0"):
+        reinmax.get_estimator(name)(logits, sample=torch.tensor([0, 0]))

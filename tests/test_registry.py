@@ -62,8 +62,8 @@ def test_get_estimator_binds_options():
         y, _ = estimator(leaf, 0.5, generator=torch.Generator().manual_seed(0))
         spread[K] = torch.autograd.grad((y * g).sum(), leaf)[0].var(0).sum().item()
     assert spread[200] < 0.5 * spread[1]
-    with pytest.raises(ValueError, match="K must be a positive integer; got K=0"):
-        reinmax.get_estimator("GR-MCK", K=0)(theta)
+    with pytest.raises(ValueError, match="GR-MCK: option K must be an integer >= 1, or 'quadrature'; got K=0"):
+        reinmax.get_estimator("GR-MCK", K=0)          # refused when built, not at the first call
 
 
 def test_every_registered_estimator_has_the_common_signature():

@@ -266,13 +266,16 @@ def test_registry_entries():
 
 def test_bad_inputs_are_clear_errors():
     build = build_binary_score_estimator
-    with pytest.raises(ValueError, match=r"RLOO needs num_samples >= 2; got num_samples=1"):
+    # Options are refused when the module is built, by the registry's rules.
+    with pytest.raises(ValueError, match=r"RLOO-Bernoulli: option num_samples must be an integer "
+                                         r">= 2; got num_samples=1"):
         build("RLOO", num_samples=1)
-    with pytest.raises(ValueError, match=r"ARMS needs num_samples >= 2"):
+    with pytest.raises(ValueError, match=r"ARMS: option num_samples must be an integer >= 2"):
         build("ARMS", num_samples=1)
-    with pytest.raises(ValueError, match=r"num_samples in \{2, 3\}.*got num_samples=4"):
+    with pytest.raises(ValueError, match=r"RODEO: option num_samples must be an integer in \[2, 3\]; "
+                                         r"got num_samples=4"):
         build("RODEO", num_samples=4)
-    with pytest.raises(ValueError, match=r"must be even; got num_samples=3"):
+    with pytest.raises(ValueError, match=r"must be a multiple of 2 >= 2; got num_samples=3"):
         build("DisARM", num_samples=3)
     with pytest.raises(TypeError, match=r"num_samples must be an integer"):
         build("RLOO", num_samples=2.0)
@@ -420,3 +423,36 @@ def test_disarm_tree_is_a_registry_entry_with_the_score_contract():
     surrogate, _ = estimator(leaf, lambda D: f(D.movedim(1, -1)), dim=0, batch_dims=1, sample=pair)
     moved, = torch.autograd.grad(surrogate.mean(0).sum(), leaf)
     assert torch.allclose(moved.movedim(0, -1), grads, atol=1e-12)
+
+
+# ------------------------------------------------------------------ f and generator refused clearly
+NEEDS_GRADIENT = ["DoubleCV", "RODEO", "RELAX"]
+_NET = torch.nn.Linear(3, 1)
+NO_GRADIENT = {       # f whose values do not depend differentiably on b
+    "detached": lambda b: (b ** 2).sum(-1).detach(),
+    "no_grad": lambda b: torch.no_grad()(lambda: (b ** 2).sum(-1))(),
+    "copy of b": lambda b: _NET(b.detach()).squeeze(-1),     # values with a graph, not through b
+}
+
+
+@pytest.mark.parametrize("name", NEEDS_GRADIENT)
+@pytest.mark.parametrize("kind", list(NO_GRADIENT))
+def test_an_f_without_gradient_is_refused_alike(name, kind):
+    """RELAX returned a biased estimate silently (its control variate lost f), DoubleCV and
+    RODEO raised a ValueError for one such f and autograd's RuntimeError for another: now one
+    error for all three."""
+    est = build_binary_score_estimator(name, **({"num_latents": 3} if name == "RELAX" else {}))
+    with pytest.raises(ValueError, match=rf"^{name} needs the gradient of f at its argument \(by "
+                                         r"autograd\), and f's values do not depend differentiably on b"):
+        est(torch.zeros(4, 3), NO_GRADIENT[kind])
+
+
+@pytest.mark.parametrize("name", list(bs.BINARY_SCORE_NAMES))
+@pytest.mark.parametrize("dtype", [torch.long, torch.bool])
+def test_an_integer_valued_f_is_a_clear_error(name, dtype):
+    """ARMS failed inside torch.mean ("could not infer output dtype"); the others went on with
+    an integer tensor. Now every one says what f must return."""
+    est = build_binary_score_estimator(name, **({"num_latents": 3} if name == "RELAX" else {}))
+    with pytest.raises(TypeError, match=rf"f must return floating values \(one loss per sample\); "
+                                        rf"got a tensor of dtype {dtype}"):
+        est(torch.zeros(4, 3), lambda b: b.sum(-1).to(dtype))

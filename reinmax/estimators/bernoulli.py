@@ -41,8 +41,8 @@ from typing import Optional, Tuple
 
 import torch
 
-from .checks import check_positive_int, check_tau, validate_args_enabled
-from .registry import EstimatorSpec, register
+from .checks import check_generator, check_positive_int, check_tau, validate_args_enabled
+from .registry import EstimatorSpec, OptionRule, register
 from .sampling import exponential, uniform, working_dtype
 
 Tensor = torch.Tensor
@@ -52,7 +52,8 @@ __all__ = ["st", "reinmax", "stgs", "gumbel_rao"]
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_logits(logits) -> None:
+def _check_logits(logits, generator=None) -> None:
+    check_generator(generator)
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits must be a torch.Tensor; got {type(logits).__name__}")
     if not logits.is_floating_point():
@@ -171,7 +172,7 @@ def st(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=None,
     :func:`reinmax.st` on the two-category logits ``[0, a]``. Returns ``(b_hard, sigmoid(logits))``.
     """
     _check_hard("st", hard)
-    _check_logits(logits)
+    _check_logits(logits, generator)
     tau = check_tau(tau)
     b = _draw(logits, sample, generator)
     return _result(logits, b, lambda a, b: _st_slope(a, b, tau), b)
@@ -188,7 +189,7 @@ def reinmax(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=None,
     Returns ``(b_hard, sigmoid(logits))``.
     """
     _check_hard("reinmax", hard)
-    _check_logits(logits)
+    _check_logits(logits, generator)
     tau = check_tau(tau)
     b = _draw(logits, sample, generator)
     return _result(logits, b, lambda a, b: _reinmax_slope(a, b, tau), b)
@@ -220,7 +221,7 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=None,
     conditionally on it. ``hard=False`` returns the relaxation ``sigmoid((a + L) / tau)`` as
     ``b_hard``. Returns ``(b_hard, sigmoid(logits))``.
     """
-    _check_logits(logits)
+    _check_logits(logits, generator)
     tau = check_tau(tau)
     if logistic is not None and sample is not None:
         raise ValueError("stgs takes either logistic= or sample=, not both")
@@ -254,7 +255,7 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=No
     ``hard=False`` returns the averaged relaxation as ``b_hard``. Returns
     ``(b_hard, sigmoid(logits))``.
     """
-    _check_logits(logits)
+    _check_logits(logits, generator)
     tau = check_tau(tau)
     K = check_positive_int("K", K)
     b = _draw(logits, sample, generator)
@@ -288,6 +289,6 @@ register(EstimatorSpec(
     style=dict(color="#aec7e8", linestyle="-.")))
 register(EstimatorSpec(
     name="GR-MCK-Bernoulli", family="bernoulli", function=gumbel_rao, options={"K": 1000},
-    draws_noise=True,
+    rules={"K": OptionRule("int", low=1)}, draws_noise=True,
     description="Gumbel-Rao Monte Carlo with K draws for one logit per binary variable",
     style=dict(color="#98df8a", linestyle=":")))

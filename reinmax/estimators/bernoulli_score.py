@@ -15,12 +15,16 @@ Bernoulli VAE, each checked unbiased by exact enumeration (``tests/test_score_fa
   ``P(b_d = 1) = sigmoid(eta_d)``, one per binary variable (the last dimension holds the ``D``
   variables of one example; a 0-d tensor is refused). Categorical logits (one per category)
   belong to :func:`reinmax.reinforce` and :func:`reinmax.rloo` in ``reinmax.estimators.categorical_score``.
-* ``f(b)``: called with a float tensor ``(n, *batch, D)`` and returning one value per row,
-  shape ``(n, *batch)`` (a loss: lower is better; any other shape is a ValueError naming both).
+* ``f(b)``: called with a float tensor ``(n, *batch, D)`` and returning one floating value per
+  row, shape ``(n, *batch)`` (a loss: lower is better; any other shape is a ValueError naming
+  both, an integer or bool tensor a TypeError).
   ``n`` is ``K = num_samples`` with 0/1 samples, except for RELAX, which calls f once with its
   ``K`` samples and once with ``2K`` continuous relaxations in (0, 1). Double CV and RODEO take
   ``grad_b f`` at the samples, and RELAX differentiates f at the relaxations, by autograd: for
-  them f must be differentiable in ``b`` (a decoder is).
+  them f must be differentiable in ``b`` (a decoder is). An f whose values do not depend
+  differentiably on its argument (detached, computed under ``torch.no_grad``, or from a copy of
+  ``b``) is refused by all three with the same ValueError (RELAX would otherwise return a
+  biased estimate: its control variate would lose f).
 * Learned control parts are parameters of the module: Double CV's ``alpha``; RODEO's ``alpha``,
   ``beta`` and its control network (both coefficients start at 0, where RODEO is RLOO); RELAX's
   log-temperature (``log(0.1)``), scale (1) and surrogate network. REINFORCE, RLOO, DisARM and
@@ -42,7 +46,12 @@ Bernoulli VAE, each checked unbiased by exact enumeration (``tests/test_score_fa
   joint law of the tuple: independent draws, or the coupling of DisARM and ARMS). RELAX also
   takes ``noise=(u, v)``, the two uniforms ``(K, *batch, D)`` that make its relaxations.
 
-Sample counts: REINFORCE ``K >= 1``; RLOO, ARMS, Double CV ``K >= 2``; DisARM an even ``K``
+Half-precision logits (float16, bfloat16): RELAX works in float32 inside (f still receives
+``b`` and the relaxations in the logits' dtype), since its temperature 0.1 and the second
+derivatives of the variance loss overflow float16; the variance loss is squared in float32.
+
+Sample counts (checked when the module is built, by the registry's ``OptionRule`` s):
+REINFORCE ``K >= 1``; RLOO, ARMS, Double CV ``K >= 2``; DisARM an even ``K``
 (``K/2`` antithetic pairs; the baselines use ``K = 2``); RODEO ``K`` in {2, 3} (Shi et al.'s two
 forms of the control function); RELAX ``K >= 1`` samples at three evaluations of f each.
 """
@@ -54,7 +63,8 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .registry import EstimatorSpec, get_spec, register
+from .checks import check_generator
+from .registry import EstimatorSpec, OptionRule, get_spec, register
 
 __all__ = ["BinaryScoreEstimate", "BinaryScoreEstimator", "build_binary_score_estimator",
            "BINARY_SCORE_NAMES", "exact_moments", "exact_gradient", "all_tuples", "relax_quadrature_mean"]
@@ -105,14 +115,39 @@ def _check_samples(samples, logits: Tensor, K: int) -> Tensor:
 
 
 def _call_f(f: Callable, b: Tensor) -> Tensor:
-    """f at ``b`` ``(n, *batch, D)``, checked to return one value per row, ``(n, *batch)``."""
+    """f at ``b`` ``(n, *batch, D)``, checked to return one floating value per row, ``(n, *batch)``."""
     values = f(b)
     expected = tuple(b.shape[:-1])
     if not isinstance(values, torch.Tensor) or tuple(values.shape) != expected:
         got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
         raise ValueError(f"f must return one value per sample, shape {expected} (the shape of "
                          f"its argument {tuple(b.shape)} without the last dimension D); got {got}")
+    if not values.is_floating_point():
+        # An integer or bool loss would reach the estimators' means and differences as an
+        # integer tensor (ARMS's mean fails inside PyTorch, others round): say so here.
+        raise TypeError(f"f must return floating values (one loss per sample); got a tensor of "
+                        f"dtype {values.dtype}: convert it, e.g. f(b).to(b.dtype)")
     return values
+
+
+def _needs_gradient_error(name: str) -> ValueError:
+    return ValueError(
+        f"{name} needs the gradient of f at its argument (by autograd), and f's values do not "
+        f"depend differentiably on b (computed without gradient, detached, or from a copy of b): "
+        f"pass an f differentiable in b (a decoder is), or use an estimator that needs f's "
+        f"values only (REINFORCE, RLOO, DisARM, ARMS)")
+
+
+def _values_and_gradient(name: str, f: Callable, b: Tensor) -> Tuple[Tensor, Tensor]:
+    """f at ``b`` (checked as :func:`_call_f`) and ``grad_b sum f`` (kept differentiable where the
+    caller records a graph), or the one error of every estimator that needs f's gradient."""
+    values = _call_f(f, b)
+    grad = None
+    if values.requires_grad:
+        grad, = torch.autograd.grad(values.sum(), b, retain_graph=True, allow_unused=True)
+    if grad is None:
+        raise _needs_gradient_error(name)
+    return values, grad
 
 
 def _loo_mean(x: Tensor) -> Tensor:
@@ -161,6 +196,7 @@ class BinaryScoreEstimator(nn.Module):
         """The estimate for Bernoulli ``logits`` (``(*batch, D)``) and ``f`` (module docstring);
         ``samples`` (``(K, *batch, D)``, 0/1) replaces the draw."""
         _check_logits(logits)
+        check_generator(generator)
         eta = logits.detach()
         theta = torch.sigmoid(eta)
         if samples is None:
@@ -171,11 +207,7 @@ class BinaryScoreEstimator(nn.Module):
         if self.needs_grad:
             b = samples.clone().requires_grad_(True)
             with torch.enable_grad():
-                values = _call_f(f, b)
-                if not values.requires_grad:
-                    raise ValueError(f"{self.name} needs f to be differentiable in b (it uses "
-                                     f"grad_b f at the samples); f's values have no gradient")
-                grad_b, = torch.autograd.grad(values.sum(), b, retain_graph=True)
+                values, grad_b = _values_and_gradient(self.name, f, b)
             grad_b = grad_b.detach()
         else:
             values, grad_b = _call_f(f, samples), None
@@ -197,8 +229,9 @@ class BinaryScoreEstimator(nn.Module):
     def variance_loss(out: BinaryScoreEstimate) -> Tensor:
         """The mean over batch and D of ``out.grad ** 2``: what the baselines minimise to train
         the control parts (the mean gradient does not depend on them, so this is the variance
-        up to a constant)."""
-        return out.grad.pow(2).mean()
+        up to a constant). Squared in float32 at least: in half precision an estimate above
+        256 would square to inf."""
+        return out.grad.to(torch.promote_types(out.grad.dtype, torch.float32)).pow(2).mean()
 
     def variance_backward(self, out: BinaryScoreEstimate) -> None:
         """Accumulate the gradient of :meth:`variance_loss` into this module's parameters only
@@ -471,6 +504,7 @@ class RELAX(BinaryScoreEstimator):
         """RELAX's estimate (module docstring); ``noise`` (the two uniform tensors) replaces the
         draw, ``context`` feeds the surrogate (e.g. the image)."""
         _check_logits(logits)
+        check_generator(generator)
         K, D = self.num_samples, logits.shape[-1]
         if D != self.num_latents:
             raise ValueError(f"RELAX was built for num_latents={self.num_latents}; the logits have "
@@ -481,7 +515,11 @@ class RELAX(BinaryScoreEstimator):
                 got = None if context is None else tuple(context.shape)
                 raise ValueError(f"RELAX with context_features={self.context_features} needs "
                                  f"context= of shape {expected}; got {got}")
-        eta = logits.detach().clone().requires_grad_(True)
+        # Half-precision logits are worked on in float32 (f still receives its arguments in
+        # the logits' dtype): at lambda = 0.1, z / lambda and the second derivatives the variance
+        # loss takes overflow float16, and one inf * 0 is a NaN in every learned part.
+        work = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        eta = logits.detach().to(work).clone().requires_grad_(True)
         shape = (K,) + tuple(eta.shape)
         if noise is None:
             u = torch.rand(shape, generator=generator, dtype=eta.dtype, device=eta.device)
@@ -507,17 +545,23 @@ class RELAX(BinaryScoreEstimator):
             eps = torch.finfo(eta.dtype).eps
             v_prime = v_prime.clamp(eps, 1 - eps)
             z_tilde = eta + torch.logit(v_prime)
-            values = _call_f(f, b)
+            values = _call_f(f, b.to(logits.dtype))
             temperature = self.log_temperature.exp().to(eta.dtype)
-            relaxed = _call_f(f, torch.sigmoid(torch.cat([z, z_tilde]) / temperature))
+            x = torch.sigmoid(torch.cat([z, z_tilde]) / temperature).to(logits.dtype)
+            relaxed = _call_f(f, x).to(eta.dtype)
             scale = self.scale.to(eta.dtype)
             c_z = scale * (relaxed[:K] - self._r(z, context))
             c_zt = scale * (relaxed[K:] - self._r(z_tilde, context))
             reparam = c_z if drop_conditional else c_z - c_zt     # drop_conditional: a biased variant
-            d_eta, = torch.autograd.grad(reparam.sum(), eta, create_graph=True)
+            # The gradient in x comes with the same pass: None when f ignores its argument's
+            # graph, where RELAX's control variate would have lost its f part (a biased estimate).
+            d_eta, d_x = torch.autograd.grad(reparam.sum(), (eta, x), create_graph=True,
+                                             allow_unused=True)
+            if d_x is None:
+                raise _needs_gradient_error(self.name)
             score = (b - theta).detach()
-            grad = ((values.detach() - c_zt).unsqueeze(-1) * score).mean(0) + d_eta / K
-        return BinaryScoreEstimate(grad=grad, values=values, samples=b)
+            grad = ((values.detach().to(eta.dtype) - c_zt).unsqueeze(-1) * score).mean(0) + d_eta / K
+        return BinaryScoreEstimate(grad=grad.to(logits.dtype), values=values, samples=b.to(logits.dtype))
 
     def tuple_probability(self, samples, logits):
         raise NotImplementedError("RELAX's estimate depends on continuous noise besides the "
@@ -546,13 +590,20 @@ _STYLES = {"REINFORCE": dict(color="#0b6e7a", linestyle=":"),
 
 for _short, _cls in _CLASSES.items():
     _options = {"num_samples": 2 if _short not in ("REINFORCE", "RELAX") else 1}
+    # What each option accepts, checked when the module is built (the constructors check again).
+    _rules = {"num_samples": OptionRule("int", low=_cls.min_samples,
+                                        high=3 if _short == "RODEO" else None,
+                                        multiple_of=2 if _short == "DisARM" else None)}
     if _short == "RELAX":
-        _options.update(num_latents=200, context_features=0)
+        _options.update(num_latents=200, context_features=0, hidden=137)
+        _rules.update(num_latents=OptionRule("int", low=1), context_features=OptionRule("int", low=0),
+                      hidden=OptionRule("int", low=1))
     if _short == "RODEO":
         _options.update(hidden=100)
+        _rules.update(hidden=OptionRule("int", low=1))
     register(EstimatorSpec(
         name=BINARY_SCORE_NAMES[_short], family="bernoulli-score", factory=_cls,
-        options=_options, description=_DESCRIPTIONS[_short], style=_STYLES[_short],
+        options=_options, rules=_rules, description=_DESCRIPTIONS[_short], style=_STYLES[_short],
         # Given the samples (samples=) and the module's parameters, only RELAX draws more
         # (its relaxations' noise).
         draws_noise=_short == "RELAX", sample_only_backward=_short != "RELAX"))
@@ -560,8 +611,9 @@ for _short, _cls in _CLASSES.items():
 
 def build_binary_score_estimator(name: str, **options) -> BinaryScoreEstimator:
     """A new estimator module by its short name (REINFORCE, RLOO, DisARM, ARMS, DoubleCV, RELAX,
-    RODEO; case-insensitive) or registry name, with options checked by the registry
-    (``num_samples``; RELAX also ``num_latents`` and ``context_features``)."""
+    RODEO; case-insensitive) or registry name, with options checked by the registry when it
+    is built (``num_samples``; RELAX also ``num_latents``, ``context_features`` and ``hidden``,
+    RODEO ``hidden``: what each accepts is its ``OptionRule`` in ``get_spec(name).rules``)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string; got {name!r}")
     short = {k.lower(): v for k, v in BINARY_SCORE_NAMES.items()}.get(name.strip().lower(), name)

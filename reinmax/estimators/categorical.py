@@ -53,9 +53,9 @@ from typing import Optional, Tuple, Union
 import torch
 
 from . import two_category
-from .checks import (check_logits, check_positive_int, check_softmax_rows, check_tau,
-                      mark_invalid, sample_index)
-from .registry import EstimatorSpec, register
+from .checks import (check_generator, check_logits, check_positive_int, check_softmax_rows,
+                      check_tau, check_values, mark_invalid, sample_index)
+from .registry import EstimatorSpec, OptionRule, register
 from .sampling import (draw_index_unchecked, exponential, inside_transform, inside_vmap, inverse_cdf, one_hot,
                        uniform, working_dtype)
 
@@ -231,6 +231,7 @@ def _no_two_draws(sample, uniforms) -> None:
 
 def _fused(function, logits, tau, hard, dim, sample, generator, name, uniforms) -> Pair:
     _no_soft_form(name, hard)
+    check_generator(generator)
     dim = check_logits(logits, dim)
     tau = check_tau(tau)
     _no_two_draws(sample, uniforms)
@@ -325,7 +326,9 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     Given ``gumbels=`` (noise you drew yourself) it compiles into one graph under
     ``torch.compile`` and is twice differentiable with the noise held fixed.
     """
+    expected = tuple(logits.shape) if isinstance(logits, torch.Tensor) else None
     logits, tau, dim = _prepare(logits, tau, dim)
+    check_generator(generator)
     if gumbels is not None and sample is not None:
         raise ValueError("stgs takes either gumbels= or sample=, not both")
     if hard and gumbels is None and logits.shape[-1] == 2:
@@ -334,10 +337,15 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
         probs = torch.softmax(logits, -1)
         check_softmax_rows(probs, logits)
         if gumbels is not None:
-            gumbels = gumbels.movedim(dim, -1)
-            if gumbels.shape != logits.shape:
-                raise ValueError(f"gumbels must have the shape of logits {tuple(logits.shape)}; "
+            # Checked before moving dim: a tensor of fewer dimensions would fail inside movedim.
+            if not isinstance(gumbels, torch.Tensor) or not gumbels.is_floating_point():
+                raise TypeError(f"gumbels must be a floating tensor shaped like logits {expected}; "
+                                f"got {type(gumbels).__name__}" + (f" of dtype {gumbels.dtype}"
+                                                                   if isinstance(gumbels, torch.Tensor) else ""))
+            if tuple(gumbels.shape) != expected:
+                raise ValueError(f"gumbels must have the shape of logits {expected}; "
                                  f"got {tuple(gumbels.shape)}")
+            gumbels = gumbels.movedim(dim, -1)
             noise = gumbels.to(logits.dtype)
             index, invalid = (logits + noise).argmax(-1), None
         else:
@@ -503,6 +511,7 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
     graph) or from ``generator=`` (breaking the graph at its two draws).
     """
     logits, tau, dim = _prepare(logits, tau, dim)
+    check_generator(generator)
     if K == "quadrature":
         if logits.shape[-1] != 2 or not hard:
             raise ValueError(f"K='quadrature' needs two categories and hard=True; got "
@@ -549,10 +558,13 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     needed, to at least ``gap`` below it; the backward goes through the softmax of the moved
     logits at temperature ``tau``. ``gap="p"`` uses the adaptive gap ``-log(1 - pi_d) / pi_d``.
     The correction depends only on the sample, so E[GST] can be computed exactly by enumeration.
-    ``uniforms`` as in :func:`st`.
+    ``uniforms`` as in :func:`st`. A given sample (``sample=``) of probability 0 (a masked or
+    underflowing category) is raised to the top like any other; GST-p's gap there is its limit
+    1 as ``pi_d -> 0``. The move is computed in float32 for half-precision logits.
     """
     _no_soft_form("gst", hard)
     logits, tau, dim = _prepare(logits, tau, dim)
+    check_generator(generator)
     if not (gap == "p" or (isinstance(gap, (int, float)) and not isinstance(gap, bool) and 0 <= gap < float("inf"))):
         raise ValueError(f"gap must be a non-negative finite number or 'p'; got gap={gap!r}")
     _no_two_draws(sample, uniforms)
@@ -564,14 +576,22 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
         index, invalid = draw_index_unchecked(probs, logits, sample, generator, uniforms)
         chosen = one_hot(index, logits).bool()
         top = logits.max(-1, keepdim=True).values
+        # The move in float32 at least: in half precision 1 - 1e-5 rounds to 1 (an infinite
+        # gap, and inf - inf where the spread of the logits overflows) and top - logits overflows.
+        work = working_dtype(logits)
         if gap == "p":
-            p_d = probs.gather(-1, index.unsqueeze(-1)) * (1 - 1e-5)  # keeps log(1 - p) finite
-            gap = -torch.log1p(-p_d) / p_d
-        raise_chosen = torch.where(chosen, top - logits, torch.zeros_like(logits))
-        lower_others = torch.where(chosen | torch.isneginf(logits), torch.zeros_like(logits),
-                                   (logits - top + gap).clamp(min=0))
+            p_d = probs.gather(-1, index.unsqueeze(-1)).to(work) * (1 - 1e-5)  # keeps log(1 - p) finite
+            # -log(1 - p) / p -> 1 as p -> 0: its value where the sample's probability underflows
+            # (sample= a masked or very unlikely category), where the formula is 0 / 0.
+            gap = torch.where(p_d > 0, -torch.log1p(-p_d) / p_d, torch.ones_like(p_d))
+        raise_chosen = torch.where(chosen, top.to(work) - logits.to(work), torch.zeros_like(logits, dtype=work))
+        lower_others = torch.where(chosen | torch.isneginf(logits), torch.zeros_like(logits, dtype=work),
+                                   (logits.to(work) - top.to(work) + gap).clamp(min=0))
         move = raise_chosen - lower_others
-    relaxed = torch.softmax((logits + move) / tau, -1)
+        # A sampled masked category (sample=, logit -inf) is raised to the top: -inf + inf would be NaN.
+        raised_mask = chosen & torch.isneginf(logits)
+    moved = torch.where(raised_mask, top.to(work), logits + move)
+    relaxed = torch.softmax(moved / tau, -1).to(logits.dtype)
     y = mark_invalid(_through(chosen.to(logits.dtype), relaxed), invalid)
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
 
@@ -627,10 +647,20 @@ class _UniformBaselineFunction(torch.autograd.Function):
 def _uniform_baseline(logits, tau, hard, dim, sample, generator, authors, name, uniforms) -> Pair:
     _no_soft_form(name, hard)
     logits, tau, dim = _prepare(logits, tau, dim)
+    check_generator(generator)
     with torch.no_grad():
         probs = _softmax(logits)
         check_softmax_rows(probs, logits)
         index, invalid = draw_index_unchecked(probs, logits, sample, generator, uniforms)
+        if sample is not None and check_values(probs) and index.numel():
+            # A drawn category has probability > 0; a given one may not, and its weight
+            # 1/(n pi_d) is then infinite (NaN gradients): refuse it while checks are on.
+            impossible = probs.gather(-1, index.unsqueeze(-1)) == 0
+            if impossible.any():
+                raise ValueError(f"{name} weights the sample by 1/(n pi_d), infinite where the "
+                                 f"sampled category has probability 0 (a masked or underflowing "
+                                 f"logit in {logits.dtype}); sample= gives such a category in "
+                                 f"{int(impossible.sum())} row(s): pass categories of positive probability")
     y_hard, y_soft = _UniformBaselineFunction.apply(logits, index, tau, authors)
     return mark_invalid(y_hard, invalid).movedim(-1, dim), y_soft.movedim(-1, dim)
 
@@ -643,7 +673,9 @@ def reinmax_uniform_baseline(logits: Tensor, tau: float = 1.0, hard: bool = True
 
     Its expectation equals Heun's approximation with baseline :math:`\phi_j = 1/n`
     (Remark 4.1 with the second-order rule). The ``1/(n \pi_D)`` importance weight is the
-    instability Section 4.1 warns about. ``tau`` enters the ST half only, as in :func:`st`.
+    instability Section 4.1 warns about; it is infinite for a category of probability 0, so a
+    ``sample=`` holding one is a ValueError while the checks are on. ``tau`` enters the ST half
+    only, as in :func:`st`.
     """
     return _uniform_baseline(logits, tau, hard, dim, sample, generator, False,
                              "reinmax_uniform_baseline", uniforms)
@@ -683,7 +715,7 @@ register(EstimatorSpec(
     style=dict(color="#1f77b4", linestyle="-.")))
 register(EstimatorSpec(
     name="GR-MCK", family="straight-through", function=gumbel_rao, options={"K": 1000},
-    draws_noise=True, noise_free_with={"K": "quadrature"}, description="Gumbel-Rao Monte Carlo with K draws (Paulus et al. 2021)",
+    rules={"K": OptionRule("int", low=1, choices=("quadrature",))}, draws_noise=True, noise_free_with={"K": "quadrature"}, description="Gumbel-Rao Monte Carlo with K draws (Paulus et al. 2021)",
     style=dict(color="#2ca02c", linestyle=":")))
 register(EstimatorSpec(
     name="GST-1.0", family="straight-through", function=gst, fixed={"gap": 1.0},

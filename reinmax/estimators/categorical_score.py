@@ -21,8 +21,8 @@ from typing import Callable, Optional
 
 import torch
 
-from .checks import check_logits, check_positive_int, check_softmax_rows
-from .registry import EstimatorSpec, register
+from .checks import check_generator, check_logits, check_positive_int, check_softmax_rows
+from .registry import EstimatorSpec, OptionRule, register
 from .sampling import draw_index, one_hot
 
 __all__ = ["reinforce", "rloo"]
@@ -52,6 +52,7 @@ def _check_batch_dims(batch_dims, logits) -> int:
 
 
 def _sample(logits, dim, sample, generator, leading=()):
+    check_generator(generator)
     dim = check_logits(logits, dim)
     logits = logits.movedim(dim, -1)
     if leading:
@@ -141,10 +142,10 @@ def rloo(logits: torch.Tensor, f: Callable, *, num_samples: int = 2, dim: int = 
 # samples and f's values at them (tests/test_registry.py checks both claims).
 register(EstimatorSpec(
     name="REINFORCE", family="score", function=reinforce, options={"baseline": None},
-    sample_only_backward=True, description="REINFORCE (Williams 1992), eq. 3",
+    rules={"baseline": OptionRule("real", choices=(None,), tensors=True)}, sample_only_backward=True, description="REINFORCE (Williams 1992), eq. 3",
     style=dict(color="#17becf", linestyle="-")))
 register(EstimatorSpec(
     name="RLOO", family="score", function=rloo, options={"num_samples": 2},
-    sample_only_backward=True,
+    rules={"num_samples": OptionRule("int", low=2)}, sample_only_backward=True,
     description="REINFORCE leave-one-out (Kool et al. 2019), num_samples draws per evaluation",
     style=dict(color="#e377c2", linestyle="-.")))

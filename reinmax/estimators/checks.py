@@ -3,7 +3,7 @@
 Three kinds of checks, as in ``torch.distributions``:
 
 * cheap checks on Python values and tensor metadata (the temperature, the dtype, the shape, the
-  category dimension): always run;
+  category dimension, the type of ``generator``): always run;
 * value checks that need a pass over the data and a branch on its result (NaN or infinite
   logits, rows of all -inf, ``sample=`` indices out of range): run while
   ``set_validate_args(True)`` (the default), except inside ``torch.func.vmap`` and while
@@ -181,3 +181,13 @@ def check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {name}={value!r}")
     return value
+
+
+def check_generator(generator) -> None:
+    """``generator`` is None (PyTorch's global generator) or a ``torch.Generator``; anything else
+    (a seed, a NumPy generator) is a TypeError here, not an obscure one from ``torch.rand``, and
+    not silently ignored where the call needs no random numbers (``sample=`` given)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None; got generator={generator!r} "
+                        f"of type {type(generator).__name__} (for a seed s, pass "
+                        f"torch.Generator().manual_seed(s))")

@@ -11,7 +11,8 @@ An estimator module registers its estimators where it defines them::
         sample_only_backward=True, style=dict(color="#9467bd", linestyle=(0, (5, 1)))))
 
 and everything else reads the registry: :func:`get_estimator` and :func:`get_score_estimator`
-(by the paper's name, case-insensitively, with options checked), ``reinmax.ESTIMATORS`` and
+(by the paper's name, case-insensitively, with options checked against the entry's
+:class:`OptionRule` s when the estimator is built), ``reinmax.ESTIMATORS`` and
 ``reinmax.SCORE_ESTIMATORS`` (read-only name -> callable views), the plot style
 (:func:`reinmax.reporting.figures.style`), the experiments' method lists and noise handling, the benchmarks
 and the tests. Views read the registry when they are used, so an estimator registered later (a
@@ -37,11 +38,15 @@ per binary variable, :mod:`reinmax.estimators.bernoulli`)
 """
 import dataclasses
 import functools
+import math
+import numbers
 import re
 import types
 import weakref
 from collections.abc import Mapping, Set
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import torch
 
 FAMILIES = ("straight-through", "score", "bernoulli", "bernoulli-score")
 """Straight-through: one-hot forward, a surrogate backward through a relaxation (needs f's
@@ -66,6 +71,63 @@ def _frozen(name: str, field: str, value) -> Mapping:
 
 
 @dataclasses.dataclass(frozen=True)
+class OptionRule:
+    """What one option of an estimator accepts, checked when the estimator is built
+    (:meth:`EstimatorSpec.check_options`), so that a bad value fails at
+    ``get_estimator("GR-MCK", K=0)``, not at the first call hours into a run.
+
+    A value is accepted when it is one of ``choices`` (compared by equality: ``"quadrature"``,
+    ``None``), a ``torch.Tensor`` where ``tensors`` is True, or a number of ``kind``: ``"int"``
+    (an integer; ``True`` is not one) or ``"real"`` (a finite real number, not a bool), within
+    ``[low, high]`` (either bound may be None) and, for integers, a multiple of ``multiple_of``.
+    A value of none of these types is a TypeError, a number out of range a ValueError; both
+    messages name the estimator, the option, the value and :meth:`allowed`."""
+    kind: str = "int"
+    low: Optional[float] = None
+    high: Optional[float] = None
+    multiple_of: Optional[int] = None
+    choices: Tuple = ()
+    tensors: bool = False
+
+    def __post_init__(self):
+        if self.kind not in ("int", "real"):
+            raise ValueError(f"OptionRule kind must be 'int' or 'real'; got kind={self.kind!r}")
+        object.__setattr__(self, "choices", tuple(self.choices))
+
+    def allowed(self) -> str:
+        """What the option accepts, in words: "an integer >= 1, or 'quadrature'"."""
+        number = "an integer" if self.kind == "int" else "a finite number"
+        if self.multiple_of:
+            number = f"a multiple of {self.multiple_of}"
+        if self.low is not None and self.high is not None:
+            number += f" in [{self.low}, {self.high}]"
+        elif self.low is not None:
+            number += f" >= {self.low}"
+        elif self.high is not None:
+            number += f" <= {self.high}"
+        others = [repr(c) for c in self.choices] + (["a tensor"] if self.tensors else [])
+        return number + "".join(f", or {other}" for other in others)
+
+    def check(self, estimator: str, option: str, value) -> None:
+        """Raise a clear error unless ``value`` is allowed (see the class docstring)."""
+        if any(_same(value, choice) for choice in self.choices):
+            return
+        if self.tensors and isinstance(value, torch.Tensor):
+            return
+        message = f"{estimator}: option {option} must be {self.allowed()}; got {option}={value!r}"
+        integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        real = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                and math.isfinite(float(value)))
+        if not (integer if self.kind == "int" else real):
+            if self.kind == "real" and isinstance(value, numbers.Real) and not isinstance(value, bool):
+                raise ValueError(message)                # nan, inf: a number, but not finite
+            raise TypeError(message)
+        if ((self.low is not None and value < self.low) or (self.high is not None and value > self.high)
+                or (self.multiple_of and value % self.multiple_of)):
+            raise ValueError(message)
+
+
+@dataclasses.dataclass(frozen=True)
 class EstimatorSpec:
     """One estimator and what is known about it (validated on construction).
 
@@ -79,6 +141,10 @@ class EstimatorSpec:
         description  one line: what it is and where it comes from
         options      option name -> default, the keyword arguments a user may set at lookup,
                      by their public names (GR-MCK: {"K": 1000}, RLOO: {"num_samples": 2})
+        rules        option name -> OptionRule, what each option accepts (GR-MCK: K an integer
+                     >= 1 or "quadrature"): checked when the estimator is built; the registered
+                     estimators give one for every option (an option without a rule is passed
+                     on unchecked, to be checked by the estimator when it is called)
         fixed        options the name fixes (GST-1.0: {"gap": 1.0}): bound at lookup; passing
                      one with another value is an error
         draws_noise  whether, given the sampled categories (sample=), it still draws random
@@ -100,6 +166,7 @@ class EstimatorSpec:
     description: str = ""
     options: Mapping = dataclasses.field(default_factory=dict, hash=False)
     fixed: Mapping = dataclasses.field(default_factory=dict, hash=False)
+    rules: Mapping = dataclasses.field(default_factory=dict, hash=False)
     draws_noise: bool = False
     noise_free_with: Mapping = dataclasses.field(default_factory=dict, hash=False)
     sample_only_backward: bool = False
@@ -124,8 +191,16 @@ class EstimatorSpec:
         if not isinstance(self.description, str):
             raise TypeError(f"EstimatorSpec {name!r}: description must be a string; "
                             f"got {self.description!r}")
-        for field in ("options", "fixed", "style", "noise_free_with"):
+        for field in ("options", "fixed", "rules", "style", "noise_free_with"):
             object.__setattr__(self, field, _frozen(name, field, getattr(self, field)))
+        for option, rule in self.rules.items():
+            if option not in self.options:
+                raise ValueError(f"EstimatorSpec {name!r}: rules names {option!r}, which is not "
+                                 f"one of its options ({', '.join(self.options) or 'none'})")
+            if not isinstance(rule, OptionRule):
+                raise TypeError(f"EstimatorSpec {name!r}: rules[{option!r}] must be an OptionRule; "
+                                f"got {rule!r}")
+            rule.check(name, option, self.options[option])     # the default obeys its rule
         both = sorted(set(self.options) & set(self.fixed))
         if both:
             raise ValueError(f"EstimatorSpec {name!r}: {', '.join(both)} cannot be both an "
@@ -163,8 +238,8 @@ class EstimatorSpec:
 
     # ------------------------------------------------------------------ building
     def check_options(self, options: Mapping) -> None:
-        """Raise a clear error for an option this estimator does not take, or one that
-        contradicts what its name fixes."""
+        """Raise a clear error for an option this estimator does not take, one that
+        contradicts what its name fixes, or a value its rule (``rules``) does not allow."""
         for key, value in options.items():
             if key in self.fixed:
                 if not _same(value, self.fixed[key]):
@@ -175,6 +250,8 @@ class EstimatorSpec:
                 raise TypeError(f"{self.name} has no option {key!r}; its options: "
                                 f"{allowed or 'none'}" +
                                 (f"; fixed by the name: {dict(self.fixed)}" if self.fixed else ""))
+            elif key in self.rules:
+                self.rules[key].check(self.name, key, value)
 
     def build(self, **options) -> Callable:
         """The estimator with ``options`` (checked): see the module docstring for what a
@@ -298,7 +375,10 @@ def get_estimator(name: str, **options) -> Callable:
 
     Options are checked here: one the estimator does not take is a TypeError naming the
     estimator, the option and the allowed ones; one that contradicts what the name fixes is a
-    ValueError (``get_estimator("GST-1.0", gap=0.3)``; ``gap=1.0`` is accepted). Without options
+    ValueError (``get_estimator("GST-1.0", gap=0.3)``; ``gap=1.0`` is accepted); a value the
+    option's rule does not allow (``EstimatorSpec.rules``, e.g. ``K=0`` or ``K=2.5`` for GR-MCK)
+    is a ValueError, or a TypeError for a value of the wrong type, naming the estimator, the
+    option, the value and what is allowed. Without options
     the registered callable itself is returned; a ``factory=`` entry is built anew on each call.
     The names of the family ``"bernoulli"`` ("ReinMax-Bernoulli", ...) are found here too: their
     callables take one logit per binary variable (see :mod:`reinmax.estimators.bernoulli`).
@@ -411,6 +491,6 @@ class NameSet(Set):
         return f"NameSet({self._names()!r})"
 
 
-__all__ = ["FAMILIES", "DEFAULT_COLOURS", "EstimatorSpec", "register", "unregister", "get_spec",
+__all__ = ["FAMILIES", "DEFAULT_COLOURS", "OptionRule", "EstimatorSpec", "register", "unregister", "get_spec",
            "names", "specs", "spec_of", "bound_options", "get_estimator", "get_score_estimator", "EstimatorView",
            "NameSet"]
