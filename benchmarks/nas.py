@@ -18,6 +18,7 @@ import time
 import torch
 
 import reinmax
+from reinmax.experiments import records
 from reinmax.experiments.nas import NASConfig
 from reinmax.experiments.nas.training import arch_optimizer, build_network, search_step, weight_optimizer
 
@@ -68,7 +69,7 @@ def main(argv=None) -> dict:
           f"{config.batch_size}, {'x'.join(map(str, s['shape']))}) on {name_of_device}, "
           f"torch threads {torch.get_num_threads()}, median of {args.steps} steps")
     result = {"setting": args.setting, "device": name_of_device, "threads": torch.get_num_threads(),
-              "steps": args.steps, "ms_per_step": {}}
+              "steps": args.steps, "ms_per_step": {}, "provenance": records.provenance(device)}
     for name, values in times.items():
         ms = 1e3 * statistics.median(values)
         result["ms_per_step"][name] = ms
@@ -76,6 +77,8 @@ def main(argv=None) -> dict:
         if args.setting == "paper":
             epoch = ms * PAPER_STEPS_PER_EPOCH / 1e3
             line += f"; epoch of {PAPER_STEPS_PER_EPOCH} steps ~ {epoch / 60:.1f} min, 100 epochs ~ {epoch * 100 / 3600:.1f} h"
+            result.setdefault("search_hours_100_epochs", {})[name] = epoch * 100 / 3600
+            result["paper_steps_per_epoch"] = PAPER_STEPS_PER_EPOCH
         print(line)
     ratio = result["ms_per_step"]["ReinMax"] / result["ms_per_step"]["STGS"]
     result["reinmax_over_stgs"] = ratio
