@@ -203,7 +203,7 @@ def mathjax_macros(bundle: Path) -> set:
 
 
 def unknown_macros(math: str, known: set) -> set:
-    math = re.sub(r"^\s*\\[(\[]|\\[)\]]\s*$", "", math.strip())
+    math = re.sub(r"\\[()\[\]]", " ", math)      # the delimiters \( \) \[ \] around the math
     return {name for name in re.findall(r"\\([A-Za-z]+|[^A-Za-z\s])", math) if name not in known}
 
 

@@ -302,3 +302,12 @@ def test_sig_and_claims_markdown_significant_digits():
     assert "| 0.00000 |" in fixed                       # what the page showed: no information
     significant = report.claims_markdown([row], digits=None)
     assert "| -3.80×10⁻⁴ |" in significant and "| 2.10×10⁻⁶ |" in significant
+
+
+def test_print_wrapped_keeps_lines_within_the_page(capsys):
+    long = "word " * 40 + "x" * 130
+    report.print_wrapped("short", long, sep="\n")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "short" and all(len(line) <= report.PAGE_WIDTH for line in lines)
+    assert "".join(lines[1:]).replace(" ", "") == long.replace(" ", "")
+    assert len(long) > report.PAGE_WIDTH                  # plain print would have made one wide line

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from reinmax.statistics import (agreement, bonferroni, check_claims, holm, student_t_ppf, student_t_sf,  # noqa: F401
                                 summary, welch_test)
 
-__all__ = ["plain", "key_of", "glue_numbers", "pm", "pm_sig", "sig", "compare_to_paper", "comparison_markdown",
+__all__ = ["plain", "key_of", "glue_numbers", "print_wrapped", "pm", "pm_sig", "sig", "compare_to_paper", "comparison_markdown",
            "markdown_table", "text_table", "claims_markdown", "cost_rows"]
 """Documented here; the statistics it re-exports (``welch_test``, ``holm``, ``check_claims``,
 ``summary``, ``agreement``, ...) are documented in :mod:`reinmax.statistics`."""
@@ -101,6 +101,28 @@ def pm(entry: Optional[Mapping[str, float]], digits: int = 2) -> str:
     if not entry:
         return "–"
     return f"{float(entry['mean']):.{digits}f} ± {float(entry['std']):.{digits}f}"
+
+
+PAGE_WIDTH = 100
+"""The widest line of a cell's output that fits the book's page (``tests/test_book_html.py``)."""
+
+
+def print_wrapped(*values, sep: str = " ", end: str = "\n", file=None, flush: bool = False,
+                  width: int = PAGE_WIDTH) -> None:
+    """``print``, with every line longer than ``width`` broken at spaces and continued with an
+    indent, so that no output line of a notebook scrolls sideways in the book. Notebooks import
+    it as ``print``."""
+    import builtins
+    import textwrap
+    lines = []
+    for line in sep.join(map(str, values)).split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()))
+        lines += textwrap.wrap(line, width=width, subsequent_indent=indent + "    ",
+                               break_long_words=True, break_on_hyphens=False, drop_whitespace=True)
+    builtins.print("\n".join(lines), end=end, file=file, flush=flush)
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
