@@ -18,6 +18,7 @@ import time
 import torch
 
 import reinmax
+from reinmax.experiments import records
 from reinmax.experiments.nas import NASConfig
 from reinmax.experiments.nas.training import arch_optimizer, build_network, search_step, weight_optimizer
 
@@ -51,31 +52,39 @@ def main(argv=None) -> dict:
         x = torch.randn(config.batch_size, *s["shape"], generator=data).to(device)
         return x, torch.randint(0, 10, (config.batch_size,), generator=data).to(device)
     times = {name: [] for name in ARM_OF}
+    cpu_times = {name: [] for name in ARM_OF}      # process CPU time: a busy machine does not inflate it
     for step in range(args.warmup + args.steps):
         for name in ARM_OF:
             estimator = reinmax.get_estimator(name)
             b, v = batch(), batch()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             search_step(network, estimator, 1.0, w_opt, a_opts[name], b, v, generator)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             if step >= args.warmup:
                 times[name].append(time.perf_counter() - began)
+                cpu_times[name].append(time.process_time() - began_cpu)
     name_of_device = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"GDAS search step ({args.setting}: C={s['channels']}, N={s['cells']}, batch "
           f"{config.batch_size}, {'x'.join(map(str, s['shape']))}) on {name_of_device}, "
           f"torch threads {torch.get_num_threads()}, median of {args.steps} steps")
     result = {"setting": args.setting, "device": name_of_device, "threads": torch.get_num_threads(),
-              "steps": args.steps, "ms_per_step": {}}
+              "steps": args.steps, "ms_per_step": {}, "provenance": records.provenance(device)}
     for name, values in times.items():
         ms = 1e3 * statistics.median(values)
         result["ms_per_step"][name] = ms
+        cpu_ms = 1e3 * statistics.median(cpu_times[name])
+        result.setdefault("cpu_ms_per_step", {})[name] = cpu_ms
         line = f"  {name:8s} {ms:8.1f} ms per search step"
         if args.setting == "paper":
             epoch = ms * PAPER_STEPS_PER_EPOCH / 1e3
             line += f"; epoch of {PAPER_STEPS_PER_EPOCH} steps ~ {epoch / 60:.1f} min, 100 epochs ~ {epoch * 100 / 3600:.1f} h"
+            result.setdefault("search_hours_100_epochs", {})[name] = epoch * 100 / 3600
+            result.setdefault("search_cpu_hours_100_epochs", {})[name] = cpu_ms * PAPER_STEPS_PER_EPOCH * 100 / 3.6e6
+            line += f" (CPU time {cpu_ms:.0f} ms a step, 100 epochs ~ {cpu_ms * PAPER_STEPS_PER_EPOCH * 100 / 3.6e6:.1f} CPU h)"
+            result["paper_steps_per_epoch"] = PAPER_STEPS_PER_EPOCH
         print(line)
     ratio = result["ms_per_step"]["ReinMax"] / result["ms_per_step"]["STGS"]
     result["reinmax_over_stgs"] = ratio

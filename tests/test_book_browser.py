@@ -8,7 +8,8 @@ font or image). A screenshot of a derivation page is saved for people to look at
 
 Which build: ``$REINMAX_BOOK_HTML`` (the Makefile sets it: ``_build/html-smoke`` in ``make
 test``), default ``_build/html``. Skipped, with the reason, when that directory does not exist
-or Chromium is not installed (Debian/Ubuntu: ``apt-get update && apt-get install -y chromium``;
+or Chromium is not installed; with ``REINMAX_REQUIRE_BROWSER=1`` (CI) a missing Chromium is a
+failure (Debian/Ubuntu: ``apt-get update && apt-get install -y chromium``;
 or point ``$REINMAX_CHROMIUM`` at a Chrome/Chromium binary).
 
 How: a local HTTP server on 127.0.0.1 serves the build and appends a small script to each page;
@@ -44,6 +45,8 @@ DERIVATION_PAGE = "book/01_problem.html"
 INSTALL_HINT = ("install Chromium to run the browser check: `apt-get update && apt-get install -y "
                 "chromium` (Debian/Ubuntu), or set REINMAX_CHROMIUM to a Chrome/Chromium binary")
 CHECK_ID = "reinmax-browser-check"
+REQUIRED = os.environ.get("REINMAX_REQUIRE_BROWSER") == "1"
+"""Set by CI (``.ci/run``): a missing Chromium fails the check instead of skipping it."""
 
 # Appended to every HTML page the test server sends; reports once MathJax is done (or absent).
 CHECK_SCRIPT = """
@@ -119,6 +122,8 @@ def chromium():
                     "the smoke-scale book and points REINMAX_BOOK_HTML at it)")
     binary = find_chromium()
     if binary is None:
+        if REQUIRED:
+            pytest.fail(f"REINMAX_REQUIRE_BROWSER=1 (CI: .ci/run) and no Chromium found: {INSTALL_HINT}")
         pytest.skip(INSTALL_HINT)
     return binary
 

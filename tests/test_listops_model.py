@@ -139,3 +139,37 @@ def test_reuse_is_refused_in_training_and_bad_input_is_named():
 def test_merge_spans_left_branching():
     assert merge_spans([0, 0, 0], 4) == [(0, 2), (0, 3), (0, 4)]
     assert merge_spans([2, 1, 0, -1], 4) == [(2, 4), (1, 4), (0, 4)]
+
+
+def test_branching_spans_are_what_first_or_last_merges_build():
+    from reinmax.models.treelstm import branching_spans
+    for n in (3, 4, 7):
+        assert set(merge_spans([0] * (n - 1), n)) == branching_spans(n, "left")
+        assert set(merge_spans(list(range(n - 2, -1, -1)), n)) == branching_spans(n, "right")
+        assert branching_spans(n, "left") != branching_spans(n, "right")
+    with pytest.raises(ValueError, match="side"):
+        branching_spans(4, "middle")
+
+
+def test_tree_agreement_counts_right_branching_trees():
+    """A parser that always merges the last two nodes builds right-branching trees only: the
+    counts say so (before, only left-branching trees were counted, so such a parser showed 0 %)."""
+    from reinmax.data import listops as data
+    from reinmax.experiments.listops import analysis
+    from reinmax.experiments.listops.training import tree_agreement
+
+    split = data.encode([(3, "[MAX 2 3 ]"), (5, "[MIN 5 [MAX 1 6 ] 7 ]")], unit="token")
+
+    class LastPair(torch.nn.Module):        # always merges the last two of the remaining nodes
+        def encode_greedy(self, ids, lengths):
+            merges = torch.full((len(lengths), ids.shape[1]), -1, dtype=torch.long)
+            for row, n in enumerate(lengths.tolist()):
+                merges[row, :n - 1] = torch.arange(n - 2, -1, -1)
+            return None, merges
+
+    found = tree_agreement(LastPair(), split)
+    assert found["total"] == {"n": 2, "spans": 1, "left": 0, "right": 2}
+    record = {"runs": [{"method": "X", "trees": found}]}
+    assert analysis.example_branching(record) == {"X": {"n": 2, "left": 0, "right": 2, "spans": 1}}
+    old = {"runs": [{"method": "X", "trees": {"by_depth": {"1": {"n": 1, "spans": 1, "left": 0}}}}]}
+    assert analysis.agreement_table(old)["X"]["1"]["right"] is None      # an older record

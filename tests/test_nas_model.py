@@ -166,3 +166,33 @@ def test_network_shapes_parameters_and_errors():
 
 def test_entropy():
     assert torch.allclose(architecture_entropy(torch.zeros(6, 5)), torch.full((6,), float(torch.log(torch.tensor(5.0, dtype=torch.float64))), dtype=torch.float64))
+
+
+CODES = {"no": "none", "sk": "skip_connect", "c1": "nor_conv_1x1", "c3": "nor_conv_3x3", "ap": "avg_pool_3x3"}
+
+
+def cell(code):
+    """A genotype from results/nas's retrain file names: 'ap-sk-no-ap-sk-no'."""
+    return tuple(CODES[c] for c in code.split("-"))
+
+
+def test_pooling_polynomial_counts_paths_and_predicts_equal_networks():
+    """Three cells the committed study found (results/nas/study_mnist) compute 2 P(x); their
+    networks agree in value from the same seed, and a cell with another polynomial does not."""
+    from reinmax.models.nas import pooling_polynomial
+    same = ["ap-sk-no-ap-sk-no", "ap-sk-sk-ap-sk-no", "sk-ap-ap-ap-ap-no"]
+    assert {pooling_polynomial(cell(c)) for c in same} == {((1, 2),)}
+    assert pooling_polynomial(cell("ap-ap-no-ap-ap-no")) == ((1, 1), (2, 1))
+    assert pooling_polynomial(cell("sk-sk-sk-sk-sk-sk")) == ((0, 4),)        # four identity paths
+    assert pooling_polynomial(cell("no-no-no-no-no-no")) == ()
+    assert pooling_polynomial(cell("ap-ap-c3-no-c3-ap")) is None
+    x = torch.randn(4, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    outputs = {}
+    for code in same + ["ap-ap-ap-ap-no-no"]:                # the last: P(x), not 2 P(x)
+        torch.manual_seed(0)
+        outputs[code] = NASNetwork(channels=4, cells=1, in_channels=1, genotype=cell(code))(x)
+    for code in same[1:]:
+        torch.testing.assert_close(outputs[code], outputs[same[0]], rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(outputs["ap-ap-ap-ap-no-no"], outputs[same[0]], atol=1e-3)
+    with pytest.raises(ValueError, match="genotype must be"):
+        pooling_polynomial(("none",) * 5)

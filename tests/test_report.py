@@ -273,3 +273,41 @@ def test_cost_rows_absolute_for_the_console():
     assert by_name["paper (idle A6000 GPU)"] == ["5.2s/13Mb", "5.4s/0.6Gb", ""]
     text = report.text_table(header, body, first_width=26)
     assert text.splitlines()[1].startswith("time/epoch, CPU" + " " * 11)
+
+
+@pytest.mark.parametrize("mean, std, text", [
+    (129.71, 0.13, "129.71 ± 0.13"),                      # the spread sets the decimals
+    (1.4e-4, 1.2e-6, "(1.400 ± 0.012)×10⁻⁴"),             # never "0.00014 ± 0.00000"
+    (-4.9e-4, 2e-6, "(-4.900 ± 0.020)×10⁻⁴"),
+    (0.03201, 0.00098, "0.03201 ± 0.00098"),
+    (7e-5, 0.0, "(7.000 ± 0)×10⁻⁵"),
+    (1234567, 1234, "(1.2346 ± 0.0012)×10⁶"),
+])
+def test_pm_sig_rounds_to_the_spread(mean, std, text):
+    assert report.pm_sig(mean, std) == text
+    # the fixed-decimals pm is what printed "± 0.00000" for spreads below 5e-6
+    if std < 5e-6:
+        assert report.pm({"mean": mean, "std": std}, 5).endswith("± 0.00000")
+
+
+def test_sig_and_claims_markdown_significant_digits():
+    assert [report.sig(v) for v in (0.000512, 113.364, -0.0386, 0.5)] == ["5.12×10⁻⁴", "113", "-0.0386", "0.500"]
+    with pytest.raises(ValueError, match="digits=0"):
+        report.sig(1.0, 0)
+    with pytest.raises(ValueError, match="digits=0"):
+        report.pm_sig(1.0, 0.1, 0)
+    row = {"claim": "A < B", "n_a": 10, "n_b": 10, "difference": -3.8e-4, "effect": -176.5, "p": 1e-20,
+           "p_adjusted": 3.7e-20, "resolution": 2.1e-6, "verdict": "supported"}
+    fixed = report.claims_markdown([row], digits=5)
+    assert "| 0.00000 |" in fixed                       # what the page showed: no information
+    significant = report.claims_markdown([row], digits=None)
+    assert "| -3.80×10⁻⁴ |" in significant and "| 2.10×10⁻⁶ |" in significant
+
+
+def test_print_wrapped_keeps_lines_within_the_page(capsys):
+    long = "word " * 40 + "x" * 130
+    report.print_wrapped("short", long, sep="\n")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "short" and all(len(line) <= report.PAGE_WIDTH for line in lines)
+    assert "".join(lines[1:]).replace(" ", "") == long.replace(" ", "")
+    assert len(long) > report.PAGE_WIDTH                  # plain print would have made one wide line

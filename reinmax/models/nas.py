@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 __all__ = ["OPS", "EDGES", "PARAMETER_FREE", "Genotype", "genotype_to_str", "genotype_from_str",
-           "random_genotype", "count_parameter_free", "NASNetwork", "gdas_weights",
+           "random_genotype", "count_parameter_free", "pooling_polynomial", "NASNetwork", "gdas_weights",
            "architecture_entropy"]
 
 OPS: Tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -97,6 +97,31 @@ def random_genotype(generator: torch.Generator) -> Genotype:
 def count_parameter_free(genotype: Sequence[str]) -> int:
     """How many of the six edges hold an operation without parameters (none, skip, pooling)."""
     return sum(op in PARAMETER_FREE for op in _check_genotype(genotype))
+
+
+def pooling_polynomial(genotype: Sequence[str]) -> Optional[Tuple[Tuple[int, int], ...]]:
+    """What a cell without convolutions computes, as a polynomial in the pooling operator ``P``.
+
+    Skip is the identity, ``none`` zero and pooling the linear map ``P``, so such a cell's output
+    is ``sum_k c_k P^k(x)``, ``c_k`` the number of input-to-output paths through ``k`` poolings
+    (a path with a ``none`` edge counts for nothing). Returns ``((k, c_k), ...)`` for the non-zero
+    ``c_k`` in increasing ``k`` (``()``: the zero cell), or None when an edge holds a convolution.
+    Two genotypes with the same polynomial are the same function of the input with the same (no)
+    parameters, so networks built around them train identically from the same seed."""
+    genotype = _check_genotype(genotype)
+    if any(op not in PARAMETER_FREE for op in genotype):
+        return None
+    nodes = [{0: 1}]
+    for i in range(1, NODES):
+        total = {}
+        for e, (ii, j) in enumerate(EDGES):
+            if ii != i or genotype[e] == "none":
+                continue
+            shift = 1 if genotype[e] == "avg_pool_3x3" else 0
+            for k, c in nodes[j].items():
+                total[k + shift] = total.get(k + shift, 0) + c
+        nodes.append(total)
+    return tuple(sorted((k, c) for k, c in nodes[-1].items() if c))
 
 
 def architecture_entropy(alpha: torch.Tensor) -> torch.Tensor:

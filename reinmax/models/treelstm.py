@@ -242,6 +242,17 @@ class TreeLSTMClassifier(nn.Module):
         return self.classify(root)
 
 
+def branching_spans(length: int, side: str) -> set:
+    """The constituents of the left-branching tree (``side="left"``: always merge the first two
+    nodes, ``((w1 w2) w3) ...``) or the right-branching one (``"right"``: always the last two,
+    ``... (w3 (w4 w5))``) over ``length`` leaves, as :func:`merge_spans` writes them."""
+    if side not in ("left", "right"):
+        _fail("side", side, "'left' or 'right'")
+    if side == "left":
+        return {(0, k) for k in range(2, length + 1)}
+    return {(k, length) for k in range(0, length - 1)}
+
+
 def merge_spans(merges: Sequence[int], length: int) -> List[Tuple[int, int]]:
     """The constituents ``(start, end)`` (end exclusive, in leaf positions) that a sequence of
     merge positions builds over ``length`` leaves, in the order built (-1 entries are skipped)."""

@@ -1,5 +1,11 @@
 """The book's figure style in one place: print-readable sizes, fixed colours per method (the
-colours are part of each estimator's entry in :mod:`reinmax.estimators.registry`)."""
+colours are part of each estimator's entry in :mod:`reinmax.estimators.registry`), constrained
+layout (titles and labels of neighbouring panels do not collide) and legends outside the axes
+(:func:`legend_below`: a legend never covers data).
+
+Every figure the book shows has a caption: the notebook cell that draws it carries
+``{"mystnb": {"figure": {"caption": ...}}}`` in its metadata (what it shows, at which scale;
+``tests/test_book_html.py`` checks the built pages), so such a cell displays its figures only."""
 from pathlib import Path
 from typing import Optional, Union
 
@@ -26,6 +32,31 @@ RC = {
 def use_book_style() -> None:
     """Apply the book's matplotlib settings (call once at the top of a notebook)."""
     matplotlib.rcParams.update(RC)
+
+
+def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+    """``plt.subplots`` with constrained layout: panels, titles, labels and a
+    :func:`legend_below` legend are placed without overlapping."""
+    import matplotlib.pyplot as plt
+    kwargs.setdefault("layout", "constrained")
+    return plt.subplots(nrows, ncols, **kwargs)
+
+
+def legend_below(fig, ncol: Optional[int] = None, fontsize: Optional[float] = None, axes=None):
+    """One legend for the whole figure, centred below its panels, so it covers no data: the
+    distinct labels of ``axes`` (default: every axis of ``fig``) in order of appearance. Needs
+    constrained layout (:func:`subplots`)."""
+    handles, labels = [], []
+    for ax in (fig.axes if axes is None else axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels and not label.startswith("_"):
+                handles.append(handle)
+                labels.append(label)
+    if not labels:
+        return None
+    ncol = ncol or min(len(labels), 5)
+    return fig.legend(handles, labels, loc="outside lower center", ncol=ncol,
+                      fontsize=fontsize or RC["legend.fontsize"], frameon=False)
 
 
 def style(method: str) -> dict:

@@ -17,6 +17,7 @@ Three things every experiment chapter needs, kept here so that notebooks only ca
 * **Cost tables** (:func:`cost_rows`, :func:`text_table`, :func:`markdown_table`): Table 3's
   ratios to ST, one formatting for the benchmark's console output and for the book.
 """
+import math
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -25,7 +26,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from reinmax.statistics import (agreement, bonferroni, check_claims, holm, student_t_ppf, student_t_sf,  # noqa: F401
                                 summary, welch_test)
 
-__all__ = ["plain", "key_of", "glue_numbers", "pm", "compare_to_paper", "comparison_markdown",
+__all__ = ["plain", "key_of", "glue_numbers", "print_wrapped", "pm", "pm_sig", "sig", "compare_to_paper", "comparison_markdown",
            "markdown_table", "text_table", "claims_markdown", "cost_rows"]
 """Documented here; the statistics it re-exports (``welch_test``, ``holm``, ``check_claims``,
 ``summary``, ``agreement``, ...) are documented in :mod:`reinmax.statistics`."""
@@ -102,6 +103,78 @@ def pm(entry: Optional[Mapping[str, float]], digits: int = 2) -> str:
     return f"{float(entry['mean']):.{digits}f} ± {float(entry['std']):.{digits}f}"
 
 
+PAGE_WIDTH = 100
+"""The widest line of a cell's output that fits the book's page (``tests/test_book_html.py``)."""
+
+
+def print_wrapped(*values, sep: str = " ", end: str = "\n", file=None, flush: bool = False,
+                  width: int = PAGE_WIDTH) -> None:
+    """``print``, with every line longer than ``width`` broken at spaces and continued with an
+    indent, so that no output line of a notebook scrolls sideways in the book. Notebooks import
+    it as ``print``."""
+    import builtins
+    import textwrap
+    lines = []
+    for line in sep.join(map(str, values)).split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()))
+        lines += textwrap.wrap(line, width=width, subsequent_indent=indent + "    ",
+                               break_long_words=True, break_on_hyphens=False, drop_whitespace=True)
+    builtins.print("\n".join(lines), end=end, file=file, flush=flush)
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _power_of_ten(value: float) -> int:
+    """The exponent a printed number needs: 0 from 0.01 to 99,999, else that of ``value``."""
+    value = abs(value)
+    if value == 0 or 1e-2 <= value < 1e5:
+        return 0
+    return math.floor(math.log10(value))
+
+
+def _scaled(text: str, exponent: int) -> str:
+    return text if exponent == 0 else f"{text}×10{str(exponent).translate(_SUPERSCRIPT)}"
+
+
+def sig(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits, without "e" notation: ``0.000512`` ->
+    ``"5.12×10⁻⁴"``, ``113.364`` -> ``"113"``, ``-0.0386`` -> ``"-0.0386"``."""
+    if not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"digits must be an integer >= 1; got digits={digits!r}")
+    value = float(value)
+    if not math.isfinite(value) or value == 0:
+        return f"{value:g}"
+    exponent = _power_of_ten(value)
+    scaled = value / 10 ** exponent
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(scaled))))
+    return _scaled(f"{scaled:.{decimals}f}", exponent)
+
+
+def pm_sig(mean: float, std: float, digits: int = 2) -> str:
+    """``"mean ± std"`` rounded to the spread: ``std`` to ``digits`` significant digits and the
+    mean to the same decimal place, with one power of ten for both where the mean is below 0.01
+    (``1.4e-4 ± 1.2e-6`` -> ``"(1.400 ± 0.012)×10⁻⁴"``). A spread of exactly 0 prints the mean to
+    ``digits + 2`` significant digits and ``± 0``. Unlike :func:`pm` at a fixed number of decimals,
+    a small spread never prints as ``± 0.00000``."""
+    if not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"digits must be an integer >= 1; got digits={digits!r}")
+    mean, std = float(mean), float(std)
+    if not (math.isfinite(mean) and math.isfinite(std)) or std < 0:
+        return f"{mean:g} ± {std:g}"
+    exponent = _power_of_ten(mean if mean else std)
+    m, s = mean / 10 ** exponent, std / 10 ** exponent
+    if s > 0:
+        decimals = max(0, digits - 1 - math.floor(math.log10(s)))
+    else:
+        decimals = max(0, digits + 1 - math.floor(math.log10(abs(m)))) if m else 0
+    body = f"{m:.{decimals}f} ± {s:.{decimals}f}" if s > 0 else f"{m:.{decimals}f} ± 0"
+    return body if exponent == 0 else _scaled(f"({body})", exponent)
+
+
 def compare_to_paper(ours: Mapping[Tuple[str, str], Any], paper: Mapping[str, Mapping[str, Any]],
                      k: float = 2.0) -> List[Dict[str, Any]]:
     """One row per ``(setting, method)`` of ``ours``, in its order, beside the paper.
@@ -172,16 +245,22 @@ def comparison_markdown(rows: Sequence[Mapping[str, Any]], paper_label: str = "p
     return markdown_table(header, body)
 
 
-def claims_markdown(rows: Sequence[Mapping[str, Any]], digits: int = 2) -> str:
-    """:func:`check_claims`'s rows as a markdown table."""
+def claims_markdown(rows: Sequence[Mapping[str, Any]], digits: Optional[int] = 2) -> str:
+    """:func:`check_claims`'s rows as a markdown table; differences at ``digits`` decimals, or
+    (``digits=None``) at 3 significant digits, for gaps far below 0.01."""
+    def number(value, sign=""):
+        if digits is None:
+            text = sig(value, 3)
+            return ("+" + text) if sign and value > 0 else text
+        return f"{value:{sign}.{digits}f}"
     body = []
     for row in rows:
         testable = row["p"] is not None
         body.append([row["claim"], f"{row['n_a']} / {row['n_b']}",
-                     f"{row['difference']:+.{digits}f}" if row["difference"] is not None else "–",
+                     number(row["difference"], "+") if row["difference"] is not None else "–",
                      f"{row['effect']:+.2f}" if testable else "–",
                      f"{row['p_adjusted']:.3g}" if testable else "–",
-                     f"{row['resolution']:.{digits}f}" if testable else "–", row["verdict"]])
+                     number(row["resolution"]) if testable else "–", row["verdict"]])
     return markdown_table(["claim (mean A < mean B)", "seeds A / B", "A - B", "in pooled stds",
                            "p (adjusted)", "smallest detectable", "verdict"], body)
 

@@ -5,6 +5,8 @@ import math
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from reinmax import statistics
+from reinmax.data import listops as data
+from reinmax.models.treelstm import branching_spans, merge_spans
 
 SPLITS = ("valid", "test")
 
@@ -91,17 +93,39 @@ def gold_spans(text: str) -> List[Tuple[int, int]]:
 
 
 def agreement_table(record: Mapping[str, Any]) -> Dict[str, Dict[str, Dict[str, float]]]:
-    """``{method: {depth: {"n", "spans", "left"}}}`` summed over seeds: expressions, those whose
-    every operator span is a constituent of the induced tree, and exact left-branching trees."""
-    out: Dict[str, Dict[str, Dict[str, float]]] = {}
+    """``{method: {depth: {"n", "spans", "left", "right"}}}`` summed over seeds: expressions,
+    those whose every operator span is a constituent of the induced tree, and exact left- and
+    right-branching trees. ``right`` is None where a run's record predates that count."""
+    out: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for run in record["runs"]:
         if not run.get("trees"):
             continue
         by_depth = out.setdefault(run["method"], {})
         for depth, entry in run["trees"]["by_depth"].items():
-            cell = by_depth.setdefault(depth, {"n": 0, "spans": 0, "left": 0})
+            cell = by_depth.setdefault(depth, {"n": 0, "spans": 0, "left": 0, "right": 0})
             for key in cell:
-                cell[key] += entry[key]
+                if cell[key] is None or entry.get(key) is None:
+                    cell[key] = None
+                else:
+                    cell[key] += entry[key]
+    return out
+
+
+def example_branching(record: Mapping[str, Any]) -> Dict[str, Dict[str, int]]:
+    """``{method: {"n", "left", "right", "spans"}}`` over the expressions whose merges each run
+    stored (its first validation expressions, summed over seeds): how many induced trees are
+    exactly left-branching, exactly right-branching, and have every operator span as a
+    constituent. The measure for records whose per-depth counts lack ``right``."""
+    out: Dict[str, Dict[str, int]] = {}
+    for run in record["runs"]:
+        for example in (run.get("trees") or {}).get("examples", []):
+            n = len(example["text"].split())
+            spans = set(merge_spans(example["merges"], n))
+            cell = out.setdefault(run["method"], {"n": 0, "left": 0, "right": 0, "spans": 0})
+            cell["n"] += 1
+            cell["left"] += spans == branching_spans(n, "left")
+            cell["right"] += spans == branching_spans(n, "right")
+            cell["spans"] += all(s in spans for s in data.operator_spans(example["text"]))
     return out
 
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from reinmax import statistics
 from reinmax.data import listops as data
 from reinmax.experiments import layer, progress_bar
-from reinmax.models.treelstm import TreeLSTMClassifier, merge_spans
+from reinmax.models.treelstm import TreeLSTMClassifier, branching_spans, merge_spans
 from .config import ListOpsConfig
 
 EXPERIMENT = "listops"
@@ -100,13 +100,14 @@ def tree_agreement(model: TreeLSTMClassifier, split: data.ListOpsSplit, keep: in
                    device=None) -> Dict[str, Any]:
     """Token mode only. Per operator depth: how many expressions' every ``[ OP ... ]`` span is a
     constituent of the greedy induced tree, and how many induced trees are exactly the
-    left-branching tree; the first ``keep`` expressions' merges (to draw them)."""
+    left-branching tree (``left``) or exactly the right-branching one (``right``; records made
+    before it was counted lack the key); the first ``keep`` expressions' merges (to draw them)."""
     if split.unit != "token":
         raise ValueError("tree_agreement: the split must be encoded in tokens (unit='token'); "
                          f"got unit={split.unit!r}")
     was_training = model.training
     model.eval()
-    by_depth: Dict[int, Dict[str, int]] = defaultdict(lambda: {"n": 0, "spans": 0, "left": 0})
+    by_depth: Dict[int, Dict[str, int]] = defaultdict(lambda: {"n": 0, "spans": 0, "left": 0, "right": 0})
     examples = []
     for start in range(0, len(split), 128):
         rows = list(range(start, min(start + 128, len(split))))
@@ -119,12 +120,13 @@ def tree_agreement(model: TreeLSTMClassifier, split: data.ListOpsSplit, keep: in
             entry = by_depth[data.depth(split.texts[i])]
             entry["n"] += 1
             entry["spans"] += all(s in spans for s in gold)
-            entry["left"] += spans == {(0, k) for k in range(2, n + 1)}
+            entry["left"] += spans == branching_spans(n, "left")
+            entry["right"] += spans == branching_spans(n, "right")
             if len(examples) < keep:
                 examples.append({"text": split.texts[i], "label": int(split.labels[i]),
                                  "merges": merges[row, :max(n - 1, 0)].tolist()})
     model.train(was_training)
-    total = {k: sum(e[k] for e in by_depth.values()) for k in ("n", "spans", "left")}
+    total = {k: sum(e[k] for e in by_depth.values()) for k in ("n", "spans", "left", "right")}
     return {"by_depth": {str(d): by_depth[d] for d in sorted(by_depth)}, "total": total,
             "examples": examples}
 
