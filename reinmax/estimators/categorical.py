@@ -382,7 +382,7 @@ Change it with :func:`gumbel_rao_kernel`, which puts the old values back."""
 @contextlib.contextmanager
 def gumbel_rao_kernel(**changes):
     """``with gumbel_rao_kernel(fused=False): ...``: run GR-MCK with other kernel settings (keys of
-    :data:`GUMBEL_RAO_KERNEL`), restored on leaving the block. Same numbers either way, up to
+    ``GUMBEL_RAO_KERNEL``), restored on leaving the block. Same numbers either way, up to
     rounding: the settings change speed, not the estimator."""
     unknown = set(changes) - set(GUMBEL_RAO_KERNEL)
     if unknown:

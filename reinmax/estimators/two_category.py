@@ -14,7 +14,7 @@ one-dimensional integral that a quadrature rule computes (``K="quadrature"``).
 These give the same estimators in distribution as the general code in :mod:`reinmax.estimators`
 (not the same random numbers): a softmax over a last dimension of size 2 costs dozens of times a
 sigmoid, and GR-MCK's ``K`` copies of the noise are replaced by a table per distinct logit row.
-ST and ReinMax (:class:`_STReinMax`) draw exactly the samples of the general code from the same
+ST and ReinMax (``_STReinMax``) draw exactly the samples of the general code from the same
 uniform numbers, and give its gradients to rounding.
 
 Every estimator here returns new tensors laid out like the caller's logits, with the categories

@@ -10,7 +10,8 @@ Three things every experiment chapter needs, kept here so that notebooks only ca
 * **Glue** (:func:`plain`, :func:`glue_numbers`, :func:`key_of`): MyST-NB shows a glued value by
   its ``repr``, so a numpy or torch scalar would print as ``np.float64(1.5)`` or
   ``tensor(1.5)`` in the prose. Everything glued goes through :func:`plain` first.
-* **Claim checks** (:func:`welch_test`, :func:`holm`, :func:`check_claims`): "method A's mean is
+* **Claim checks** (:func:`reinmax.statistics.welch_test`, :func:`reinmax.statistics.holm`,
+  :func:`reinmax.statistics.check_claims`): "method A's mean is
   below method B's" tested with Welch's t-test on the seeds, corrected for the number of claims
   checked together (Holm), with the smallest difference the seeds at hand could have detected,
   so a chapter says what its ``n`` seeds can and cannot support.
@@ -246,7 +247,7 @@ def comparison_markdown(rows: Sequence[Mapping[str, Any]], paper_label: str = "p
 
 
 def claims_markdown(rows: Sequence[Mapping[str, Any]], digits: Optional[int] = 2) -> str:
-    """:func:`check_claims`'s rows as a markdown table; differences at ``digits`` decimals, or
+    """:func:`reinmax.statistics.check_claims`'s rows as a markdown table; differences at ``digits`` decimals, or
     (``digits=None``) at 3 significant digits, for gaps far below 0.01."""
     def number(value, sign=""):
         if digits is None:

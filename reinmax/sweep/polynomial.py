@@ -1,7 +1,7 @@
 """Polynomial programming's temperature sweep over Table 7's grid, run by the sweep runner.
 
 The cells are the experiment's own runs (:func:`reinmax.experiments.polynomial.run`); a cell's
-record file is :func:`reinmax.experiments.polynomial.sweep_record_path`, where it always was, and
+record file is ``reinmax.experiments.polynomial.sweep_record_path``, where it always was, and
 :func:`reinmax.experiments.polynomial.chosen_temperatures` reads what a sweep chose.
 """
 import dataclasses

@@ -27,7 +27,7 @@ def temperature_grid(config: VAEConfig, taus: Sequence[float] = TEMPERATURES, *,
     ``<out_dir>/tau_<tau>/``; the combined record is written to
     ``<out_dir>/temperature_grid.json``. Returns ``{"experiment", "taus", "config", "runs",
     "wall_s", "provenance"}`` with one record per (configuration, method, temperature), whose
-    ``hyperparameters["tau"]`` says which; :func:`temperature_table` reads it.
+    ``hyperparameters["tau"]`` says which; :func:`reinmax.experiments.vae.temperature_table` reads it.
     """
     if not isinstance(config, VAEConfig):
         raise TypeError(f"config must be a VAEConfig; got {type(config).__name__}")

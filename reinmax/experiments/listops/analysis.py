@@ -46,7 +46,7 @@ def paper_claims(table1: Mapping[str, Mapping[str, Mapping[str, float]]], seeds:
 def our_claims(table: Mapping[str, Mapping[str, Mapping[str, Any]]], best: str = "ReinMax",
                alpha: float = 0.05, reverse: bool = False) -> List[Dict[str, Any]]:
     """The same claims on our per-seed accuracies (``training.final_table``), checked together by
-    :func:`reinmax.reporting.tables.check_claims` (Holm). ``reverse``: the opposite orderings, "``best`` below
+    :func:`reinmax.statistics.check_claims` (Holm). ``reverse``: the opposite orderings, "``best`` below
     each other method", so that a reversal is tested, not just read off the means."""
     claims = []
     for split in SPLITS:

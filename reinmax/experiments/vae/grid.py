@@ -34,7 +34,7 @@ def check_temperatures(taus) -> Tuple[float, ...]:
 def temperature_table(results: dict, metric: str = "train_neg_elbo"
                       ) -> Dict[Tuple[str, str, float], dict]:
     """``{(config, method, tau): {"mean", "std", "n", "per_seed"}}`` of the last epoch's
-    ``metric`` ("train_neg_elbo" or "test_neg_elbo") in a :func:`temperature_grid` record."""
+    ``metric`` ("train_neg_elbo" or "test_neg_elbo") in a :func:`reinmax.sweep.vae.temperature_grid` record."""
     if metric not in ("train_neg_elbo", "test_neg_elbo"):
         raise ValueError(f"metric must be 'train_neg_elbo' or 'test_neg_elbo'; got {metric!r}")
     return {(r["config"], r["method"], float(r["hyperparameters"]["tau"])): r["final"][metric]
@@ -63,7 +63,7 @@ def temperature_matrix(results: dict, config: str, metric: str = "train_neg_elbo
 
 def temperature_preferences(results: dict, metric: str = "train_neg_elbo"
                             ) -> Dict[Tuple[str, str], dict]:
-    """Section 6.6's claim per (configuration, method) of a :func:`temperature_grid` record:
+    """Section 6.6's claim per (configuration, method) of a :func:`reinmax.sweep.vae.temperature_grid` record:
     ``best_tau`` (lowest mean ``metric``), ``best`` (that mean), ``best_low`` and ``best_high``
     (the lowest mean over tau <= 1 and over tau >= 1; NaN if the grid has none there), the side of
     tau = 1 the paper says the method prefers (``paper_side``, None for methods it does not
