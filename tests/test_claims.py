@@ -176,3 +176,12 @@ def test_no_verdict_word_typed_in_converted_prose(tmp_path):
                     "```{note}\nThis one is not decided.\n```\n")
     assert [word for _, word in verdict_words.verdict_words(page)] == ["holds", "not decided"]
     assert verdict_words.check_book(tmp_path, allowed=frozenset()) == ["page.md:1: holds", "page.md:10: not decided"]
+
+
+def test_verdicts_glue_for_the_chapters(tmp_path, monkeypatch):
+    write_vae(tmp_path / "toy", "A", [100.0, 100.2, 99.9])
+    write_vae(tmp_path / "toy", "B", [110.0, 110.3, 109.8])
+    glued = {}
+    monkeypatch.setattr(claims, "CLAIMS", claims.CLAIMS + (TOY,))
+    claims.glue_verdicts(["toy"], tmp_path, glue=lambda key, value, display: glued.update({key: value}))
+    assert glued["claim_toy_verdict"] == "supported" and glued["claim_toy_family"] == "Table X (m = 2)"

@@ -30,7 +30,7 @@ from reinmax.experiments.polynomial import temperature_free
 from reinmax.experiments.records import RESULTS_DIR
 
 __all__ = ["Claim", "Verdict", "CLAIMS", "PAPER_ITEMS", "WORDS", "SCALES", "claim", "evaluate",
-           "evaluate_all", "front_rows", "front_markdown", "comparisons_markdown"]
+           "evaluate_all", "glue_verdicts", "front_rows", "front_markdown", "comparisons_markdown"]
 
 WORDS = ("supported", "contradicted", "not decided")
 """The three verdict words, defined in ``book/appendix/test_policy.md``."""
@@ -410,6 +410,24 @@ def _evaluate(claim: Claim, root: Path, members: List[Claim], variant: Optional[
 def evaluate_all(root: Union[str, Path] = RESULTS_DIR) -> Dict[str, Verdict]:
     """Every registered claim's verdict, by id."""
     return {c.id: evaluate(c, root) for c in CLAIMS}
+
+
+def glue_verdicts(claim_ids: Iterable[str], root: Union[str, Path] = RESULTS_DIR,
+                  glue: Optional[Callable[..., Any]] = None) -> Dict[str, Any]:
+    """Glue each claim's verdict for a chapter's prose: ``claim_<id>_verdict`` (the word),
+    ``claim_<id>_reason``, ``claim_<id>_family`` and, per variant ``k`` (0, 1, ...),
+    ``claim_<id>_variant<k>`` ("label: word"). Returns what was glued (see
+    :func:`reinmax.reporting.tables.glue_numbers`; ``glue`` defaults to ``myst_nb.glue``)."""
+    from .tables import glue_numbers
+    glued: Dict[str, Any] = {}
+    for claim_id in claim_ids:
+        verdict = evaluate(claim(claim_id), root)
+        values = {"verdict": verdict.word, "reason": verdict.reason,
+                  "family": f"{verdict.family} (m = {verdict.m})"}
+        values.update({f"variant{k}": f"{label}: {v.word}"
+                       for k, (label, v) in enumerate(verdict.variants.items())})
+        glued.update(glue_numbers(f"claim_{claim_id}", values, glue))
+    return glued
 
 
 # ----------------------------------------------------------------------------- exact checks
