@@ -185,3 +185,37 @@ def test_verdicts_glue_for_the_chapters(tmp_path, monkeypatch):
     monkeypatch.setattr(claims, "CLAIMS", claims.CLAIMS + (TOY,))
     claims.glue_verdicts(["toy"], tmp_path, glue=lambda key, value, display: glued.update({key: value}))
     assert glued["claim_toy_verdict"] == "supported" and glued["claim_toy_family"] == "Table X (m = 2)"
+
+
+def write_cell(folder: Path, method: str, tau: float, finals, p=2.0):
+    """A minimal polynomial cell record (one method, seeds 0..n-1): exact loss per epoch."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"p": p, "L": 128, "batch_size": 256, "setting": "A", "seeds": list(range(len(finals)))}
+    record = {"config": config, "optimum": 0.0,
+              "runs": [{"method": method, "tau": tau, "exact_loss": [[1.0, 0.5, f] for f in finals]}]}
+    (folder / f"p{p:g}_A_{method}_tau{tau:g}.json").write_text(json.dumps(record))
+
+
+def test_reinmax_temperature_variants(tmp_path):
+    """The main verdict uses ReinMax's temperature picked on untested seeds; the variants use
+    the one picked on the tested seeds and tau = 1."""
+    poly = tmp_path / "polynomial"
+    write_cell(poly / "cells", "ReinMax", 0.7, [0.10, 0.11, 0.09, 0.10])    # picked on tested seeds
+    write_cell(poly / "cells", "ReinMax", 1.0, [0.50, 0.52, 0.49, 0.51])
+    write_cell(poly / "cells", "ReinMax", 0.5, [0.30, 0.31, 0.29, 0.30])    # picked on seeds 10-14
+    write_cell(poly / "cells", "ST", 0.1, [0.40, 0.41, 0.39, 0.40])
+    for name, chosen in (("tested.json", {"ReinMax": 0.7, "ST": 0.1}), ("held.json", {"ReinMax": 0.5})):
+        (poly / name).write_text(json.dumps({"sweeps": [{"config": {"p": 2.0}, "chosen": chosen}]}))
+    toy = claims.Claim("poly", "Figure X", "Figure X", "ReinMax best", "06_polynomial_programming",
+                       "polynomial", "final_gap", "lower", (("polynomial/cells/*.json", "paper"),),
+                       (("*", "ReinMax", "ST"),),
+                       options=(("taus", "polynomial/tested.json"), ("reinmax_tau", "polynomial/held.json")),
+                       variants=(("tested", (("reinmax_tau", "polynomial/tested.json"),)),
+                                 ("one", (("reinmax_tau", 1.0),))))
+    verdict = claims.evaluate(toy, tmp_path)
+    assert verdict.word == "supported"
+    assert math.isclose(verdict.comparisons[0]["sample_a"]["mean"], 0.30)
+    assert verdict.variants["tested"].word == "supported"
+    assert verdict.variants["one"].word == "contradicted"
+    (poly / "held.json").unlink()                       # not run yet: no main verdict
+    assert claims.evaluate(toy, tmp_path).word == "not decided"

@@ -30,7 +30,7 @@ from reinmax.experiments.polynomial import temperature_free
 from reinmax.experiments.records import RESULTS_DIR
 
 __all__ = ["Claim", "Verdict", "CLAIMS", "PAPER_ITEMS", "WORDS", "SCALES", "claim", "evaluate",
-           "evaluate_all", "glue_verdicts", "front_rows", "front_markdown", "comparisons_markdown"]
+           "evaluate_all", "read", "glue_verdicts", "front_rows", "front_markdown", "comparisons_markdown"]
 
 WORDS = ("supported", "contradicted", "not decided")
 """The three verdict words, defined in ``book/appendix/test_policy.md``."""
@@ -361,7 +361,7 @@ def evaluate(claim: Union[Claim, str], root: Union[str, Path] = RESULTS_DIR,
     ``family`` label (or the claim alone when it is not registered); both directions of every
     testable comparison of the family are adjusted together. Variants (``claim.variants``) are
     evaluated too, each with the same options applied to the family's members that have it."""
-    claim = globals()["claim"](claim) if isinstance(claim, str) else claim
+    claim = _registered(claim) if isinstance(claim, str) else claim
     if claim.reader == "exact":
         return _exact(claim)
     members = _family(claim, family)
@@ -599,6 +599,9 @@ def claim(claim_id: str) -> Claim:
         if found.id == claim_id:
             return found
     raise KeyError(f"no claim {claim_id!r}; known: {', '.join(c.id for c in CLAIMS)}")
+
+
+_registered = claim      # for functions whose parameter is named claim
 
 
 # ----------------------------------------------------------------------------- the paper's items
