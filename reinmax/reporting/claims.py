@@ -682,13 +682,21 @@ def _paper_number(claim_: Claim, setting: str, method: str) -> Optional[Dict[str
     return entry if isinstance(entry, Mapping) and "mean" in entry else None
 
 
-def _show(sample: Mapping[str, Any], digits: int = 2) -> str:
+def _show(sample: Mapping[str, Any], spec: str = ".2f") -> str:
+    """A sample as ``mean ± sd (n=..)``, or ``median [low, high] (n=..)`` when it is split."""
     if sample["split"]:
-        return (f"median {sample['median']:.{digits}f} [{sample['low']:.{digits}f}, "
-                f"{sample['high']:.{digits}f}] (n={sample['n']})")
+        return (f"median {sample['median']:{spec}} [{sample['low']:{spec}}, "
+                f"{sample['high']:{spec}}] (n={sample['n']})")
     if sample["sd"] is None:
-        return f"{sample['mean']:.{digits}f} (n=1)"
-    return f"{sample['mean']:.{digits}f} ± {sample['sd']:.{digits}f} (n={sample['n']})"
+        return f"{sample['mean']:{spec}} (n=1)"
+    return f"{sample['mean']:{spec}} ± {sample['sd']:{spec}} (n={sample['n']})"
+
+
+def _spec(verdict: Verdict) -> str:
+    """Two decimals, or three significant digits where the values are small (polynomial gaps
+    of about 1e-4)."""
+    values = [abs(r[k]["mean"]) for r in verdict.comparisons if "sample_a" in r for k in ("sample_a", "sample_b")]
+    return ".3g" if values and max(values) < 0.1 else ".2f"
 
 
 def _ours(claim_: Claim, verdict: Verdict) -> Tuple[str, str]:
@@ -702,8 +710,8 @@ def _ours(claim_: Claim, verdict: Verdict) -> Tuple[str, str]:
     # else the closest of the supported ones.
     rank = {"contradicted": 0, "not decided": 1, "supported": 2}
     row = min(verdict.comparisons, key=lambda r: (rank[r["verdict"]], abs(r["difference"])))
-    digits = 5 if claim_.reader == "polynomial" else 2
-    ours = f"{row['a']} {_show(row['sample_a'], digits)} vs {row['b']} {_show(row['sample_b'], digits)} ({row['setting']})"
+    spec = _spec(verdict)
+    ours = f"{row['a']} {_show(row['sample_a'], spec)} vs {row['b']} {_show(row['sample_b'], spec)} ({row['setting']})"
     printed = _paper_number(claim_, row["setting"], row["a"])
     rival = _paper_number(claim_, row["setting"], row["b"])
     paper = (f"{row['a']} {printed['mean']:.2f} ± {printed['std']:.2f}"
@@ -755,21 +763,21 @@ def front_markdown(rows: Sequence[Mapping[str, Any]], link_prefix: str = "") -> 
                            "verdict", "why"], body)
 
 
-def comparisons_markdown(verdict: Verdict, digits: int = 3) -> str:
+def comparisons_markdown(verdict: Verdict) -> str:
     """Every comparison of a verdict: the two samples, the difference, the one-sided p-values
     adjusted in the Holm family, the smallest detectable difference and the comparison's word."""
     from .tables import markdown_table
-    body = []
+    body, spec = [], _spec(verdict)
     for row in verdict.comparisons:
         if "error" in row:
             body.append(["exact", "–", "–", f"{row['error']:.1e}", "–", "–", "–", row["verdict"]])
             continue
         tested = row["testable"]
-        body.append([row["setting"], f"{row['a']}: {_show(row['sample_a'], digits)}",
-                     f"{row['b']}: {_show(row['sample_b'], digits)}", f"{row['difference']:+.{digits}g}",
+        body.append([row["setting"], f"{row['a']}: {_show(row['sample_a'], spec)}",
+                     f"{row['b']}: {_show(row['sample_b'], spec)}", f"{row['difference']:+.3g}",
                      f"{row['holm_claimed']:.3g}" if tested else "–",
                      f"{row['holm_opposite']:.3g}" if tested else "–",
-                     f"{row['detectable']:.{digits}g}" if tested else "–", row["verdict"]])
+                     f"{row['detectable']:.3g}" if tested else "–", row["verdict"]])
     return markdown_table(["setting", "A (paper: better)", "B", "A - B", "Holm p, A better",
                            "Holm p, B better", f"detectable at alpha/m, {statistics.POWER:.0%} power",
                            "comparison"], body)
