@@ -7,7 +7,7 @@ import math
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 __all__ = ["agreement", "summary", "student_t_sf", "student_t_ppf", "welch_test", "holm", "bonferroni",
-           "check_claims"]
+           "check_claims", "ALPHA", "POWER", "describe", "detectable_difference", "test_family"]
 
 
 def summary(values: Iterable[float], ddof: int = 0) -> Dict[str, Any]:
@@ -198,3 +198,97 @@ def agreement(ours_mean: float, paper: Mapping[str, float], k: float = 2.0) -> D
     difference = float(ours_mean) - mean
     z = difference / std
     return {"difference": difference, "z": z, "within": bool(abs(z) <= k)}
+
+
+# ----------------------------------------------------------------------------- the test policy
+# Written once, before any record is read (book/appendix/test_policy.md states it in words):
+# every comparison "A better than B" is two one-sided Welch tests, A better and B better, and
+# both directions of every comparison of one table or figure form ONE Holm family of m = 2k
+# hypotheses at ALPHA. The detectable difference is stated at Holm's first step (ALPHA / m,
+# whatever the observed ranks) and POWER. Every spread shown is a sample sd (ddof = 1).
+ALPHA = 0.05
+"""The family-wise error rate of every Holm family."""
+POWER = 0.8
+"""The power at which the smallest detectable difference is stated."""
+
+
+def describe(values: Iterable[float]) -> Dict[str, Any]:
+    """A sample as the book shows it: ``mean``, ``sd`` (ddof = 1; None for one value), ``n``,
+    ``median``, ``low`` and ``high`` (the range), ``per_seed``, and ``split``: True where a gap
+    between consecutive sorted values is wider than half the range and ``n >= 4`` (a bimodal
+    sample or a lone outlier), where the median and range say more than mean and sd."""
+    values = [float(v) for v in list(values)]
+    if not values:
+        raise ValueError("values must hold at least one number; got an empty list")
+    ordered = sorted(values)
+    n = len(values)
+    middle = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+    spread = ordered[-1] - ordered[0]
+    gap = max((b - a for a, b in zip(ordered, ordered[1:])), default=0.0)
+    return {"mean": math.fsum(values) / n,
+            "sd": summary(values, ddof=1)["std"] if n >= 2 else None,
+            "n": n, "median": middle, "low": ordered[0], "high": ordered[-1],
+            "split": bool(n >= 4 and spread > 0 and gap > spread / 2), "per_seed": values}
+
+
+def detectable_difference(sd_a: float, n_a: int, sd_b: float, n_b: int, level: float,
+                          power: float = POWER) -> float:
+    """The smallest true difference of means that a one-sided Welch test at ``level`` detects
+    with probability ``power``, at these sds (ddof = 1) and sample sizes:
+    ``(t(1 - level, df) + t(power, df)) * se`` with ``se = sqrt(sd_a^2/n_a + sd_b^2/n_b)`` and
+    Welch–Satterthwaite ``df`` (the normal-approximation formula with t quantiles)."""
+    if not 0 < level < 1 or not 0 < power < 1:
+        raise ValueError(f"level and power must lie in (0, 1); got level={level!r}, power={power!r}")
+    if n_a < 2 or n_b < 2:
+        raise ValueError(f"n_a and n_b must be at least 2; got n_a={n_a!r}, n_b={n_b!r}")
+    va, vb = sd_a ** 2 / n_a, sd_b ** 2 / n_b
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return 0.0
+    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    return (student_t_ppf(1 - level, df) + student_t_ppf(power, df)) * se
+
+
+def test_family(comparisons: Sequence[Tuple[Any, Iterable[float], Iterable[float]]],
+                alpha: float = ALPHA, power: float = POWER) -> Dict[Any, Dict[str, Any]]:
+    """Test comparisons ``(key, a, b)`` together, each meaning "A is better: mean(a) < mean(b)"
+    (orient the values so that lower is better before calling).
+
+    Both directions of every testable comparison (two or more values on each side) are one
+    Holm family of ``m = 2k`` hypotheses. Per key: ``a`` and ``b`` (:func:`describe`),
+    ``difference`` (mean(a) - mean(b)), ``p_claimed`` and ``p_opposite`` (one-sided Welch),
+    ``holm_claimed`` and ``holm_opposite`` (adjusted in the family), ``m``, ``detectable`` (the
+    smallest difference detected with probability ``power`` at Holm's first step, level
+    ``alpha / m``) and ``verdict``: ``"supported"`` (A better, adjusted p < alpha),
+    ``"contradicted"`` (B better, adjusted p < alpha) or ``"not decided"`` (neither, or fewer
+    than two values on a side: ``testable`` False).
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be strictly between 0 and 1; got alpha={alpha!r}")
+    keys = [c[0] for c in comparisons]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"comparison keys must be distinct; got {keys!r}")
+    rows: Dict[Any, Dict[str, Any]] = {}
+    p_values: Dict[Tuple[Any, str], float] = {}
+    for key, a, b in comparisons:
+        a, b = describe(a), describe(b)
+        row = {"a": a, "b": b, "difference": a["mean"] - b["mean"], "testable": a["n"] >= 2 and b["n"] >= 2,
+               "p_claimed": None, "p_opposite": None, "holm_claimed": None, "holm_opposite": None,
+               "detectable": None, "verdict": "not decided"}
+        if row["testable"]:
+            row["p_claimed"] = welch_test(a["per_seed"], b["per_seed"], "less")["p"]
+            row["p_opposite"] = welch_test(a["per_seed"], b["per_seed"], "greater")["p"]
+            p_values[key, "claimed"], p_values[key, "opposite"] = row["p_claimed"], row["p_opposite"]
+        rows[key] = row
+    m = len(p_values)
+    adjusted = holm(p_values) if p_values else {}
+    for key, row in rows.items():
+        row["m"] = m
+        if not row["testable"]:
+            continue
+        row["holm_claimed"], row["holm_opposite"] = adjusted[key, "claimed"], adjusted[key, "opposite"]
+        row["verdict"] = ("supported" if row["holm_claimed"] < alpha else
+                          "contradicted" if row["holm_opposite"] < alpha else "not decided")
+        row["detectable"] = detectable_difference(row["a"]["sd"], row["a"]["n"], row["b"]["sd"],
+                                                  row["b"]["n"], alpha / m, power)
+    return rows

@@ -1,0 +1,221 @@
+"""The claims as data and the one test policy (reinmax.reporting.claims, reinmax.statistics).
+
+Verdicts come from records: a claim pointed at temporary records changes its verdict when the
+records change. The policy's numbers are checked against hand computations: Holm over both
+directions of every comparison (m = 2k), ddof = 1, and the detectable difference at Holm's first
+step and 80% power, where Student's t has closed-form quantiles (df = 2: two seeds a side with
+equal spreads).
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from reinmax import paper, statistics
+from reinmax.reporting import claims
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import verdict_words  # noqa: E402
+
+
+def write_vae(folder: Path, method: str, values, setting="8x4"):
+    """A minimal MNIST-VAE record (the shape reinmax.experiments.vae writes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(values)
+    mean = sum(values) / n
+    record = {"config": setting, "method": method, "seeds": list(range(n)),
+              "final": {"train_neg_elbo": {"mean": mean, "n": n, "per_seed": list(values),
+                                           "std": math.sqrt(sum((v - mean) ** 2 for v in values) / n)}}}
+    (folder / f"{setting}_{method}.json").write_text(json.dumps(record))
+
+
+TOY = claims.Claim("toy", "Table X", "Table X", "A is best", "07_mnist_vae", "vae", "train_neg_elbo",
+                   "lower", (("toy/*x*_*.json", "study"),), (("*", "A", "*"),))
+
+
+def test_a_claims_verdict_follows_its_records(tmp_path):
+    assert claims.evaluate(TOY, tmp_path).word == "not decided"          # no record yet
+    write_vae(tmp_path / "toy", "A", [100.0, 100.2, 99.9, 100.1])
+    write_vae(tmp_path / "toy", "B", [110.0, 110.3, 109.8, 110.1])
+    verdict = claims.evaluate(TOY, tmp_path)
+    assert verdict.word == "supported" and verdict.scales == ("study",) and verdict.m == 2
+    write_vae(tmp_path / "toy", "A", [120.0, 120.2, 119.9, 120.1])        # A now worse
+    assert claims.evaluate(TOY, tmp_path).word == "contradicted"
+    write_vae(tmp_path / "toy", "A", [105.0, 115.0, 104.0, 116.0])        # too noisy to tell
+    verdict = claims.evaluate(TOY, tmp_path)
+    assert verdict.word == "not decided" and "detectable" in verdict.reason
+
+
+def test_all_and_any(tmp_path):
+    write_vae(tmp_path / "toy", "A", [100.0, 100.1, 99.9])
+    write_vae(tmp_path / "toy", "B", [110.0, 110.1, 109.9])
+    write_vae(tmp_path / "toy", "C", [90.0, 90.1, 89.9])
+    assert claims.evaluate(TOY, tmp_path).word == "contradicted"          # A beats B, not C
+    anyone = claims.Claim(**{**TOY.__dict__, "quantifier": "any"})
+    assert claims.evaluate(anyone, tmp_path).word == "supported"
+
+
+def test_holm_family_holds_both_directions(tmp_path):
+    a, b, c = [1.0, 1.3, 0.8, 1.1], [1.9, 2.2, 1.7, 2.4], [0.2, 0.9, 0.4, 0.5]
+    rows = statistics.test_family([("ab", a, b), ("ac", a, c)])
+    assert all(row["m"] == 4 for row in rows.values())
+    p = {("ab", "claimed"): statistics.welch_test(a, b, "less")["p"],
+         ("ab", "opposite"): statistics.welch_test(a, b, "greater")["p"],
+         ("ac", "claimed"): statistics.welch_test(a, c, "less")["p"],
+         ("ac", "opposite"): statistics.welch_test(a, c, "greater")["p"]}
+    assert math.isclose(p["ab", "claimed"] + p["ab", "opposite"], 1.0)
+    # Holm by hand: sort the four p-values, multiply by 4, 3, 2, 1, keep the running maximum.
+    order = sorted(p, key=p.get)
+    running, adjusted = 0.0, {}
+    for rank, key in enumerate(order):
+        running = max(running, min(1.0, (4 - rank) * p[key]))
+        adjusted[key] = running
+    for key in ("ab", "ac"):
+        assert math.isclose(rows[key]["holm_claimed"], adjusted[key, "claimed"])
+        assert math.isclose(rows[key]["holm_opposite"], adjusted[key, "opposite"])
+    assert rows["ab"]["verdict"] == "supported" and rows["ac"]["verdict"] == "contradicted"
+    # The family spans a table's claims: two claims with one family label share m.
+    write_vae(tmp_path / "toy", "A", a)
+    write_vae(tmp_path / "toy", "B", b)
+    write_vae(tmp_path / "toy", "C", c)
+    first = claims.Claim(**{**TOY.__dict__, "pairs": (("*", "A", "B"),)})
+    second = claims.Claim(**{**TOY.__dict__, "id": "toy2", "pairs": (("*", "A", "C"),)})
+    verdict = claims.evaluate(first, tmp_path, family=[first, second])
+    assert verdict.m == 4 and math.isclose(verdict.comparisons[0]["holm_claimed"], adjusted["ab", "claimed"])
+    assert claims.evaluate(first, tmp_path).m == 2                          # alone: its own family
+
+
+def test_spreads_are_sample_sds_from_the_seeds(tmp_path):
+    values = [125.0, 126.5, 124.0]
+    mean = sum(values) / 3
+    hand = math.sqrt(sum((v - mean) ** 2 for v in values) / 2)
+    assert math.isclose(statistics.describe(values)["sd"], hand)
+    write_vae(tmp_path / "toy", "A", values)
+    write_vae(tmp_path / "toy", "B", [130.0, 131.0, 129.0])
+    sample = claims.evaluate(TOY, tmp_path).comparisons[0]["sample_a"]
+    stored = json.loads((tmp_path / "toy" / "8x4_A.json").read_text())["final"]["train_neg_elbo"]["std"]
+    assert math.isclose(sample["sd"], hand) and not math.isclose(sample["sd"], stored)   # record: ddof 0
+
+
+def test_split_samples_are_flagged():
+    assert statistics.describe([1.0, 1.1, 0.9, 1.05, 9.0])["split"]         # a lone outlier
+    assert statistics.describe([1.0, 1.1, 5.0, 5.2])["split"]               # two modes
+    assert not statistics.describe([1.0, 1.5, 2.0, 2.5, 3.0])["split"]
+    assert not statistics.describe([1.0, 1.1, 9.0])["split"]                # n = 3: never
+
+
+def t_quantile_df2(q):
+    """Student's t quantile for 2 degrees of freedom, in closed form."""
+    return (2 * q - 1) / math.sqrt(2 * q * (1 - q))
+
+
+def test_detectable_difference_at_holms_first_step_and_80_percent_power():
+    # Two seeds a side, equal sds of 1: se = 1 and Welch's df = 2 exactly.
+    a, b = [0.0, math.sqrt(2)], [5.0, 5.0 + math.sqrt(2)]
+    assert math.isclose(statistics.describe(a)["sd"], 1.0)
+    other = [0.0, 0.1], [0.2, 0.3]
+    rows = statistics.test_family([("ab", a, b), ("other", *other)])        # m = 4: level 0.0125
+    hand = t_quantile_df2(1 - 0.05 / 4) + t_quantile_df2(0.8)
+    assert math.isclose(rows["ab"]["detectable"], hand, rel_tol=1e-9)
+    assert math.isclose(statistics.detectable_difference(1.0, 2, 1.0, 2, 0.05 / 4), hand, rel_tol=1e-9)
+    # The level is Holm's first step for every comparison, whatever its observed rank.
+    assert rows["ab"]["p_claimed"] != rows["other"]["p_claimed"]
+    same_spread = statistics.test_family([("x", [0.0, 1.0], [9.0, 10.0]), ("y", [0.0, 1.0], [0.3, 1.3])])
+    assert math.isclose(same_spread["x"]["detectable"], same_spread["y"]["detectable"])
+    assert not math.isclose(statistics.detectable_difference(1.0, 2, 1.0, 2, 0.05 / 4, power=0.5), hand)
+
+
+def test_every_paper_item_has_a_row(tmp_path):
+    rows = claims.front_rows(tmp_path)              # no record: every row, quickly
+    items = {row["item"] for row in rows}
+    tables = {f"Table {key.split('_')[0][5:]}" for key in paper.tables() if key.startswith("table")
+              and key.split("_")[0][5:].isdigit()}
+    assert tables == {f"Table {n}" for n in range(1, 12)}
+    figures = {f"Figure {n}" for n in range(1, 11)}
+    statements = {"Theorem 3.1", "Theorem 3.2", "Remark 4.1", "Remark 4.2", "Section 5",
+                  "Section 6.1", "Section 6.2", "Section 6.3", "Section 6.4", "Section 6.5",
+                  "Section 6.6", "Appendix F.6"}
+    assert tables | figures | statements <= items
+    assert all(row["verdict"] in claims.WORDS + ("–",) for row in rows)
+    assert all(row["reason"] for row in rows)
+    listed = {c for item in claims.PAPER_ITEMS for c in item["claims"]}
+    assert listed == {c.id for c in claims.CLAIMS}                         # every claim on the page
+
+
+def test_every_registered_claim_reads_its_committed_records():
+    verdicts = claims.evaluate_all()
+    for claim in claims.CLAIMS:
+        verdict = verdicts[claim.id]
+        assert verdict.word in claims.WORDS
+        if claim.reader != "exact":
+            assert verdict.files, f"{claim.id} found no committed record"
+            family = [c for c in claims.CLAIMS if c.family == claim.family]
+            if not any(c.variants for c in family):      # (a variant's comparisons are apart)
+                assert verdict.m == 2 * sum(r["testable"] for c in family for r in verdicts[c.id].comparisons)
+    for name in ("theorem_3_1", "theorem_3_2", "remark_4_1", "remark_4_2"):
+        assert verdicts[name].word == "supported"
+
+
+def test_bad_claims_are_refused():
+    with pytest.raises(ValueError, match="better"):
+        claims.Claim("x", "T", "T", "", "", "vae", "m", "smaller")
+    with pytest.raises(ValueError, match="scale"):
+        claims.Claim("x", "T", "T", "", "", "vae", "m", "lower", (("a/*.json", "laptop"),))
+    with pytest.raises(KeyError, match="no claim"):
+        claims.claim("table99")
+
+
+def test_no_verdict_word_typed_in_converted_prose(tmp_path):
+    assert verdict_words.check_book() == []
+    page = tmp_path / "page.md"
+    page.write_text("The claim holds here.\n\nGlued: {glue:text}`word`, and `supported` as code.\n\n"
+                    "```{code-cell} python3\nprint('contradicted')\n```\n\n"
+                    "```{note}\nThis one is not decided.\n```\n")
+    assert [word for _, word in verdict_words.verdict_words(page)] == ["holds", "not decided"]
+    assert verdict_words.check_book(tmp_path, allowed=frozenset()) == ["page.md:1: holds", "page.md:10: not decided"]
+
+
+def test_verdicts_glue_for_the_chapters(tmp_path, monkeypatch):
+    write_vae(tmp_path / "toy", "A", [100.0, 100.2, 99.9])
+    write_vae(tmp_path / "toy", "B", [110.0, 110.3, 109.8])
+    glued = {}
+    monkeypatch.setattr(claims, "CLAIMS", claims.CLAIMS + (TOY,))
+    claims.glue_verdicts(["toy"], tmp_path, glue=lambda key, value, display: glued.update({key: value}))
+    assert glued["claim_toy_verdict"] == "supported" and glued["claim_toy_family"] == "Table X (m = 2)"
+
+
+def write_cell(folder: Path, method: str, tau: float, finals, p=2.0):
+    """A minimal polynomial cell record (one method, seeds 0..n-1): exact loss per epoch."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"p": p, "L": 128, "batch_size": 256, "setting": "A", "seeds": list(range(len(finals)))}
+    record = {"config": config, "optimum": 0.0,
+              "runs": [{"method": method, "tau": tau, "exact_loss": [[1.0, 0.5, f] for f in finals]}]}
+    (folder / f"p{p:g}_A_{method}_tau{tau:g}.json").write_text(json.dumps(record))
+
+
+def test_reinmax_temperature_variants(tmp_path):
+    """The main verdict uses ReinMax's temperature picked on untested seeds; the variants use
+    the one picked on the tested seeds and tau = 1."""
+    poly = tmp_path / "polynomial"
+    write_cell(poly / "cells", "ReinMax", 0.7, [0.10, 0.11, 0.09, 0.10])    # picked on tested seeds
+    write_cell(poly / "cells", "ReinMax", 1.0, [0.50, 0.52, 0.49, 0.51])
+    write_cell(poly / "cells", "ReinMax", 0.5, [0.30, 0.31, 0.29, 0.30])    # picked on seeds 10-14
+    write_cell(poly / "cells", "ST", 0.1, [0.40, 0.41, 0.39, 0.40])
+    for name, chosen in (("tested.json", {"ReinMax": 0.7, "ST": 0.1}), ("held.json", {"ReinMax": 0.5})):
+        (poly / name).write_text(json.dumps({"sweeps": [{"config": {"p": 2.0}, "chosen": chosen}]}))
+    toy = claims.Claim("poly", "Figure X", "Figure X", "ReinMax best", "06_polynomial_programming",
+                       "polynomial", "final_gap", "lower", (("polynomial/cells/*.json", "paper"),),
+                       (("*", "ReinMax", "ST"),),
+                       options=(("taus", "polynomial/tested.json"), ("reinmax_tau", "polynomial/held.json")),
+                       variants=(("tested", (("reinmax_tau", "polynomial/tested.json"),)),
+                                 ("one", (("reinmax_tau", 1.0),))))
+    verdict = claims.evaluate(toy, tmp_path)
+    assert verdict.word == "supported"
+    assert math.isclose(verdict.comparisons[0]["sample_a"]["mean"], 0.30)
+    assert verdict.variants["tested"].word == "supported"
+    assert verdict.variants["one"].word == "contradicted"
+    (poly / "held.json").unlink()                       # not run yet: no main verdict
+    assert claims.evaluate(toy, tmp_path).word == "not decided"
