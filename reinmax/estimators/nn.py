@@ -48,7 +48,9 @@ class StraightThrough(torch.nn.Module):
 
     ``forward(logits, *, sample=None, generator=None)`` passes ``sample`` and ``generator`` on
     to the estimator. The counter ``t`` is saved in the module's ``state_dict`` (extra state), so
-    a resumed run continues its schedule.
+    a resumed run continues its schedule. Under ``torch.compile`` the layer passes its current
+    temperature as a 0-d tensor, an input of the graph: a model whose schedule changes the
+    temperature at every step compiles once (``fullgraph=True``), not once per temperature.
     """
 
     def __init__(self, estimator: str = "ReinMax", tau: Union[float, Callable] = 1.0, *,
@@ -67,10 +69,25 @@ class StraightThrough(torch.nn.Module):
             raise ValueError(f"eval_mode must be one of {', '.join(map(repr, EVAL_MODES))}; "
                              f"got eval_mode={eval_mode!r}")
         self.hard, self.dim, self.return_soft, self.eval_mode = hard, dim, return_soft, eval_mode
-        self.t = 0
+        self._t, self._current = 0, torch.zeros((), dtype=torch.float64)
         self.tau = tau
 
     # ------------------------------------------------------------------ temperature
+    # Compiled code reads the temperature from a 0-d tensor that setting tau or t refills in
+    # place: an input of the compiled graph, where reading t or a float attribute would make
+    # torch.compile guard on its value and compile a new graph whenever it changes (every step,
+    # for an annealing schedule, until dynamo's recompile limit sends the layer back to eager).
+    # A plain attribute on the CPU in float64, not a buffer: model.half() must not round it.
+    @property
+    def t(self) -> int:
+        """The schedule's counter (0 at construction; :meth:`step` advances it)."""
+        return self._t
+
+    @t.setter
+    def t(self, value) -> None:
+        self._t = value
+        self._current.fill_(self.tau)
+
     @property
     def tau(self) -> float:
         """The current temperature (the number set, or the schedule evaluated at ``t``)."""
@@ -90,6 +107,7 @@ class StraightThrough(torch.nn.Module):
             self.tau       # evaluated once now, so that a bad schedule fails here
         else:
             self._schedule, self._tau = None, check_tau(value)
+        self._current.fill_(self.tau)
 
     @property
     def schedule(self) -> Optional[Callable]:
@@ -120,13 +138,15 @@ class StraightThrough(torch.nn.Module):
         """``(y_hard, y_soft)`` from the estimator at the current temperature (``y_hard`` alone
         when ``return_soft=False``); in ``eval()`` with ``eval_mode="argmax"``, the most likely
         outcome instead of a sample."""
+        # compiled: the temperature as a tensor input (see the property t), not as a constant
+        tau = self._current if torch.compiler.is_compiling() else self.tau
         if not self.training and self.eval_mode == "argmax":
             y_hard, y_soft = self._mode(logits)
         elif self.family == "bernoulli":
-            y_hard, y_soft = self.function(logits, self.tau, self.hard, sample=sample,
+            y_hard, y_soft = self.function(logits, tau, self.hard, sample=sample,
                                            generator=generator)
         else:
-            y_hard, y_soft = self.function(logits, self.tau, self.hard, dim=self.dim,
+            y_hard, y_soft = self.function(logits, tau, self.hard, dim=self.dim,
                                            sample=sample, generator=generator)
         return (y_hard, y_soft) if self.return_soft else y_hard
 
