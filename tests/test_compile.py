@@ -220,14 +220,13 @@ def test_two_calls_in_one_compiled_function_draw_anew(name):
 
 def test_binary_operators_fake_layouts_match_the_kernels():
     """torch.library.opcheck: the fake implementations give the kernels' shapes, dtypes and
-    strides (inductor reads the outputs with them), for broadcast inputs and categories not last;
-    the temperature is a tensor argument (a float one would be a constant of each graph)."""
+    strides (inductor reads the outputs with them), for broadcast inputs and categories not last."""
     from reinmax import _binary
     x = torch.randn(1, 5, 2, dtype=torch.float64).expand(4, 5, 2)
-    tau = torch.tensor(1.3, dtype=torch.float64)      # a tensor: see checks.check_tau
     for logits, dim in ((x, 2), (x.movedim(2, 0), 0), (torch.randn(4, 2, 3), 1)):
         index = torch.randint(0, 2, logits.movedim(dim, -1).shape[:-1])
-        for given in (None, index):
+        # tau: a 0-d tensor, or None for tau = 1 (two_category._op_tau)
+        for given, tau in ((None, None), (index, torch.tensor(1.3, dtype=torch.float64))):
             for reinmax_ in (False, True):
                 torch.library.opcheck(_binary._st_reinmax_op, (logits, given, None, tau, dim, reinmax_),
                                       test_utils=("test_schema", "test_faketensor"))

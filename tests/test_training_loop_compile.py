@@ -170,6 +170,27 @@ def test_layers_with_a_schedule_compile_once():
     assert _graphs() == 1, _graphs()
 
 
+def test_a_layer_whose_tau_is_set_by_hand_compiles_twice_at_most():
+    """layer.tau = value between steps (no schedule): one graph at tau = 1 (the estimators'
+    shortcuts) and one for every other value."""
+    layer = StraightThrough("ST")
+    x, w, sample = _inputs(5, seed=5)
+
+    def step(x):
+        y_hard, y_soft = layer(x, sample=sample)
+        return (torch.sin(y_hard * w + x)).sum() + (y_soft * w).sum()
+
+    backend = Counting()
+    compiled = torch.compile(step, backend=backend, fullgraph=True)
+    taus = [1.0, 0.5, 0.7, 1.0, 1.3, 2.0]
+    for tau in taus:
+        layer.tau = tau
+        got = torch.autograd.grad(compiled(x), x)[0]
+        torch.testing.assert_close(got, torch.autograd.grad(step(x), x)[0], rtol=1e-12, atol=1e-12)
+    assert backend.runs == len(taus)
+    assert _graphs() <= 2, _graphs()
+
+
 # ------------------------------------------------------------------ Bernoulli, full graph
 @pytest.mark.parametrize("name", BERNOULLI)
 def test_bernoulli_estimators_compile_into_one_graph_with_grad(name):

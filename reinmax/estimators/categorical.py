@@ -52,7 +52,8 @@ inputs checked); the shape and dtype checks run at trace time and cost nothing. 
 that changes between calls (annealing) stays in the graph: a 0-d tensor ``tau`` is an input of
 one graph, and a Python float, which dynamo turns into a symbolic float once it sees it change,
 gives at most two (the first call's, with the float as a constant, and one for every other
-value); the estimators compute with it as a 0-d tensor while compiling
+value; one more if it reaches exactly 1, where the estimators take shortcuts); the estimators
+compute with it as a 0-d tensor while compiling
 (:func:`reinmax.estimators.checks.check_tau`), and :class:`reinmax.estimators.nn.StraightThrough`
 passes its (scheduled) temperature as one. With two categories, the forward
 passes of ST, ReinMax, STGS and GST compile to one custom operator each (``reinmax::binary_*``,

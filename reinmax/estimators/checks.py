@@ -84,7 +84,11 @@ def check_tau(tau, like=None):
     value on the host (``.item()`` would break the graph; its value check is skipped, as the other
     value checks are while compiling), and a Python float, which dynamo turns into a symbolic
     float once it has seen it change, is multiplied into a tensor (``torch.tensor(tau)`` would
-    specialise on its value). Outside compiled code a tensor is read with ``.item()``."""
+    specialise on its value). The number 1 stays a number: the estimators' shortcuts at tau = 1
+    (e.g. the tempered softmax is the softmax) keep compiled code at its speed (ST's compiled
+    step was about 1.25x slower through the general formulas); on a symbolic float the
+    comparison is a guard, so a float annealed to exactly 1 compiles one more graph. Outside
+    compiled code a tensor is read with ``.item()``."""
     if isinstance(tau, torch.Tensor):
         if tau.numel() != 1:
             raise ValueError(f"tau must be a positive finite number; got a tensor of shape {tuple(tau.shape)}")
@@ -100,7 +104,7 @@ def check_tau(tau, like=None):
     # hold for every valid temperature, where math.isfinite breaks the graph. NaN fails both.
     if not 0 < value < math.inf:
         raise ValueError(f"tau must be a positive finite number (tau > 0); got tau={tau!r}")
-    if like is not None and torch.compiler.is_compiling():
+    if like is not None and torch.compiler.is_compiling() and value != 1.0:
         return like.new_ones((), dtype=_working(like)) * value
     return value
 

@@ -49,8 +49,9 @@ class StraightThrough(torch.nn.Module):
     ``forward(logits, *, sample=None, generator=None)`` passes ``sample`` and ``generator`` on
     to the estimator. The counter ``t`` is saved in the module's ``state_dict`` (extra state), so
     a resumed run continues its schedule. Under ``torch.compile`` the layer passes its current
-    temperature as a 0-d tensor, an input of the graph: a model whose schedule changes the
-    temperature at every step compiles once (``fullgraph=True``), not once per temperature.
+    temperature as a 0-d tensor, an input of the graph (the number 1 at tau = 1): a model whose
+    schedule changes the temperature at every step compiles once (``fullgraph=True``), not once
+    per temperature (twice if the temperature is exactly 1 at some step).
     """
 
     def __init__(self, estimator: str = "ReinMax", tau: Union[float, Callable] = 1.0, *,
@@ -78,6 +79,8 @@ class StraightThrough(torch.nn.Module):
     # torch.compile guard on its value and compile a new graph whenever it changes (every step,
     # for an annealing schedule, until dynamo's recompile limit sends the layer back to eager).
     # A plain attribute on the CPU in float64, not a buffer: model.half() must not round it.
+    # At tau = 1 it passes the number 1 instead, for the estimators' shortcuts (checks.check_tau):
+    # compiled code guards on the flag _unit only.
     @property
     def t(self) -> int:
         """The schedule's counter (0 at construction; :meth:`step` advances it)."""
@@ -86,7 +89,12 @@ class StraightThrough(torch.nn.Module):
     @t.setter
     def t(self, value) -> None:
         self._t = value
-        self._current.fill_(self.tau)
+        self._refill()
+
+    def _refill(self) -> None:
+        tau = self.tau
+        self._current.fill_(tau)
+        self._unit = tau == 1.0
 
     @property
     def tau(self) -> float:
@@ -107,7 +115,7 @@ class StraightThrough(torch.nn.Module):
             self.tau       # evaluated once now, so that a bad schedule fails here
         else:
             self._schedule, self._tau = None, check_tau(value)
-        self._current.fill_(self.tau)
+        self._refill()
 
     @property
     def schedule(self) -> Optional[Callable]:
@@ -139,7 +147,11 @@ class StraightThrough(torch.nn.Module):
         when ``return_soft=False``); in ``eval()`` with ``eval_mode="argmax"``, the most likely
         outcome instead of a sample."""
         # compiled: the temperature as a tensor input (see the property t), not as a constant
-        tau = self._current if torch.compiler.is_compiling() else self.tau
+        # (nor reading t: self.tau evaluates the schedule)
+        if torch.compiler.is_compiling():
+            tau = 1.0 if self._unit else self._current
+        else:
+            tau = self.tau
         if not self.training and self.eval_mode == "argmax":
             y_hard, y_soft = self._mode(logits)
         elif self.family == "bernoulli":

@@ -320,7 +320,7 @@ def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax:
         # 1 - U with U uniform in [0, 1): the general code's numbers, in (0, 1].
         index, u = None, uniform(last.shape[:-1], last, generator, uniforms)
     if compiling:    # one opaque operator around the same kernels (see _st_reinmax_op)
-        y_hard, y_soft, _ = _st_reinmax_op(logits, index, u, tau, dim, reinmax)
+        y_hard, y_soft, _ = _st_reinmax_op(logits, index, u, _op_tau(tau), dim, reinmax)
     else:
         y_hard, y_soft, _ = _STReinMax.apply(logits, index, u, tau, dim, reinmax)
     check_rows(last)
@@ -440,7 +440,7 @@ def stgs(logits: Tensor, tau: float, dim: int, sample, generator) -> Tuple[Tenso
         # One opaque operator (see _gumbel_op); it draws its own numbers unless a generator's are
         # needed (drawn outside the graph, as uniform() does).
         v = None if generator is None else uniform(difference.shape, difference, generator)
-        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, v, tau, dim, "stgs", 0.0)
+        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, v, _op_tau(tau), dim, "stgs", 0.0)
         return mark_invalid(y_hard, invalid, dim), y_soft
     work = difference.to(working_dtype(logits))
     first, z = _stgs_difference(work, index, uniform(work.shape, work, generator))
@@ -554,7 +554,7 @@ def gst(logits: Tensor, tau: float, dim: int, sample, generator,
         u = (None if sample is not None or (generator is None and uniforms is None)
              else uniform(difference.shape, difference, generator, uniforms))
         kind, gap = ("gst-p", 0.0) if gap == "p" else ("gst", float(gap))
-        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, u, tau, dim, kind, gap)
+        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, u, _op_tau(tau), dim, kind, gap)
         return mark_invalid(y_hard, invalid, dim), y_soft
     first, invalid = _draw_first(difference, logits, sample, generator, uniforms)
     z = _gst_difference(difference, first, gap)
@@ -589,12 +589,19 @@ def _gst_difference(difference: Tensor, first: Tensor, gap: Union[float, str]) -
 _DRAWS = (torch.Tag.nondeterministic_seeded, torch.Tag.needs_exact_strides)
 
 
+def _op_tau(tau) -> Optional[Tensor]:
+    """The operators' temperature: a 0-d tensor, or None for tau = 1 (where the kernels take
+    their shortcuts). A float argument would be a constant of the graph, compiled anew for every
+    temperature; check_tau hands the estimators a tensor while compiling, or the number 1."""
+    return None if unit_tau(tau) else torch.as_tensor(tau)
+
+
 @torch.library.custom_op("reinmax::binary_st_reinmax", mutates_args=(), tags=_DRAWS)
-def _st_reinmax_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: Tensor,
+def _st_reinmax_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: Optional[Tensor],
                    dim: int, reinmax: bool) -> Tuple[Tensor, Tensor, Tensor]:
     """:class:`_STReinMax`'s forward; with neither ``index`` nor ``u``, draws ``u`` from the
-    global generator (torch.rand, as eager code does). ``tau``: a 0-d tensor (a float argument
-    would be a constant of the graph, compiled anew for every temperature; see check_tau)."""
+    global generator (torch.rand, as eager code does). ``tau``: see _op_tau."""
+    tau = 1.0 if tau is None else tau
     with torch.no_grad():     # as in an autograd Function's forward: the in-place kernels
         if index is None and u is None:
             u = uniform(logits.shape[:dim] + logits.shape[dim + 1:], logits, None)
@@ -634,6 +641,7 @@ def _st_reinmax_backward(ctx, grad_hard, grad_soft, _):
     # with the loss's gradient and with the sum over a broadcast batch (no per-sample gradient
     # is written out); as one more opaque operator it measured slower than eager.
     logits, probs, factor, tau = ctx.saved_tensors
+    tau = 1.0 if tau is None else tau
     grad = _st_reinmax_grad(grad_hard, grad_soft, logits, probs, factor, tau, ctx.dim, ctx.reinmax)
     return grad, None, None, None, None, None
 
@@ -642,12 +650,13 @@ _st_reinmax_op.register_autograd(_st_reinmax_backward, setup_context=_st_reinmax
 
 
 @torch.library.custom_op("reinmax::binary_gumbel", mutates_args=(), tags=_DRAWS)
-def _gumbel_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: Tensor, dim: int,
+def _gumbel_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: Optional[Tensor], dim: int,
                kind: str, gap: float) -> Tuple[Tensor, Tensor, Tensor]:
     """STGS (``kind="stgs"``), GST with a fixed ``gap`` (``"gst"``) or GST-p (``"gst-p"``):
     :class:`_BinaryThrough`'s forward and the weight its backward uses. ``u``: the uniform
     numbers in (0, 1] (STGS: ``v``; GST: the sample's), drawn from the global generator when
-    not given (GST given ``index`` draws nothing)."""
+    not given (GST given ``index`` draws nothing). ``tau``: see _op_tau."""
+    tau = 1.0 if tau is None else tau
     with torch.no_grad():
         last = logits.movedim(dim, -1)
         difference = last[..., 0] - last[..., 1]
