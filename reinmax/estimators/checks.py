@@ -86,7 +86,7 @@ def check_tau(tau, like=None):
     float once it has seen it change, is multiplied into a tensor (``torch.tensor(tau)`` would
     specialise on its value). The number 1 stays a number: the estimators' shortcuts at tau = 1
     (e.g. the tempered softmax is the softmax) keep compiled code at its speed (ST's compiled
-    step was about 1.25x slower through the general formulas); on a symbolic float the
+    step ran measurably slower through the general formulas); on a symbolic float the
     comparison is a guard, so a float annealed to exactly 1 compiles one more graph. Outside
     compiled code a tensor is read with ``.item()``."""
     if isinstance(tau, torch.Tensor):
