@@ -225,12 +225,13 @@ def test_binary_operators_fake_layouts_match_the_kernels():
     x = torch.randn(1, 5, 2, dtype=torch.float64).expand(4, 5, 2)
     for logits, dim in ((x, 2), (x.movedim(2, 0), 0), (torch.randn(4, 2, 3), 1)):
         index = torch.randint(0, 2, logits.movedim(dim, -1).shape[:-1])
-        for given in (None, index):
+        # tau: a 0-d tensor, or None for tau = 1 (two_category._op_tau)
+        for given, tau in ((None, None), (index, torch.tensor(1.3, dtype=torch.float64))):
             for reinmax_ in (False, True):
-                torch.library.opcheck(_binary._st_reinmax_op, (logits, given, None, 1.3, dim, reinmax_),
+                torch.library.opcheck(_binary._st_reinmax_op, (logits, given, None, tau, dim, reinmax_),
                                       test_utils=("test_schema", "test_faketensor"))
             for kind in ("stgs", "gst", "gst-p"):
-                torch.library.opcheck(_binary._gumbel_op, (logits, given, None, 1.3, dim, kind, 1.0),
+                torch.library.opcheck(_binary._gumbel_op, (logits, given, None, tau, dim, kind, 1.0),
                                       test_utils=("test_schema", "test_faketensor"))
 
 

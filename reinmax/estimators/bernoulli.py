@@ -28,9 +28,14 @@ With ``q = sigmoid(a / tau)``, ``p = sigmoid(a)`` and the upstream gradient ``g`
 
 The backward formulas are written with differentiable operations, so a second derivative (with
 the sample and the noise held fixed, as the first derivative holds them) is available under
-``create_graph=True``. ``sample=`` takes 0/1 values (bool, integer or floating) shaped like
-``logits``: tests enumerate samples with it, and the Gumbel estimators then draw their noise
-conditionally on it. ``generator=`` takes a ``torch.Generator`` (``None``: PyTorch's global one).
+``create_graph=True``, and forward-mode AD (``torch.func.jvp``, forward-over-reverse) multiplies
+the tangent by the same slope. Under ``torch.compile`` each compiles into one graph
+(``fullgraph=True``, logits requiring grad or not) and takes a temperature that changes between
+calls without compiling anew, as the categorical estimators do
+(:mod:`reinmax.estimators.categorical`). ``sample=`` takes 0/1 values (bool, integer or floating)
+shaped like ``logits``: tests enumerate samples with it, and the Gumbel estimators then draw
+their noise conditionally on it. ``generator=`` takes a ``torch.Generator`` (``None``: PyTorch's
+global one).
 
 These functions are registered in :mod:`reinmax.estimators.registry` as the family ``"bernoulli"``
 ("ST-Bernoulli", "ReinMax-Bernoulli", "STGS-Bernoulli", "GR-MCK-Bernoulli"): look them up with
@@ -44,6 +49,7 @@ import torch
 from .checks import check_generator, check_positive_int, check_tau, validate_args_enabled
 from .registry import EstimatorSpec, OptionRule, register
 from .sampling import exponential, uniform, working_dtype
+from .transforms import without_jvp
 
 Tensor = torch.Tensor
 Pair = Tuple[Tensor, Tensor]
@@ -108,12 +114,15 @@ def _draw(logits: Tensor, sample, generator) -> Tensor:
 
 # ----------------------------------------------------------------------------- backward
 class _Through(torch.autograd.Function):
-    """Forward: ``value`` (the sample, or a relaxation); backward: ``grad * slope(logits, *fixed)``.
+    """Forward: ``value`` (the sample, or a relaxation); backward: ``grad * slope(...)``.
 
-    ``slope`` is the estimator's backward formula, a function of the logits and of what it holds
-    fixed (the sample, the noise). It is evaluated in backward with differentiable operations on
-    the saved logits, so the backward is itself differentiable (``create_graph=True``), and
-    torch.func (vmap, grad) batches it by a generated rule."""
+    ``slope`` is the estimator's backward formula, ``slope(logits, value, *fixed)``: a function
+    of the logits, of the value (the sample, for ST and ReinMax: passed once, as torch.compile
+    refuses the same tensor as two inputs of a Function) and of what else it holds fixed (the
+    noise). It is evaluated in backward with differentiable operations on the saved logits, so
+    the backward is itself differentiable (``create_graph=True``); torch.func (vmap, grad)
+    batches it by a generated rule, and forward-mode AD (``torch.func.jvp``) multiplies the
+    tangent by the same slope (the Jacobian is diagonal)."""
     generate_vmap_rule = True
 
     @staticmethod
@@ -122,20 +131,33 @@ class _Through(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        logits, _, slope, *fixed = inputs
+        logits, value, slope, *fixed = inputs
         ctx.slope = slope
-        ctx.save_for_backward(logits, *fixed)
+        ctx.save_for_backward(logits, value, *fixed)
+        ctx.save_for_forward(logits, value, *fixed)
 
     @staticmethod
     def backward(ctx, grad):
-        logits, *fixed = ctx.saved_tensors
-        work = logits.to(working_dtype(logits))
-        weight = ctx.slope(work, *fixed)
-        return (grad * weight).to(logits.dtype), None, None, *([None] * len(fixed))
+        logits, _, *fixed = ctx.saved_tensors
+        return (grad * _Through.weight(ctx)).to(logits.dtype), None, None, *([None] * len(fixed))
+
+    @staticmethod
+    def jvp(ctx, tangent, *_):
+        return (tangent * _Through.weight(ctx)).to(ctx.saved_tensors[0].dtype)
+
+    @staticmethod
+    def weight(ctx) -> Tensor:
+        """The slope at the saved logits (working dtype)."""
+        logits, value, *fixed = ctx.saved_tensors
+        return ctx.slope(logits.to(working_dtype(logits)), value, *fixed)
+
+
+_ThroughCompiled = without_jvp(_Through)
 
 
 def _result(logits: Tensor, value: Tensor, slope, *fixed) -> Pair:
-    return _Through.apply(logits, value, slope, *fixed), torch.sigmoid(logits)
+    function = _ThroughCompiled if torch.compiler.is_compiling() else _Through
+    return function.apply(logits, value, slope, *fixed), torch.sigmoid(logits)
 
 
 def _logistic_slope(x: Tensor, tau: float) -> Tensor:
@@ -173,9 +195,9 @@ def st(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=None,
     """
     _check_hard("st", hard)
     _check_logits(logits, generator)
-    tau = check_tau(tau)
+    tau = check_tau(tau, logits)
     b = _draw(logits, sample, generator)
-    return _result(logits, b, lambda a, b: _st_slope(a, b, tau), b)
+    return _result(logits, b, lambda a, b: _st_slope(a, b, tau))
 
 
 def reinmax(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=None,
@@ -190,9 +212,9 @@ def reinmax(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=None,
     """
     _check_hard("reinmax", hard)
     _check_logits(logits, generator)
-    tau = check_tau(tau)
+    tau = check_tau(tau, logits)
     b = _draw(logits, sample, generator)
-    return _result(logits, b, lambda a, b: _reinmax_slope(a, b, tau), b)
+    return _result(logits, b, lambda a, b: _reinmax_slope(a, b, tau))
 
 
 def _conditional_logistic(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -222,7 +244,7 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=None,
     ``b_hard``. Returns ``(b_hard, sigmoid(logits))``.
     """
     _check_logits(logits, generator)
-    tau = check_tau(tau)
+    tau = check_tau(tau, logits)
     if logistic is not None and sample is not None:
         raise ValueError("stgs takes either logistic= or sample=, not both")
     work = logits.detach().to(working_dtype(logits))
@@ -240,7 +262,7 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=None,
             x = _conditional_logistic(work, b, v)
     noise = torch.nan_to_num(x - work, nan=0.0)      # an infinite logit: no noise, no gradient
     value = b if hard else torch.sigmoid(x / tau)
-    return _result(logits, value, lambda a, noise: _gumbel_slope(a, noise, tau), noise)
+    return _result(logits, value, lambda a, _, noise: _gumbel_slope(a, noise, tau), noise)
 
 
 def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=None,
@@ -256,7 +278,7 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=No
     ``(b_hard, sigmoid(logits))``.
     """
     _check_logits(logits, generator)
-    tau = check_tau(tau)
+    tau = check_tau(tau, logits)
     K = check_positive_int("K", K)
     b = _draw(logits, sample, generator)
     work = logits.detach().to(working_dtype(logits))
@@ -269,7 +291,7 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, sample=No
     x = torch.where(one, x_abs, -x_abs)
     noise = torch.nan_to_num(x - work, nan=0.0, posinf=math.inf, neginf=-math.inf)
     value = b if hard else torch.sigmoid(x / tau).mean(0)
-    return _result(logits, value, lambda a, noise: _gumbel_slope(a, noise, tau), noise)
+    return _result(logits, value, lambda a, _, noise: _gumbel_slope(a, noise, tau), noise)
 
 
 # ------------------------------------------------------------------------ the registry

@@ -27,6 +27,17 @@ derivative taken with ``create_graph=True`` works, a second one raises a ``Runti
 it. PyTorch does not support double backward through code compiled by ``torch.compile``.
 Either output may go unused: its gradient is then simply absent.
 
+**Forward-mode AD** (``torch.func.jvp``, ``torch.func.jacfwd``, ``torch.autograd.forward_ad``, and
+forward-over-reverse Hessian-vector products ``jvp(grad(f))``) works through every estimator here:
+the tangent of ``y_hard`` is the estimator's Jacobian (the matrix whose transpose its backward
+applies, sample and noise held fixed) times the tangent of the logits, and ``y_soft``'s is
+softmax's. The fused Functions (ST, ReinMax, the 1/n forms, the two-category forms of STGS and
+GST) have ``jvp`` rules in closed form; the rest is differentiated by autograd (GR-MCK takes its
+unfused form in forward mode). Except for ST, the estimated gradient is not the gradient of
+anything, so the Jacobian ``M`` of the gradient is not symmetric: ``jvp(grad(f))`` gives ``M v``,
+a double backward (``autograd.grad(g, x, v)``) gives ``M^T v``. ``tests/test_forward_mode.py``
+checks the jvp against the VJPs and the defining formulas, in float64.
+
 **torch.compile.** With ``reinmax.set_validate_args(False)`` every estimator here compiles into
 one graph (``fullgraph=True``) when it draws from PyTorch's global generator or is given its
 randomness: ``sample=``, ``gumbels=`` (STGS), or ``uniforms=`` (ST, ReinMax, GST and the 1/n
@@ -37,9 +48,14 @@ draw (once; STGS with more than two categories and GR-MCK draw twice: the catego
 noise), and the call still gives eager's numbers. With the checks on, the checks that read
 values on the host (NaN logits, sample indices in range, ``uniforms`` in [0, 1)) would each
 break the graph, so they are skipped while compiling (run the function once eagerly to have the
-inputs checked); the shape and dtype checks run at trace time and cost nothing. Either way a
-``tau`` given as a tensor input of the compiled function breaks the graph (``fullgraph=True``
-fails): it is read with ``.item()``; pass a Python float. With two categories, the forward
+inputs checked); the shape and dtype checks run at trace time and cost nothing. A temperature
+that changes between calls (annealing) stays in the graph: a 0-d tensor ``tau`` is an input of
+one graph, and a Python float, which dynamo turns into a symbolic float once it sees it change,
+gives at most two (the first call's, with the float as a constant, and one for every other
+value; one more if it reaches exactly 1, where the estimators take shortcuts); the estimators
+compute with it as a 0-d tensor while compiling
+(:func:`reinmax.estimators.checks.check_tau`), and :class:`reinmax.estimators.nn.StraightThrough`
+passes its (scheduled) temperature as one. With two categories, the forward
 passes of ST, ReinMax, STGS and GST compile to one custom operator each (``reinmax::binary_*``,
 in :mod:`reinmax.estimators.two_category`) that runs the eager kernels and draws with ``torch.rand`` from the
 global generator, so that compiled and eager code draw the same numbers from the same seed;
@@ -54,10 +70,11 @@ import torch
 
 from . import two_category
 from .checks import (check_generator, check_logits, check_positive_int, check_softmax_rows,
-                      check_tau, check_values, mark_invalid, sample_index)
+                     check_tau, check_values, mark_invalid, sample_index, unit_tau)
 from .registry import EstimatorSpec, OptionRule, register
 from .sampling import (draw_index_unchecked, exponential, inside_transform, inside_vmap, inverse_cdf, one_hot,
                        uniform, working_dtype)
+from .transforms import symmetric_jvp, without_jvp
 
 Tensor = torch.Tensor
 Pair = Tuple[Tensor, Tensor]
@@ -74,7 +91,7 @@ __all__ = ["st", "reinmax", "stgs", "gumbel_rao", "gst", "reinmax_uniform_baseli
 
 def _prepare(logits: Tensor, tau, dim: int) -> Tuple[Tensor, float, int]:
     dim = check_logits(logits, dim)
-    tau = check_tau(tau)
+    tau = check_tau(tau, logits)
     return logits.movedim(dim, -1), tau, dim
 
 
@@ -157,7 +174,9 @@ class _SampleFunction(torch.autograd.Function):
         ctx.set_materialize_grads(False)   # an output the loss does not use costs no work
         ctx.tau = tau
         # logits are kept only to form softmax(logits / tau) lazily in backward when tau != 1.
-        ctx.save_for_backward(logits if tau != 1.0 else None, probs, index)
+        saved = (None if unit_tau(tau) else logits, probs, index)
+        ctx.save_for_backward(*saved)
+        ctx.save_for_forward(*saved)      # the same tensors for jvp (symmetric_jvp)
 
 
 # Function.apply binds its arguments with inspect.signature(forward) on every call when
@@ -171,7 +190,7 @@ class _STFunction(_SampleFunction):
         logits, probs, index = ctx.saved_tensors
         tau = ctx.tau
         # ST: VJP(softmax_tau, g) / tau for y_hard's gradient g, plus VJP(softmax, s) for y_soft's.
-        if tau == 1.0:   # both are VJPs at probs: one VJP of the summed gradient
+        if unit_tau(tau):   # both are VJPs at probs: one VJP of the summed gradient
             total = grad_hard if grad_soft is None else grad_soft if grad_hard is None else grad_hard + grad_soft
             return (None if total is None else _softmax_vjp(probs, total)), None, None, None
         grad = None
@@ -182,6 +201,10 @@ class _STFunction(_SampleFunction):
             soft = _softmax_vjp(probs, grad_soft)
             grad = soft if grad is None else (grad.add_(soft) if _in_place_ok() else grad + soft)
         return grad, None, None, None
+
+    # Forward mode: ST's Jacobian diag(q) - q q^T over tau (q = softmax(logits / tau)) and
+    # ReinMax's, 2 such at the midpoint (q + D) / 2 minus 1/2 at softmax(logits), are symmetric.
+    jvp = symmetric_jvp(backward, outputs=3)
 
 
 class _ReinMaxFunction(_SampleFunction):
@@ -201,7 +224,7 @@ class _ReinMaxFunction(_SampleFunction):
         in_place = _in_place_ok()
         index = index.unsqueeze(-1)
         h = grad_hard - grad_hard.gather(-1, index)
-        if tau == 1.0:
+        if unit_tau(tau):
             if grad_soft is not None:
                 shift = torch.linalg.vecdot(probs, grad_soft).unsqueeze(-1)
                 h = (h.add_(grad_soft, alpha=2.0).sub_(shift, alpha=2.0) if in_place
@@ -223,6 +246,12 @@ class _ReinMaxFunction(_SampleFunction):
         grad = _addcmul(grad, probs, r, 1.0, in_place)
         return grad, None, None, None
 
+    jvp = symmetric_jvp(backward, outputs=3)    # see _STFunction
+
+
+# torch.compile cannot trace a Function that defines jvp: these run while compiling.
+_COMPILED = {"st": without_jvp(_STFunction), "reinmax": without_jvp(_ReinMaxFunction)}
+
 
 def _no_two_draws(sample, uniforms) -> None:
     if sample is not None and uniforms is not None:
@@ -233,7 +262,7 @@ def _fused(function, logits, tau, hard, dim, sample, generator, name, uniforms) 
     _no_soft_form(name, hard)
     check_generator(generator)
     dim = check_logits(logits, dim)
-    tau = check_tau(tau)
+    tau = check_tau(tau, logits)
     _no_two_draws(sample, uniforms)
     if logits.shape[dim] == 2:    # same samples from the same random numbers, sigmoid form
         # (a name, not `function is ...`: torch.compile cannot trace `is` between two classes)
@@ -244,6 +273,8 @@ def _fused(function, logits, tau, hard, dim, sample, generator, name, uniforms) 
         (index, invalid), u = sample_index(sample, logits), None
     else:
         index, u = None, uniform(logits.shape[:-1], logits, generator, uniforms)
+    if torch.compiler.is_compiling():
+        function = _COMPILED[name]
     y_hard, y_soft, _ = function.apply(logits, index, u, tau)
     y_hard = mark_invalid(y_hard, invalid)
     check_softmax_rows(y_soft, logits)
@@ -353,7 +384,8 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
             e = exponential(tuple(logits.shape), logits, generator)
             noise = _noise_from_perturbed(_gumbel_given_sample(logits.to(e.dtype), index, e),
                                           logits).to(logits.dtype)
-    relaxed = torch.softmax((logits + noise) / tau, -1)
+    # noise.detach(): no_grad does not stop forward-mode AD (jvp), and the noise is held fixed.
+    relaxed = torch.softmax((logits + noise.detach()) / tau, -1)
     y = mark_invalid(_through(one_hot(index, logits), relaxed) if hard else relaxed, invalid)
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
 
@@ -525,11 +557,14 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
         check_softmax_rows(probs, logits)
         index, invalid = draw_index_unchecked(probs, logits, sample, generator)
     work = working_dtype(logits)
-    if GUMBEL_RAO_KERNEL["fused"] and not inside_transform() and tau <= _gr_tau_limit(work):
+    # The fused Function has no jvp rule: dual tensors (torch.autograd.forward_ad) take the
+    # unfused path, as torch.func transforms do.
+    dual = torch.autograd.forward_ad.unpack_dual(logits).tangent is not None
+    if GUMBEL_RAO_KERNEL["fused"] and not inside_transform() and not dual and tau <= _gr_tau_limit(work):
         y = mark_invalid(_GumbelRaoFunction.apply(logits, index, tau, K, generator, hard), invalid)
         return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
-    # Under torch.func transforms (the Function is written for plain autograd) and at very high
-    # temperatures: the unfused reference.
+    # Under torch.func transforms (the Function is written for plain autograd), in forward mode
+    # and at very high temperatures: the unfused reference.
     relaxed = _gr_reference_relaxed(logits, index, tau, K, generator)
     y = mark_invalid(_through(one_hot(index, logits), relaxed) if hard else relaxed, invalid)
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
@@ -545,7 +580,7 @@ def _gr_reference_relaxed(logits: Tensor, index: Tensor, tau: float, K: int,
         e = exponential((K,) + tuple(logits.shape), logits, generator)
         noise = _noise_from_perturbed(_gumbel_given_sample(logits.to(work), index, e),
                                       logits).to(logits.dtype)
-    return torch.softmax((logits + noise) / tau, -1).mean(0)
+    return torch.softmax((logits + noise.detach()) / tau, -1).mean(0)    # detach: see stgs
 
 
 def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
@@ -590,7 +625,7 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
         move = raise_chosen - lower_others
         # A sampled masked category (sample=, logit -inf) is raised to the top: -inf + inf would be NaN.
         raised_mask = chosen & torch.isneginf(logits)
-    moved = torch.where(raised_mask, top.to(work), logits + move)
+    moved = torch.where(raised_mask, top.to(work), logits + move.detach())    # detach: see stgs
     relaxed = torch.softmax(moved / tau, -1).to(logits.dtype)
     y = mark_invalid(_through(chosen.to(logits.dtype), relaxed), invalid)
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
@@ -622,6 +657,7 @@ class _UniformBaselineFunction(torch.autograd.Function):
         one_hot, probs = output
         ctx.tau, ctx.authors = tau, authors
         ctx.save_for_backward(logits, probs, one_hot)
+        ctx.save_for_forward(logits, probs, one_hot)
 
     @staticmethod
     def backward(ctx, grad_hard, grad_soft):
@@ -632,7 +668,7 @@ class _UniformBaselineFunction(torch.autograd.Function):
         tau, n = ctx.tau, logits.shape[-1]
         g_sample = (grad_hard * one_hot).sum(-1, keepdim=True)
         score_half = (g_sample - grad_hard.mean(-1, keepdim=True)) * (one_hot - probs)
-        tempered = probs if tau == 1.0 else _softmax(logits / tau)
+        tempered = probs if unit_tau(tau) else _softmax(logits / tau)
         if ctx.authors:
             weighted = grad_hard * probs
             st_half = weighted * one_hot - weighted.sum(-1, keepdim=True) * probs
@@ -642,6 +678,29 @@ class _UniformBaselineFunction(torch.autograd.Function):
             weight = 1.0 / (n * (probs * one_hot).sum(-1, keepdim=True))
         grad = 0.5 * (score_half + weight * st_half)
         return grad + _softmax_vjp(probs, grad_soft), None, None, None
+
+    @staticmethod
+    def jvp(ctx, tangent, *_):
+        """Forward mode: the Jacobian whose transpose backward applies. Its score half
+        ``(g[d] - mean g) (D - pi)`` is ``(D - pi) (D - 1/n)^T g``, so its jvp is
+        ``(D - 1/n) <D - pi, v>``; the ST half is symmetric (``diag(q) - q q^T`` over tau, or for
+        the authors' form ``pi_d D D^T - pi pi^T``) and its row weight does not depend on g."""
+        logits, probs, one_hot = ctx.saved_tensors
+        one_hot = one_hot.detach()
+        tau, n = ctx.tau, logits.shape[-1]
+        score_half = (one_hot - 1.0 / n) * ((one_hot - probs) * tangent).sum(-1, keepdim=True)
+        tempered = probs if unit_tau(tau) else _softmax(logits / tau)
+        if ctx.authors:
+            weighted = tangent * probs
+            st_half = weighted * one_hot - weighted.sum(-1, keepdim=True) * probs
+            weight = 1.0 / (n * (tempered * one_hot).sum(-1, keepdim=True) + 1e-12)
+        else:
+            st_half = _softmax_vjp(tempered, tangent) / tau
+            weight = 1.0 / (n * (probs * one_hot).sum(-1, keepdim=True))
+        return 0.5 * (score_half + weight * st_half), _softmax_vjp(probs, tangent)
+
+
+_UniformBaselineCompiled = without_jvp(_UniformBaselineFunction)    # for torch.compile
 
 
 def _uniform_baseline(logits, tau, hard, dim, sample, generator, authors, name, uniforms) -> Pair:
@@ -661,7 +720,8 @@ def _uniform_baseline(logits, tau, hard, dim, sample, generator, authors, name, 
                                  f"sampled category has probability 0 (a masked or underflowing "
                                  f"logit in {logits.dtype}); sample= gives such a category in "
                                  f"{int(impossible.sum())} row(s): pass categories of positive probability")
-    y_hard, y_soft = _UniformBaselineFunction.apply(logits, index, tau, authors)
+    function = _UniformBaselineCompiled if torch.compiler.is_compiling() else _UniformBaselineFunction
+    y_hard, y_soft = function.apply(logits, index, tau, authors)
     return mark_invalid(y_hard, invalid).movedim(-1, dim), y_soft.movedim(-1, dim)
 
 

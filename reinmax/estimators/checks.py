@@ -73,19 +73,53 @@ def check_values(tensor: torch.Tensor) -> bool:
     return validate_args_enabled() and (_DEVICE_VALUES or not on_device(tensor))
 
 
-def check_tau(tau) -> float:
+def check_tau(tau, like=None):
+    """``tau`` checked (a positive finite number, or a tensor holding one) and returned as a float.
+
+    ``like``: the logits, as the estimators pass them. While ``torch.compile`` traces, ``tau`` is
+    then returned as a 0-d tensor (working dtype of ``like``, on its device) that the estimators
+    compute with, so that a temperature that changes between calls is an input of one graph and
+    not a constant baked into a new graph per value (see "torch.compile" in
+    :mod:`reinmax.estimators.categorical`): a tensor ``tau`` is used as it is, without reading its
+    value on the host (``.item()`` would break the graph; its value check is skipped, as the other
+    value checks are while compiling), and a Python float, which dynamo turns into a symbolic
+    float once it has seen it change, is multiplied into a tensor (``torch.tensor(tau)`` would
+    specialise on its value). The number 1 stays a number: the estimators' shortcuts at tau = 1
+    (e.g. the tempered softmax is the softmax) keep compiled code at its speed (ST's compiled
+    step ran measurably slower through the general formulas); on a symbolic float the
+    comparison is a guard, so a float annealed to exactly 1 compiles one more graph. Outside
+    compiled code a tensor is read with ``.item()``."""
     if isinstance(tau, torch.Tensor):
         if tau.numel() != 1:
             raise ValueError(f"tau must be a positive finite number; got a tensor of shape {tuple(tau.shape)}")
+        if like is not None and torch.compiler.is_compiling():
+            return tau.detach().reshape(()).to(device=like.device, dtype=_working(like))
         tau = tau.item()
     # Only real numbers: float("2") would quietly accept a string, and True is not a temperature.
     if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
         raise TypeError(f"tau must be a positive finite number; got tau={tau!r} "
                         f"of type {type(tau).__name__}")
     value = float(tau)
-    if not math.isfinite(value) or value <= 0:
+    # Comparisons, not math.isfinite: on a symbolic float (compiled code) they become guards that
+    # hold for every valid temperature, where math.isfinite breaks the graph. NaN fails both.
+    if not 0 < value < math.inf:
         raise ValueError(f"tau must be a positive finite number (tau > 0); got tau={tau!r}")
+    if like is not None and torch.compiler.is_compiling() and value != 1.0:
+        return like.new_ones((), dtype=_working(like)) * value
     return value
+
+
+def _working(like: torch.Tensor) -> torch.dtype:
+    """reinmax.estimators.sampling.working_dtype (which imports this module): float64 for float64
+    logits, float32 otherwise."""
+    return torch.float64 if like.dtype == torch.float64 else torch.float32
+
+
+def unit_tau(tau) -> bool:
+    """Whether ``tau`` is the number 1, where the estimators take shortcuts (e.g. the tempered
+    softmax is the softmax). A tensor ``tau`` (compiled code, :func:`check_tau`) never is: a
+    branch on its value would break the graph, and the general formulas give the same values."""
+    return not isinstance(tau, torch.Tensor) and tau == 1.0
 
 
 def check_logits(logits, dim: int) -> int:

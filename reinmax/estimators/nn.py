@@ -48,7 +48,10 @@ class StraightThrough(torch.nn.Module):
 
     ``forward(logits, *, sample=None, generator=None)`` passes ``sample`` and ``generator`` on
     to the estimator. The counter ``t`` is saved in the module's ``state_dict`` (extra state), so
-    a resumed run continues its schedule.
+    a resumed run continues its schedule. Under ``torch.compile`` the layer passes its current
+    temperature as a 0-d tensor, an input of the graph (the number 1 at tau = 1): a model whose
+    schedule changes the temperature at every step compiles once (``fullgraph=True``), not once
+    per temperature (twice if the temperature is exactly 1 at some step).
     """
 
     def __init__(self, estimator: str = "ReinMax", tau: Union[float, Callable] = 1.0, *,
@@ -67,10 +70,32 @@ class StraightThrough(torch.nn.Module):
             raise ValueError(f"eval_mode must be one of {', '.join(map(repr, EVAL_MODES))}; "
                              f"got eval_mode={eval_mode!r}")
         self.hard, self.dim, self.return_soft, self.eval_mode = hard, dim, return_soft, eval_mode
-        self.t = 0
+        self._t, self._current = 0, torch.zeros((), dtype=torch.float64)
         self.tau = tau
 
     # ------------------------------------------------------------------ temperature
+    # Compiled code reads the temperature from a 0-d tensor that setting tau or t refills in
+    # place: an input of the compiled graph, where reading t or a float attribute would make
+    # torch.compile guard on its value and compile a new graph whenever it changes (every step,
+    # for an annealing schedule, until dynamo's recompile limit sends the layer back to eager).
+    # A plain attribute on the CPU in float64, not a buffer: model.half() must not round it.
+    # At tau = 1 it passes the number 1 instead, for the estimators' shortcuts (checks.check_tau):
+    # compiled code guards on the flag _unit only.
+    @property
+    def t(self) -> int:
+        """The schedule's counter (0 at construction; :meth:`step` advances it)."""
+        return self._t
+
+    @t.setter
+    def t(self, value) -> None:
+        self._t = value
+        self._refill()
+
+    def _refill(self) -> None:
+        tau = self.tau
+        self._current.fill_(tau)
+        self._unit = tau == 1.0
+
     @property
     def tau(self) -> float:
         """The current temperature (the number set, or the schedule evaluated at ``t``)."""
@@ -90,6 +115,7 @@ class StraightThrough(torch.nn.Module):
             self.tau       # evaluated once now, so that a bad schedule fails here
         else:
             self._schedule, self._tau = None, check_tau(value)
+        self._refill()
 
     @property
     def schedule(self) -> Optional[Callable]:
@@ -120,13 +146,19 @@ class StraightThrough(torch.nn.Module):
         """``(y_hard, y_soft)`` from the estimator at the current temperature (``y_hard`` alone
         when ``return_soft=False``); in ``eval()`` with ``eval_mode="argmax"``, the most likely
         outcome instead of a sample."""
+        # compiled: the temperature as a tensor input (see the property t), not as a constant
+        # (nor reading t: self.tau evaluates the schedule)
+        if torch.compiler.is_compiling():
+            tau = 1.0 if self._unit else self._current
+        else:
+            tau = self.tau
         if not self.training and self.eval_mode == "argmax":
             y_hard, y_soft = self._mode(logits)
         elif self.family == "bernoulli":
-            y_hard, y_soft = self.function(logits, self.tau, self.hard, sample=sample,
+            y_hard, y_soft = self.function(logits, tau, self.hard, sample=sample,
                                            generator=generator)
         else:
-            y_hard, y_soft = self.function(logits, self.tau, self.hard, dim=self.dim,
+            y_hard, y_soft = self.function(logits, tau, self.hard, dim=self.dim,
                                            sample=sample, generator=generator)
         return (y_hard, y_soft) if self.return_soft else y_hard
 

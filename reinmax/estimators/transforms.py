@@ -41,4 +41,30 @@ def inside_vmap() -> bool:
                                 for level in levels)
 
 
-__all__ = ["inside_transform", "inside_vmap"]
+def without_jvp(function):
+    """A subclass of the autograd Function class ``function`` without its forward-mode rule:
+    the same forward, setup_context, backward and vmap rule, and ``jvp`` set back to
+    ``torch.autograd.Function.jvp``. torch.compile refuses to trace a Function that defines
+    ``jvp`` (dynamo, torch 2.13: "Unsupported custom jvp", which fails ``fullgraph=True``), so the
+    estimators apply this one while compiling, where forward-mode AD does not run."""
+    return type(function.__name__ + "Compiled", (function,),
+                {"jvp": staticmethod(torch.autograd.Function.jvp), "__doc__": function.__doc__})
+
+
+def symmetric_jvp(backward, outputs: int):
+    """A ``jvp`` staticmethod (forward-mode AD: ``torch.func.jvp``, ``torch.func.jacfwd``,
+    forward-over-reverse Hessian-vector products) for an autograd Function whose backward is
+    ``backward(ctx, grad_hard, grad_soft, *unused)`` with symmetric Jacobians: for ``y_hard``
+    and for ``y_soft`` the Jacobian ``J`` in the logits equals its transpose, so ``J v = J^T v``
+    is the closed-form backward applied to the tangent, once per output (the outputs after the
+    first two have no tangent). The estimators' backward passes are written with differentiable
+    operations, so a jvp over a grad differentiates them as a double backward does. The
+    Function saves the same tensors with ``ctx.save_for_forward`` as for backward."""
+    rest = (None,) * (outputs - 2)
+
+    def jvp(ctx, tangent, *_):
+        return (backward(ctx, tangent, None, *rest)[0], backward(ctx, None, tangent, *rest)[0]) + rest
+    return staticmethod(jvp)
+
+
+__all__ = ["inside_transform", "inside_vmap", "symmetric_jvp", "without_jvp"]

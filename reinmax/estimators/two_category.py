@@ -35,8 +35,9 @@ from typing import Optional, Tuple, Union
 
 import torch
 
-from .checks import check_values, diagnose_bad_rows, mark_invalid, sample_index
+from .checks import check_values, diagnose_bad_rows, mark_invalid, sample_index, unit_tau
 from .sampling import inside_transform, uniform, working_dtype
+from .transforms import symmetric_jvp, without_jvp
 
 Tensor = torch.Tensor
 
@@ -161,8 +162,10 @@ class _STReinMax(torch.autograd.Function):
         # uniform numbers for ReinMax's factor as a function of the logits, should the backward
         # itself be differentiated (saving costs no copy).
         index, u = inputs[1], inputs[2]
-        ctx.save_for_backward(logits if tau != 1.0 or reinmax else None, probs, factor,
-                              index if reinmax else None, u if reinmax else None)
+        saved = (None if unit_tau(tau) and not reinmax else logits, probs, factor,
+                 index if reinmax else None, u if reinmax else None)
+        ctx.save_for_backward(*saved)
+        ctx.save_for_forward(*saved)
 
     @staticmethod
     def backward(ctx, grad_hard, grad_soft, _):
@@ -174,6 +177,9 @@ class _STReinMax(torch.autograd.Function):
             factor = _differentiable_factor(logits, probs, index, u, tau, dim)
         return _st_reinmax_grad(grad_hard, grad_soft, logits, probs, factor, tau, dim, ctx.reinmax), \
             None, None, None, None, None
+
+    # Forward mode: both Jacobians are c [-1, +1] [-1, +1]^T per row, symmetric.
+    jvp = symmetric_jvp(backward, outputs=3)
 
 
 def _st_reinmax_grad(grad_hard, grad_soft, logits: Tensor, probs: Tensor, factor: Tensor,
@@ -194,13 +200,13 @@ def _st_reinmax_grad(grad_hard, grad_soft, logits: Tensor, probs: Tensor, factor
         if reinmax:
             c = c.mul_(factor) if in_place else c * factor
         else:
-            if tau == 1.0:
+            if unit_tau(tau):
                 q0, q1 = p0, p1
             else:
                 l_last = logits.movedim(dim, -1)
                 q0, q1 = _tempered(_distinct_rows(l_last) if in_place else l_last, tau)
             c = c.mul_(q0).mul_(q1) if in_place else c * q0 * q1
-            if tau != 1.0:
+            if not unit_tau(tau):
                 c = c.div_(tau) if in_place else c / tau
     if grad_soft is not None:
         s = grad_soft.movedim(dim, -1)
@@ -268,7 +274,7 @@ def _reinmax_half_factor(p0: Tensor, p1: Tensor, rows: Tensor, tau: float, drawn
     and, per sample, ``b`` at the category not drawn, picked by lerp with weights 0/1 (exact,
     and on CPU several times faster than torch.where with a boolean mask)."""
     b0, b1 = p0, p1
-    if tau != 1.0:
+    if not unit_tau(tau):
         q0, q1 = _tempered(rows, tau)
         if plain:
             b0 = torch.addcmul(q0, q0, q1).addcmul_(p0, p1, value=-1.0)
@@ -314,7 +320,7 @@ def st_reinmax(logits: Tensor, tau: float, dim: int, sample, generator, reinmax:
         # 1 - U with U uniform in [0, 1): the general code's numbers, in (0, 1].
         index, u = None, uniform(last.shape[:-1], last, generator, uniforms)
     if compiling:    # one opaque operator around the same kernels (see _st_reinmax_op)
-        y_hard, y_soft, _ = _st_reinmax_op(logits, index, u, tau, dim, reinmax)
+        y_hard, y_soft, _ = _st_reinmax_op(logits, index, u, _op_tau(tau), dim, reinmax)
     else:
         y_hard, y_soft, _ = _STReinMax.apply(logits, index, u, tau, dim, reinmax)
     check_rows(last)
@@ -346,6 +352,7 @@ class _BinaryThrough(torch.autograd.Function):
         _, probs = output
         ctx.set_materialize_grads(False)     # an unused output costs no tensor of zeros
         ctx.save_for_backward(weight, probs, logits, z)
+        ctx.save_for_forward(weight, probs, logits, z)
         ctx.dim, ctx.tau = dim, tau
 
     @staticmethod
@@ -365,6 +372,12 @@ class _BinaryThrough(torch.autograd.Function):
             shift = torch.where(torch.isfinite(a), a - a.detach(), torch.zeros_like(a))
             weight = torch.nan_to_num(_slope(z + shift, ctx.tau).to(logits.dtype), nan=0.0)
         return _through_grad(grad_hard, grad_soft, weight, probs, dim), None, None, None, None, None
+
+    # Forward mode: both Jacobians are w [1, -1] [1, -1]^T per row, symmetric.
+    jvp = symmetric_jvp(backward, outputs=2)
+
+
+_BinaryThroughCompiled = without_jvp(_BinaryThrough)     # torch.compile cannot trace a jvp
 
 
 def _through_grad(grad_hard, grad_soft, weight: Tensor, probs: Tensor, dim: int):
@@ -407,7 +420,8 @@ def _through(logits, first, weight, dim, z=None, tau=1.0, invalid=None) -> Tuple
     weight is an average over the noise (not twice differentiable). Rows ``invalid`` marks
     (unchecked out-of-range samples) come out NaN."""
     weight = torch.nan_to_num(weight.to(logits.dtype), nan=0.0)  # a masked (-inf) logit: no gradient
-    y_hard, y_soft = _BinaryThrough.apply(logits.movedim(-1, dim), first, weight, dim, z, tau)
+    function = _BinaryThroughCompiled if torch.compiler.is_compiling() else _BinaryThrough
+    y_hard, y_soft = function.apply(logits.movedim(-1, dim), first, weight, dim, z, tau)
     return mark_invalid(y_hard, invalid, dim), y_soft
 
 
@@ -426,7 +440,7 @@ def stgs(logits: Tensor, tau: float, dim: int, sample, generator) -> Tuple[Tenso
         # One opaque operator (see _gumbel_op); it draws its own numbers unless a generator's are
         # needed (drawn outside the graph, as uniform() does).
         v = None if generator is None else uniform(difference.shape, difference, generator)
-        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, v, tau, dim, "stgs", 0.0)
+        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, v, _op_tau(tau), dim, "stgs", 0.0)
         return mark_invalid(y_hard, invalid, dim), y_soft
     work = difference.to(working_dtype(logits))
     first, z = _stgs_difference(work, index, uniform(work.shape, work, generator))
@@ -481,7 +495,8 @@ def _log_integral(a: Tensor, tau: float, nodes: int) -> Tensor:
     log space, so that tiny values (a very unlikely sample) keep their relative accuracy.
     """
     a = a.unsqueeze(-1)
-    low = math.log(1e-10 * tau / (1 + tau))
+    log = torch.log if isinstance(tau, Tensor) else math.log    # a tensor tau while compiling
+    low = log(1e-10 * tau / (1 + tau))
     high = a.clamp(min=0) + 40.0
     grid = torch.linspace(0, 1, nodes, dtype=a.dtype, device=a.device)
     y = low + (high - low) * grid
@@ -492,7 +507,7 @@ def _log_integral(a: Tensor, tau: float, nodes: int) -> Tensor:
     # Half the transcendental functions of writing out every log-sigmoid.
     scaled = z / tau
     centred = (z - a).abs()
-    log_integrand = (-scaled - 2 * torch.log1p(torch.exp(-scaled)) - math.log(tau)
+    log_integrand = (-scaled - 2 * torch.log1p(torch.exp(-scaled)) - log(tau)
                      - centred - 2 * torch.log1p(torch.exp(-centred)) + (y - z))
     return torch.logsumexp(log_integrand, -1) + step.squeeze(-1).log()
 
@@ -539,7 +554,7 @@ def gst(logits: Tensor, tau: float, dim: int, sample, generator,
         u = (None if sample is not None or (generator is None and uniforms is None)
              else uniform(difference.shape, difference, generator, uniforms))
         kind, gap = ("gst-p", 0.0) if gap == "p" else ("gst", float(gap))
-        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, u, tau, dim, kind, gap)
+        y_hard, y_soft, _ = _gumbel_op(logits.movedim(-1, dim), index, u, _op_tau(tau), dim, kind, gap)
         return mark_invalid(y_hard, invalid, dim), y_soft
     first, invalid = _draw_first(difference, logits, sample, generator, uniforms)
     z = _gst_difference(difference, first, gap)
@@ -574,11 +589,19 @@ def _gst_difference(difference: Tensor, first: Tensor, gap: Union[float, str]) -
 _DRAWS = (torch.Tag.nondeterministic_seeded, torch.Tag.needs_exact_strides)
 
 
+def _op_tau(tau) -> Optional[Tensor]:
+    """The operators' temperature: a 0-d tensor, or None for tau = 1 (where the kernels take
+    their shortcuts). A float argument would be a constant of the graph, compiled anew for every
+    temperature; check_tau hands the estimators a tensor while compiling, or the number 1."""
+    return None if unit_tau(tau) else torch.as_tensor(tau)
+
+
 @torch.library.custom_op("reinmax::binary_st_reinmax", mutates_args=(), tags=_DRAWS)
-def _st_reinmax_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: float,
+def _st_reinmax_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: Optional[Tensor],
                    dim: int, reinmax: bool) -> Tuple[Tensor, Tensor, Tensor]:
     """:class:`_STReinMax`'s forward; with neither ``index`` nor ``u``, draws ``u`` from the
-    global generator (torch.rand, as eager code does)."""
+    global generator (torch.rand, as eager code does). ``tau``: see _op_tau."""
+    tau = 1.0 if tau is None else tau
     with torch.no_grad():     # as in an autograd Function's forward: the in-place kernels
         if index is None and u is None:
             u = uniform(logits.shape[:dim] + logits.shape[dim + 1:], logits, None)
@@ -609,16 +632,17 @@ def _st_reinmax_setup(ctx, inputs, output):
     _, probs, factor = output
     ctx.mark_non_differentiable(factor)
     ctx.set_materialize_grads(False)     # an unused output costs no tensor of zeros
-    ctx.tau, ctx.dim, ctx.reinmax = tau, dim, reinmax
-    ctx.save_for_backward(logits, probs, factor)
+    ctx.dim, ctx.reinmax = dim, reinmax
+    ctx.save_for_backward(logits, probs, factor, tau)
 
 
 def _st_reinmax_backward(ctx, grad_hard, grad_soft, _):
     # Traced, not opaque: the closed form is a few elementwise operations, which inductor fuses
     # with the loss's gradient and with the sum over a broadcast batch (no per-sample gradient
     # is written out); as one more opaque operator it measured slower than eager.
-    logits, probs, factor = ctx.saved_tensors
-    grad = _st_reinmax_grad(grad_hard, grad_soft, logits, probs, factor, ctx.tau, ctx.dim, ctx.reinmax)
+    logits, probs, factor, tau = ctx.saved_tensors
+    tau = 1.0 if tau is None else tau
+    grad = _st_reinmax_grad(grad_hard, grad_soft, logits, probs, factor, tau, ctx.dim, ctx.reinmax)
     return grad, None, None, None, None, None
 
 
@@ -626,12 +650,13 @@ _st_reinmax_op.register_autograd(_st_reinmax_backward, setup_context=_st_reinmax
 
 
 @torch.library.custom_op("reinmax::binary_gumbel", mutates_args=(), tags=_DRAWS)
-def _gumbel_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: float, dim: int,
+def _gumbel_op(logits: Tensor, index: Optional[Tensor], u: Optional[Tensor], tau: Optional[Tensor], dim: int,
                kind: str, gap: float) -> Tuple[Tensor, Tensor, Tensor]:
     """STGS (``kind="stgs"``), GST with a fixed ``gap`` (``"gst"``) or GST-p (``"gst-p"``):
     :class:`_BinaryThrough`'s forward and the weight its backward uses. ``u``: the uniform
     numbers in (0, 1] (STGS: ``v``; GST: the sample's), drawn from the global generator when
-    not given (GST given ``index`` draws nothing)."""
+    not given (GST given ``index`` draws nothing). ``tau``: see _op_tau."""
+    tau = 1.0 if tau is None else tau
     with torch.no_grad():
         last = logits.movedim(dim, -1)
         difference = last[..., 0] - last[..., 1]
