@@ -54,16 +54,19 @@ def test_a_bad_argument_is_one_error_line_with_status_2_from_every_command_line(
         running.append((module, out, subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
             env=environment)))
-    for (module, out, process), (_, _, _, expected) in zip(running, CASES):
-        try:
+    try:
+        for (module, out, process), (_, _, _, expected) in zip(running, CASES):
             stdout, stderr = process.communicate(timeout=300)   # a guard: old code trained
-        finally:
-            process.kill()
-        lines = stderr.strip().splitlines()
-        assert process.returncode == 2 and len(lines) == 1 and not stdout, (module, stderr)
-        assert lines[0].startswith("error: ") and all(e in lines[0] for e in expected), (
-            module, lines[0])
-        assert not out.exists(), module
+            lines = stderr.strip().splitlines()
+            assert process.returncode == 2 and len(lines) == 1 and not stdout, (module, stderr)
+            assert lines[0].startswith("error: ") and all(e in lines[0] for e in expected), (
+                module, lines[0])
+            assert not out.exists(), module
+    finally:                                  # none left running when one fails
+        for _, _, process in running:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
 
 
 @pytest.mark.parametrize("main_module", sorted({case[1] for case in CASES}))
