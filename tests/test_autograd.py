@@ -101,6 +101,25 @@ def test_two_category_stgs_second_derivative_equals_the_plain_formula(tau):
     assert torch.allclose(second, ref_second, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("tau", [1.0, 0.6, 2.0])
+def test_stgs_second_derivative_equals_the_plain_formula_with_its_own_noise(tau):
+    """STGS drawing its own noise, five categories (the fused Function): differentiated twice,
+    it equals autograd through softmax((logits + G) / tau) (``gumbels=G``, checked above) with
+    the same noise G held fixed, read off its relaxation: G = tau log(relaxed) - logits, up to
+    a constant per row, which softmax and argmax ignore."""
+    logits = _logits((6, 5))
+    w_hard, w_soft = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
+    draw = lambda x, hard=True: reinmax.stgs(x, tau, hard, generator=torch.Generator().manual_seed(7))  # noqa: E731
+    grad, second = _hessian_vector(draw, logits, w_hard, w_soft)
+    with torch.no_grad():
+        noise = tau * draw(logits, hard=False)[0].log() - logits
+    ref_grad, ref_second = _hessian_vector(lambda x: reinmax.stgs(x, tau, gumbels=noise),
+                                           logits, w_hard, w_soft)
+    assert torch.equal(draw(logits)[0], reinmax.stgs(logits, tau, gumbels=noise)[0])
+    assert torch.allclose(grad, ref_grad, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(second, ref_second, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("gap", [1.0, "p"])
 @pytest.mark.parametrize("n", [2, 4])
 def test_gst_second_derivative_equals_the_plain_formula(gap, n):

@@ -201,3 +201,21 @@ def test_vae_cost_benchmark_quick_run_writes_ratios_and_cpu_hours(tmp_path):
     bad = subprocess.run([sys.executable, str(script), "--settings", "9x9"], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "--settings: '9x9' is not one of" in bad.stderr
+
+
+def test_stgs_benchmark_prints_its_ratio_table_and_json(tmp_path):
+    """benchmarks/stgs.py --quick: every setting (shape x tau x threads x checks) in the table
+    and the JSON (no timing asserted)."""
+    script = SCRIPT.parent / "stgs.py"
+    output = tmp_path / "stgs.json"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--threads", "1", "2",
+                           "--out", str(output)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ours / torch" in done.stdout and "load average before" in done.stdout
+    record = json.loads(output.read_text())
+    settings = {(r["shape"][2], r["tau"], r["threads"], r["validate_args"])
+                for r in record["results"]}
+    assert settings == {(n, tau, t, c) for n in (10, 2, 64) for tau in (1.0, 0.5) for t in (1, 2)
+                        for c in (True, False)}
+    assert all(r["ratio_median"] > 0 and len(r["ratios"]) == 2 for r in record["results"])
+    assert "load_average_after" in record["machine"] and "nice" in record["machine"]

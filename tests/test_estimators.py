@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 import reinmax
 from reinmax import exact, reference, registry
+from reinmax.estimators import sampling
 from conftest import random_logits, random_nonlinear_f, requires_cuda
 
 TAUS = [0.5, 1.0, 1.3, 2.0]
@@ -184,6 +185,55 @@ def test_stgs_equals_torch_gumbel_softmax_given_the_same_noise(tau, hard):
     (grad,) = torch.autograd.grad((g * y).sum(), leaf)
     assert torch.allclose(y, expected, rtol=0, atol=1e-15)
     assert (grad - expected_grad).abs().max() < EXACT
+
+
+def _stgs_term_by_term(logits, tau, hard=True, *, sample=None, generator=None):
+    """STGS as defined, from the estimators' random streams: the category by the inverse CDF,
+    then Exp(1) draws E of the logits' shape and the Gumbel noise given the category (Paulus et
+    al. 2021: the maximum is logsumexp(theta) - log E_d, every other perturbed logit is
+    -logaddexp(log E_i - theta_i, -max)), autograd through softmax((theta + G) / tau)."""
+    with torch.no_grad():
+        probs = torch.softmax(logits, -1)
+        index = sampling.draw_index(probs, logits, sample, generator)
+        log_e = sampling.exponential(logits.shape, logits, generator).log()
+        top = torch.logsumexp(logits, -1, keepdim=True) - log_e.gather(-1, index.unsqueeze(-1))
+        chosen = F.one_hot(index, logits.shape[-1]).bool()
+        perturbed = torch.where(chosen, top, -torch.logaddexp(log_e - logits, -top))
+        noise = torch.where(torch.isneginf(logits), 0.0, perturbed - logits)
+    relaxed = torch.softmax((logits + noise) / tau, -1)
+    y = chosen.to(logits.dtype) + relaxed - relaxed.detach() if hard else relaxed
+    return y, torch.softmax(logits, -1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("tau", [0.3, 1.0, 2.5])
+@pytest.mark.parametrize("hard", [True, False])
+def test_stgs_drawing_its_noise_is_the_term_by_term_definition_from_the_same_draws(dtype, tau,
+                                                                                    hard):
+    """The fused STGS (closed-form relaxation and backward): the same categories from the same
+    generator, its relaxation and gradients (through y_hard and y_soft) equal to rounding; a
+    masked category, a row with one allowed category and given samples included."""
+    theta = random_logits((40, 3, 6), seed=30, scale=3.0).to(dtype)
+    theta[..., 4] = -math.inf
+    theta[0, 0, 1:] = -math.inf
+    w_hard, w_soft = random_logits((2, 40, 3, 6), seed=31).to(dtype)
+    sample = torch.multinomial(torch.softmax(theta.double(), -1).view(-1, 6), 1,
+                               generator=torch.Generator().manual_seed(32)).view(40, 3)
+    for given in (None, sample):
+        results = []
+        for stgs in (reinmax.stgs, _stgs_term_by_term):
+            leaf = theta.clone().requires_grad_(True)
+            y, soft = stgs(leaf, tau, hard, sample=given, generator=torch.Generator().manual_seed(33))
+            (grad,) = torch.autograd.grad((w_hard * y).sum() + (w_soft * soft).sum(), leaf)
+            results.append((y.detach(), grad))
+        (y, grad), (y_ref, grad_ref) = results
+        assert torch.equal(y.argmax(-1), y_ref.argmax(-1))
+        tolerance = 1e-13 if dtype == torch.float64 else 1e-5
+        assert torch.allclose(y, y_ref, rtol=0, atol=tolerance)
+        if hard:              # exactly one-hot (the definition's 1 + s - s may be 1 - 1 ulp)
+            assert torch.equal(y, F.one_hot(y_ref.argmax(-1), 6).to(dtype))
+        assert ((grad - grad_ref).abs() <= tolerance * grad_ref.abs().max()).all()
+        assert torch.isfinite(grad).all() and (grad[..., 4] == 0).all()
 
 
 def test_stgs_gumbels_follow_dim():

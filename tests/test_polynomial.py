@@ -336,7 +336,7 @@ def test_section_6_1_claims_on_a_made_up_record():
                                  "runs": [dict(method([1.0, 0.5, 0.5, 0.5]), method="ST")]}) == {}
 
 
-def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path):
+def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path, capsys):
     """The sweep's cells, trained by two worker processes, equal the same cells trained in
     this process; a second sweep trains nothing; figure1 takes each p's own temperatures."""
     out, records = tmp_path / "sweep.json", tmp_path / "records"
@@ -366,8 +366,10 @@ def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path):
     stamp = figure.stat().st_mtime_ns                 # finished configs are not trained again
     P.cli.main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "1.5", "3", *common])
     assert figure.stat().st_mtime_ns == stamp
-    with pytest.raises(ValueError, match="no sweep for p=2, setting='A'"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:           # the command line's one error line
         P.cli.main(["figure1", "--sweep", str(out), "--out", str(figure), "--p", "2", *common])
+    assert stop.value.code == 2 and "no sweep for p=2, setting='A'" in capsys.readouterr().err
 
 
 def test_a_sweep_cell_trained_on_another_device_answers_auto_only(tmp_path):

@@ -3,8 +3,10 @@ idempotence (a finished cell is never trained again), records equal across engin
 driver's rerun finishing only the missing cells, selection, and the committed records."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,6 +159,57 @@ def test_a_killed_driver_reruns_only_the_missing_cells(tmp_path):
     reference = run_sweep(TINY, tmp_path / "reference", progress=False)
     assert {p: numbers(r) for p, r in records(out).items()} == {
         c.path: numbers(r) for c, r in reference}
+
+
+@pytest.mark.parametrize("workers, signum", [(1, signal.SIGTERM), (2, signal.SIGINT)])
+def test_a_signal_stops_the_driver_at_once_and_keeps_every_finished_record(tmp_path, workers,
+                                                                           signum):
+    """SIGTERM or SIGINT to the driver alone while a cell of index >= 4 is running (held by the
+    fault hook: it would sleep 120 s): the driver stops its workers at once (the held one too),
+    keeps every record it received with its journal line, prints one line and exits 128 + the
+    signal's number; the same command again trains only the missing cells."""
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(TINY))
+    out = tmp_path / "out"
+    marker = tmp_path / "marker"
+    marker.write_text(json.dumps({"action": "hold", "from_cell": 4}))
+    held = Path(str(marker) + ".held")
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT), os.environ.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1")
+    environment[sweep.run.FAULT_ENV] = str(marker)
+    driver = subprocess.Popen([sys.executable, "-m", "reinmax.sweep", "run", "--grid", str(grid),
+                               "--out", str(out), "--quiet", "--workers", str(workers)],
+                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120                 # a guard against a hang, not a timing
+        while not held.exists() and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert held.exists(), driver.communicate()[1] if driver.poll() is not None else "no hold"
+        driver.send_signal(signum)
+        # the old driver waited for the held cell's 120 s (SIGINT) or died without a word (SIGTERM)
+        _, stderr = driver.communicate(timeout=60)
+    finally:                      # a driver that did not stop: it and its workers (its group)
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.communicate()
+    assert driver.returncode == 128 + signum, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"stopped: {signal.Signals(signum).name} stopped the sweep: "), stderr
+    cells = Grid.from_dict(TINY).cells()
+    holding = json.loads(held.read_text())
+    first = journal(out)
+    assert len(first) == len(set(first)) and set(first) == set(records(out))   # journal == disk
+    assert holding["cell"] not in first and len(first) < len(cells)
+    assert f"{len(first)} of {len(cells)} cells finished" in lines[0]
+    if workers == 1:
+        assert first == [c.path for c in cells[:4]]
+    else:                                                 # the held worker is gone with its driver
+        with pytest.raises(ProcessLookupError):
+            os.kill(holding["pid"], 0)
+    assert len(run_sweep(TINY, out, progress=False)) == len(cells)
+    assert journal(out)[len(first):] == [c.path for c in cells if c.path not in first]
 
 
 def test_the_command_line_documents_itself_and_rejects_bad_input(tmp_path, capsys):

@@ -344,6 +344,58 @@ def _through(y_hard: Tensor, surrogate: Tensor) -> Tensor:
     return y_hard - surrogate.detach() + surrogate
 
 
+# STGS drawing its own noise, fused. Its relaxation given the sample d is GR-MCK's with K = 1
+# (the closed form explained before GUMBEL_RAO_KERNEL, below): softmax((theta + G) / tau)_i is proportional to
+# w_i = (1 + r_i)^(-1/tau), r_i = E_i / (E_d p_i), w_d = 1, from the same Exp(1) draws E as
+# sampling.exponential makes (the same uniforms, in the same order, after the category's). So no
+# logarithm of E, no logsumexp, no torch.where and no softmax over the perturbed logits (torch's
+# softmax takes rows shorter than its vector width one element at a time), and the backward is
+# the softmax VJP written out, (1/tau) s (g - <s, g>), instead of autograd's graph of six nodes.
+# p is softmax(theta) computed once: it is y_soft, and the sample is drawn from it as before.
+# Taken where GR-MCK's fused kernel is (float32/float64, tau <= _gr_tau_limit, no torch.func
+# transform, not compiling); elsewhere the term-by-term code below runs.
+class _STGSFunction(torch.autograd.Function):
+    """Forward: one_hot(index) (hard) or the relaxation s; backward: the softmax VJP at s over
+    tau, the noise held fixed. Under create_graph the relaxation is rebuilt as a function of the
+    logits (noise fixed), so that STGS stays twice differentiable."""
+
+    @staticmethod
+    def forward(ctx, logits, probs, index, tau, generator, hard):
+        tiny = torch.finfo(probs.dtype).tiny
+        with torch.no_grad():
+            # -E = log(1 - U), clamped at -tiny, as sampling.exponential draws E (in place, and
+            # negated: r_i = (-E_i) (1 / p_i) / (-E_d) is the same number)
+            s = torch.rand(probs.shape, generator=generator, dtype=probs.dtype,
+                           device=probs.device).neg_().log1p_().clamp_(max=-tiny)
+            at = index.unsqueeze(-1)
+            minus_e_d = s.gather(-1, at)
+            inv_p = probs.reciprocal().scatter_(-1, at, 0.0)        # inf where masked; r_d = 0
+            # w = (1 + r)^(-1/tau): one pow (torch's fast reciprocal and square at tau = 1 and
+            # 1/2), where log1p, multiply, exp would be three passes, two of them transcendental
+            s.mul_(inv_p).div_(minus_e_d).add_(1.0).pow_(-1.0 / tau)
+            s.div_(s.sum(-1, keepdim=True))
+        ctx.save_for_backward(s, logits)
+        ctx.tau = tau
+        if not hard:
+            return s.clone()
+        return torch.zeros_like(s).scatter_(-1, at, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        s, logits = ctx.saved_tensors
+        tau = ctx.tau
+        if two_category.differentiated():
+            # s = softmax(log s): as a function of the logits with the noise fixed, log s + (l -
+            # l.detach()) / tau (a masked, -inf logit: no shift, and s = 0 there stays 0).
+            shift = torch.where(torch.isfinite(logits), logits - logits.detach(),
+                                torch.zeros_like(logits))
+            s = torch.softmax(s.log() + shift / tau, -1)
+            return (s * (grad - (s * grad).sum(-1, keepdim=True)) / tau,
+                    None, None, None, None, None)
+        g = _softmax_vjp(s, grad)
+        return (g if tau == 1.0 else g.div_(tau)), None, None, None, None, None
+
+
 def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
          sample: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
          gumbels: Optional[Tensor] = None) -> Pair:
@@ -356,6 +408,12 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
     ``hard=False`` returns the relaxed sample ``softmax((logits + G) / tau)`` as ``y_hard``.
     Given ``gumbels=`` (noise you drew yourself) it compiles into one graph under
     ``torch.compile`` and is twice differentiable with the noise held fixed.
+
+    Drawing its own noise (float32 or float64 logits, ``tau`` up to 5.39 for float32 and 19.6
+    for float64, outside torch.func transforms and torch.compile), it runs as one fused
+    autograd Function: the relaxation in closed form from the same random numbers, the backward
+    written out (benchmarks/stgs.py times it against ``F.gumbel_softmax``). The same samples,
+    the relaxation and gradients equal to rounding, and a ``y_hard`` that is exactly one-hot.
     """
     expected = tuple(logits.shape) if isinstance(logits, torch.Tensor) else None
     logits, tau, dim = _prepare(logits, tau, dim)
@@ -364,6 +422,15 @@ def stgs(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
         raise ValueError("stgs takes either gumbels= or sample=, not both")
     if hard and gumbels is None and logits.shape[-1] == 2:
         return two_category.stgs(logits, tau, dim, sample, generator)   # same estimator, sigmoid form
+    if (gumbels is None and logits.dtype in (torch.float32, torch.float64)
+            and not inside_transform() and tau <= _gr_tau_limit(logits.dtype)):
+        soft = torch.softmax(logits, -1)         # y_soft; the sample is drawn from its values
+        with torch.no_grad():
+            probs = soft.detach()
+            check_softmax_rows(probs, logits)
+            index, invalid = draw_index_unchecked(probs, logits, sample, generator)
+        y = mark_invalid(_STGSFunction.apply(logits, probs, index, tau, generator, hard), invalid)
+        return y.movedim(-1, dim), soft.movedim(-1, dim)
     with torch.no_grad():
         probs = torch.softmax(logits, -1)
         check_softmax_rows(probs, logits)

@@ -13,11 +13,13 @@ record trained on another device still counts (its provenance names the device; 
 draws of the same experiment). A checkpoint must match its device type too, because random
 generator states do not move between devices.
 """
+import argparse
 import hashlib
 import inspect
 import json
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
@@ -30,7 +32,7 @@ from reinmax.experiments.records import json_values, provenance, read_json, writ
 __all__ = ["fail", "positive_int", "non_negative_int", "positive_number", "names", "seeds",
            "check_device", "resolve_device", "method_families", "method_options", "estimator",
            "fingerprint", "differences", "trained_on_ok", "save_checkpoint", "load_checkpoint", "finished_record", "record",
-           "provenance", "read_json", "write_json"]
+           "provenance", "read_json", "write_json", "run_cli"]
 
 PathLike = Union[str, Path]
 
@@ -100,6 +102,34 @@ def seeds(owner: str, value: Any) -> List[int]:
             and len(set(int(s) for s in value)) == len(value):
         return [int(s) for s in value]
     fail(owner, "seeds", value, allowed)
+
+
+# ------------------------------------------------------------------------ the command lines
+def run_cli(parser: argparse.ArgumentParser, build: Callable[[argparse.Namespace], Any],
+            argv: Optional[Sequence[str]] = None) -> Any:
+    """Every experiment's command line: parse ``argv`` (None: ``sys.argv[1:]``) with ``parser``
+    and return ``build(args)`` (a record, when called from Python).
+
+    Bad input ends it with one line on stderr, ``error: ...`` (the parameter, the value and what
+    is allowed, as :func:`fail` words it), and status 2: argparse's own errors (an unknown
+    option, ``--epochs x``), and the ValueError of a config check or the FileNotFoundError of
+    missing data or records, raised anywhere in ``build``; a traceback would hide the line that
+    matters under twenty that do not. Like argparse it raises ``SystemExit(2)``, so that a caller
+    in Python sees the same as the shell. SIGINT (a KeyboardInterrupt) ends it with one line and
+    status 130, or the ``status`` the interrupt carries (a sweep's SIGTERM: 143)."""
+    def error(message: str) -> None:
+        print(f"error: {message} (see {parser.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+    parser.error = error                          # argparse calls self.error: one line, no usage
+    args = parser.parse_args(argv)
+    try:
+        return build(args)
+    except (ValueError, FileNotFoundError) as problem:
+        print("error: " + str(problem).replace("\n", " "), file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt as stop:
+        print(f"stopped: {stop}" if str(stop) else "stopped (SIGINT)", file=sys.stderr)
+        raise SystemExit(getattr(stop, "status", 130)) from None
 
 
 # ------------------------------------------------------------------------ the device

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from . import (ENGINES, EXPERIMENTS, NAMED_GRIDS, RULES, Grid, beside_paper, finished_cells,
-               format_rows, format_selection, named_grid, run_sweep, select_by)
+from . import (ENGINES, EXPERIMENTS, NAMED_GRIDS, RULES, Grid, SweepInterrupted, beside_paper,
+               finished_cells, format_rows, format_selection, named_grid, run_sweep, select_by)
 
 
 def _value(text: str):
@@ -75,7 +75,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Records go to OUT/<cell path>.json (a finished cell is never trained again; a "
                "half-finished one resumes from its checkpoint); OUT/sweep_journal.jsonl lists "
-               "every record the driver wrote.")
+               "every record the driver wrote. SIGINT or SIGTERM stops the workers, keeps "
+               "every finished record and exits with status 130 or 143: the same command "
+               "again trains only the missing cells.")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="the named grids, experiments and their fields")
     listing.set_defaults(command="list")
@@ -135,6 +137,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except SweepInterrupted as stop:             # SIGINT or SIGTERM: the workers are stopped
+        print(f"stopped: {stop}", file=sys.stderr)
+        return stop.status
     print(f"{len(results)} cells finished in {args.out}")
     _select(results, args.select, grid.experiment)
     return 0

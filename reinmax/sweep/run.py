@@ -22,14 +22,22 @@ Engines:
 
 Torch threads are pinned (``threads``, 1 by default) in every engine: float32 results differ
 between 1 and 2 threads, and a sweep's records must not depend on the engine.
+
+SIGINT or SIGTERM to the driver stops the sweep (:class:`SweepInterrupted`): the local workers
+are terminated at once (queued cells never start; a running cell keeps its last checkpoint), Ray
+tasks are cancelled, and every record the driver received is written with its journal line (a
+signal that arrives while one is written waits until both are), so the same sweep again trains
+only the missing cells.
 """
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -53,6 +61,64 @@ class SweepFailed(RuntimeError):
         lines = "\n".join(f"  {path}: {error}" for path, error in failures.items())
         super().__init__(f"{len(failures)} cell(s) failed (the finished ones are kept; run the "
                          f"same sweep again to retry these):\n{lines}")
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the sweep; the finished records are kept. ``status`` is the
+    shell's convention for a process stopped by that signal (130 for SIGINT, 143 for SIGTERM).
+    A KeyboardInterrupt, so that the ``except Exception`` of an experiment lets it through."""
+
+    def __init__(self, signum: int, message: str = ""):
+        self.signum = signum
+        self.status = 128 + signum
+        super().__init__(message or signal.Signals(signum).name)
+
+
+class _Signals:
+    """While a sweep runs in the main thread, SIGINT and SIGTERM raise :class:`SweepInterrupted`
+    (only where their handlers are Python's defaults: a program's own handlers are left alone).
+    Inside ``held()`` a signal waits until the block ends: a record and its journal line are
+    written together or not at all. After the first signal the others are ignored, so that
+    stopping the workers is not itself interrupted."""
+
+    HANDLED = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+    def __init__(self):
+        self.previous: Dict[int, Any] = {}
+        self.holding = False
+        self.pending: Optional[int] = None
+        self.received: Optional[int] = None
+
+    def __enter__(self) -> "_Signals":
+        if threading.current_thread() is threading.main_thread():
+            for signum, default in self.HANDLED.items():
+                if signal.getsignal(signum) is default:
+                    self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            return
+        if self.holding:
+            self.pending = signum
+            return
+        self.received = signum
+        raise SweepInterrupted(signum)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            self.received, self.pending = self.pending, None
+            raise SweepInterrupted(self.received)
 
 
 # ------------------------------------------------------------------------ one cell, anywhere
@@ -128,6 +194,26 @@ def _execute_on_worker(cell: Cell, threads: int) -> Dict[str, Any]:
     return execute(cell, _worker_workspace(cell), threads)
 
 
+def _ignore_interrupts() -> None:
+    """A local worker ignores SIGINT (Ctrl-C reaches the whole process group): the driver stops
+    it, instead of every worker printing its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Cancel the queued cells and terminate the worker processes now (``shutdown`` alone waits
+    for every cell already handed to a worker). The executor has no public handle on its
+    processes before Python 3.14 (``terminate_workers``), hence ``_processes``."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 # ------------------------------------------------------------------------ engines
 Outcome = Tuple[Cell, Optional[Dict[str, Any]], Optional[BaseException]]
 
@@ -151,18 +237,32 @@ def _local(cells: Sequence[Cell], workspaces: Dict[str, Optional[str]], workers:
         return
     import multiprocessing
     with concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_interrupts) as pool:
         futures = {pool.submit(execute, cell, workspaces[cell.path], threads): cell
                    for cell in cells}
+        unseen = set(futures)
         counts["running"] = min(workers, len(futures))
-        for future in concurrent.futures.as_completed(futures):
-            try:
-                yield futures[future], future.result(), None
-            except concurrent.futures.process.BrokenProcessPool:
-                raise RuntimeError("a local worker process died; the finished cells are kept: "
-                                   "run the same sweep again to finish the rest") from None
-            except Exception as error:           # noqa: BLE001
-                yield futures[future], None, error
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                unseen.discard(future)
+                try:
+                    yield futures[future], future.result(), None
+                except concurrent.futures.process.BrokenProcessPool:
+                    raise RuntimeError("a local worker process died; the finished cells are "
+                                       "kept: run the same sweep again to finish the rest") from None
+                except Exception as error:           # noqa: BLE001
+                    yield futures[future], None, error
+        except SweepInterrupted:
+            _stop_workers(pool)
+            # cells that finished as the signal came are kept too
+            for future in unseen:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    yield futures[future], future.result(), None
+            raise
+        except BaseException:                    # the driver failed, or closed this generator
+            _stop_workers(pool)
+            raise
 
 
 def _ray(cells: Sequence[Cell], workers: int, threads: int, address: Optional[str],
@@ -181,6 +281,7 @@ def _ray(cells: Sequence[Cell], workers: int, threads: int, address: Optional[st
                      log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
+    futures = {}
     try:
         task = ray.remote(num_cpus=1, max_retries=retries)(_execute_on_worker)
         futures = {task.remote(cell, threads): cell for cell in cells}
@@ -193,6 +294,11 @@ def _ray(cells: Sequence[Cell], workers: int, threads: int, address: Optional[st
                     yield cell, ray.get(future), None
                 except Exception as error:       # noqa: BLE001
                     yield cell, None, error
+    except BaseException:
+        # a running cluster would go on training the cells nobody waits for any more
+        for future in futures:
+            ray.cancel(future, force=True)
+        raise
     finally:
         if started_here:
             ray.shutdown()
@@ -219,7 +325,8 @@ def run_sweep(grid: Union[Grid, Dict[str, Any], Sequence[Grid]], out_dir: Union[
     ``engine`` "local" (``workers`` processes; 1: this process) or "ray" (``address`` of a
     running cluster, or None for a private one of ``workers`` CPUs; each task retried up to
     ``retries`` times when its process or node dies). A cell that still fails is reported by
-    :class:`SweepFailed` after every other cell has finished and been written.
+    :class:`SweepFailed` after every other cell has finished and been written. SIGINT or SIGTERM
+    stops the workers and raises :class:`SweepInterrupted` (see the module's docstring).
     """
     grids = list(grid) if isinstance(grid, (list, tuple)) else [grid]
     grids = [g if isinstance(g, Grid) else Grid.from_dict(g) for g in grids]
@@ -262,28 +369,38 @@ def run_sweep(grid: Union[Grid, Dict[str, Any], Sequence[Grid]], out_dir: Union[
     failures: Dict[str, str] = {}
     bar = progress_bar(total=len(cells), initial=len(records), desc=f"sweep ({engine})",
                        disable=not progress)
+    def found(cell):
+        return None if out is None else spec.finished(out, cell)
+    outcomes = (_local(pending, workspaces, workers, threads, counts, found)
+                if engine == "local"
+                else _ray(pending, workers, threads, address, retries, counts))
     try:
-        def found(cell):
-            return None if out is None else spec.finished(out, cell)
-        outcomes = (_local(pending, workspaces, workers, threads, counts, found)
-                    if engine == "local"
-                    else _ray(pending, workers, threads, address, retries, counts))
-        for cell, record, error in outcomes:
-            if error is not None:
-                failures[cell.path] = f"{type(error).__name__}: {error}"
-            elif record is None:                     # finished meanwhile by another driver
-                records[cell.path] = found(cell)
-                bar.update(1)
-            else:
-                if out is not None:
-                    _write(out, cell, record)
-                    if workspaces.get(cell.path):
-                        shutil.rmtree(workspaces[cell.path], ignore_errors=True)
-                records[cell.path] = record
-                bar.update(1)
-            counts["running"] = max(0, counts["running"] - 1)
-            bar.set_postfix(done=len(records), running=counts["running"], failed=len(failures))
+        with _Signals() as signals:
+            for cell, record, error in outcomes:
+                if error is not None:
+                    failures[cell.path] = f"{type(error).__name__}: {error}"
+                elif record is None:                     # finished meanwhile by another driver
+                    records[cell.path] = found(cell)
+                    bar.update(1)
+                else:
+                    with signals.held():
+                        if out is not None:
+                            _write(out, cell, record)
+                            if workspaces.get(cell.path):
+                                shutil.rmtree(workspaces[cell.path], ignore_errors=True)
+                        records[cell.path] = record
+                    bar.update(1)
+                counts["running"] = max(0, counts["running"] - 1)
+                bar.set_postfix(done=len(records), running=counts["running"],
+                                failed=len(failures))
+    except SweepInterrupted as stop:
+        kept = f"kept in {out}" if out is not None else "not kept (no out_dir)"
+        raise SweepInterrupted(stop.signum, (
+            f"{signal.Signals(stop.signum).name} stopped the sweep: {len(records)} of "
+            f"{len(cells)} cells finished ({kept}); the same sweep again trains the other "
+            f"{len(cells) - len(records)}")) from None
     finally:
+        outcomes.close()                             # stops the workers if still running
         bar.close()
     if failures:
         raise SweepFailed(failures)

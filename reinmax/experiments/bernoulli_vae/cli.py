@@ -3,12 +3,14 @@ trains every (K, method, seed) given, resumably (rerunning the same command resu
 import argparse
 from typing import Optional, Sequence
 
+from reinmax.experiments import layer
 from .config import DATASETS, PROTOCOLS, SCALES, BernoulliVAEConfig
 from .training import run
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description="The 2x200 Bernoulli VAE (Table 6, Figure 5).")
+    parser = argparse.ArgumentParser(prog="python -m reinmax.experiments.bernoulli_vae",
+                                     description="The 2x200 Bernoulli VAE (Table 6, Figure 5).")
     parser.add_argument("--out-dir", required=True, help="records and checkpoints go here")
     parser.add_argument("--scale", default="study", choices=list(SCALES))
     parser.add_argument("--dataset", default="mnist", choices=list(DATASETS))
@@ -23,7 +25,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--tau", type=float, default=None,
                         help="the straight-through methods' temperature")
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
+    return layer.run_cli(parser, _run, argv)
+
+
+def _run(args) -> dict:
     changes = {k: v for k, v in dict(seeds=args.seeds, steps=args.steps,
                                       eval_every=args.eval_every,
                                       eval_subset=args.eval_subset).items() if v is not None}

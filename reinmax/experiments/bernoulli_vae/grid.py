@@ -111,10 +111,17 @@ def run_grid(root, lrs: Sequence[float] = LRS, taus: Sequence[float] = TAUS,
     grid = cells(lrs, taus)
     if not grid:
         layer.fail(_OWNER, "lrs/taus", (lrs, taus), "at least one learning rate and temperature")
+    # every config checked (the final seeds' too) before the first cell trains
+    configs = [cell_config(root, lr, tau, scale=scale, device=device, **changes)
+               for lr, tau in grid]
+    try:
+        cell_config(root, *grid[0], seeds=final_seeds, scale=scale, device=device, **changes)
+    except ValueError:
+        layer.fail(_OWNER, "final_seeds", final_seeds,
+                   "a non-empty list of distinct non-negative integers")
     records = []
-    for lr, tau in grid:
-        records += run(cell_config(root, lr, tau, scale=scale, device=device, **changes),
-                       progress=progress)["runs"]
+    for config in configs:
+        records += run(config, progress=progress)["runs"]
     chosen = select(records)
     lr, tau = chosen["chosen"]
     finals = run(cell_config(root, lr, tau, seeds=final_seeds, scale=scale, device=device,
@@ -129,8 +136,9 @@ def run_grid(root, lrs: Sequence[float] = LRS, taus: Sequence[float] = TAUS,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description="ReinMax's lr and tau under Shi et al.'s "
-                                                 "protocol, by a small grid (2x200 VAE, MNIST).")
+    parser = argparse.ArgumentParser(prog="python -m reinmax.experiments.bernoulli_vae.grid",
+                                     description="ReinMax's lr and tau under Shi et al.'s "
+                                     "protocol, by a small grid (2x200 VAE, MNIST).")
     parser.add_argument("--out-dir", required=True, help="one folder per cell goes here")
     parser.add_argument("--scale", default="study")
     parser.add_argument("--lrs", type=float, nargs="+", default=list(LRS))
@@ -141,7 +149,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--eval-subset", type=int, default=None)
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
+    return layer.run_cli(parser, _run, argv)
+
+
+def _run(args) -> dict:
     changes = {k: v for k, v in dict(steps=args.steps, eval_every=args.eval_every,
                                       train_subset=args.train_subset,
                                       eval_subset=args.eval_subset).items() if v is not None}

@@ -5,12 +5,14 @@ same command continues where it stopped). ``--paper-scale`` starts from NATS-Ben
 import argparse
 from typing import Optional, Sequence
 
+from reinmax.experiments import layer
 from .config import ARMS, NASConfig
 from .training import run
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description="GDAS on the NATS-Bench cell with STGS or "
+    parser = argparse.ArgumentParser(prog="python -m reinmax.experiments.nas",
+                                     description="GDAS on the NATS-Bench cell with STGS or "
                                      "ReinMax; rerunning the same command resumes.")
     parser.add_argument("--out-dir", required=True, help="records and checkpoints go here")
     parser.add_argument("--paper-scale", action="store_true")
@@ -22,7 +24,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         parser.add_argument(f"--{name}", type=int)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-root")
-    args = parser.parse_args(argv)
+    return layer.run_cli(parser, _run, argv)
+
+
+def _run(args) -> dict:
     overrides = {k: v for k, v in vars(args).items()
                  if v is not None and k not in ("paper_scale",)}
     config = NASConfig.paper_scale(**overrides) if args.paper_scale else NASConfig(**overrides)

@@ -11,7 +11,8 @@ from .sweeps import chosen_temperatures, run_figure
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     import argparse
-    parser = argparse.ArgumentParser(description="Polynomial programming at paper scale.")
+    parser = argparse.ArgumentParser(prog="python -m reinmax.experiments.polynomial",
+                                     description="Polynomial programming at paper scale.")
     parser.add_argument("what", choices=["sweep", "figure1"])
     parser.add_argument("--out", required=True, help="results JSON file")
     parser.add_argument("--sweep", help="(figure1) the sweep's results file: each p's chosen taus")
@@ -31,7 +32,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)),
                         help="the seeds (default: 0 1 ... 9, the paper's ten)")
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
+    return layer.run_cli(parser, _run, argv)
+
+
+def _run(args) -> None:
     common = dict(L=args.L, batch_size=args.batch_size, setting=args.setting, methods=args.methods,
                   epochs=args.epochs, steps=args.steps, seeds=args.seeds, device=args.device)
     if args.what == "sweep":

@@ -119,8 +119,8 @@ def run_panel(config: PolynomialConfig, out_dir: Union[str, Path, None] = None,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     import argparse
-    import torch
-    parser = argparse.ArgumentParser(description="Figure 7: RODEO's grid, then the panels.")
+    parser = argparse.ArgumentParser(prog="python -m reinmax.experiments.polynomial.figure7",
+                                     description="Figure 7: RODEO's grid, then the panels.")
     parser.add_argument("what", choices=["grid", "panels"])
     parser.add_argument("--out", help="(grid) the grid's summary JSON")
     parser.add_argument("--grid", help="(panels) the grid's summary: RODEO's chosen options")
@@ -131,18 +131,22 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    return layer.run_cli(parser, _run, argv)
+
+
+def _run(args) -> None:
+    import torch
+    torch.set_num_threads(layer.positive_int("figure7", "threads", args.threads))
     if args.what == "grid":
         rodeo_grid(args.out, progress=False)
         return
     rodeo = results.read_json(args.grid)["chosen"] if args.grid else None
-    for setting in args.setting:
-        for p in args.p:
-            config = panel_config(p, setting, rodeo=rodeo, epochs=args.epochs, steps=args.steps,
-                                  seeds=args.seeds)
-            run_panel(config, args.out_dir, progress=False)
-            print(f"finished p={p:g} setting {setting}", flush=True)
+    # every panel's config checked before the first one trains
+    configs = [panel_config(p, setting, rodeo=rodeo, epochs=args.epochs, steps=args.steps,
+                            seeds=args.seeds) for setting in args.setting for p in args.p]
+    for config in configs:
+        run_panel(config, args.out_dir, progress=False)
+        print(f"finished p={config.p:g} setting {config.setting}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,15 @@ last epoch only, also resumably."""
 import argparse
 from typing import Optional, Sequence
 
+from reinmax.experiments import layer
 from .config import CONFIGURATIONS, METHODS, VAEConfig
 from reinmax.sweep.vae import temperature_grid
 from .training import run
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description="The categorical MNIST-VAE at the paper's "
+    parser = argparse.ArgumentParser(prog="python -m reinmax.experiments.vae",
+                                     description="The categorical MNIST-VAE at the paper's "
                                      "protocol; rerunning the same command resumes.")
     parser.add_argument("--out-dir", required=True, help="records and checkpoints go here")
     parser.add_argument("--configs", nargs="+", default=["8x4"],
@@ -27,7 +29,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--taus", type=float, nargs="+", default=None,
                         help="run Figure 2's temperature grid at these temperatures "
                         "(the paper's: 0.1 0.3 0.5 0.7 1 2 3 4 5)")
-    args = parser.parse_args(argv)
+    return layer.run_cli(parser, _run, argv)
+
+
+def _run(args) -> dict:
     grid = {"test_every": 0} if args.taus else {}
     config = VAEConfig.paper_scale(
         configs=args.configs, methods=args.methods, seeds=args.seeds, epochs=args.epochs,
