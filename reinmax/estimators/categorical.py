@@ -375,10 +375,18 @@ class _STGSFunction(torch.autograd.Function):
             s.mul_(inv_p).div_(minus_e_d).add_(1.0).pow_(-1.0 / tau)
             s.div_(s.sum(-1, keepdim=True))
         ctx.save_for_backward(s, logits)
+        ctx.save_for_forward(s)
         ctx.tau = tau
         if not hard:
             return s.clone()
         return torch.zeros_like(s).scatter_(-1, at, 1.0)
+
+    @staticmethod
+    def jvp(ctx, tangent, *_):
+        # Forward-mode AD (dual tensors): the softmax Jacobian at s over tau is symmetric, so
+        # J v is the backward's formula applied to the tangent.
+        s, = ctx.saved_tensors            # what save_for_forward kept
+        return s * (tangent - (s * tangent).sum(-1, keepdim=True)) / ctx.tau
 
     @staticmethod
     def backward(ctx, grad):
