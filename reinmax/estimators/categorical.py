@@ -707,6 +707,20 @@ def gst(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
 
 
 # ------------------------------------------------------------- ReinMax, 1/n baseline
+def _uniform_st_half(vector, logits, probs, one_hot, tau, authors):
+    """The ST half of the 1/n forms applied to ``vector`` (symmetric, so backward and jvp share
+    it) and its row weight: ``diag(q) - q q^T`` over tau with weight 1/(n pi_d), or for the
+    authors' form ``pi_d D D^T - pi pi^T`` with weight 1/(n q_d)."""
+    n = logits.shape[-1]
+    tempered = probs if unit_tau(tau) else _softmax(logits / tau)
+    if authors:
+        weighted = vector * probs
+        st_half = weighted * one_hot - weighted.sum(-1, keepdim=True) * probs
+        return st_half, 1.0 / (n * (tempered * one_hot).sum(-1, keepdim=True) + 1e-12)
+    st_half = _softmax_vjp(tempered, vector) / tau
+    return st_half, 1.0 / (n * (probs * one_hot).sum(-1, keepdim=True))
+
+
 class _UniformBaselineFunction(torch.autograd.Function):
     """ReinMax with the uniform baseline phi = 1/n (Section 6.6, Remark 4.1 with Heun).
 
@@ -740,17 +754,10 @@ class _UniformBaselineFunction(torch.autograd.Function):
         # The sample is fixed: the saved one-hot (an output of this Function) must not carry
         # the estimator's own gradient into a second derivative.
         one_hot = one_hot.detach()
-        tau, n = ctx.tau, logits.shape[-1]
+        tau = ctx.tau
         g_sample = (grad_hard * one_hot).sum(-1, keepdim=True)
         score_half = (g_sample - grad_hard.mean(-1, keepdim=True)) * (one_hot - probs)
-        tempered = probs if unit_tau(tau) else _softmax(logits / tau)
-        if ctx.authors:
-            weighted = grad_hard * probs
-            st_half = weighted * one_hot - weighted.sum(-1, keepdim=True) * probs
-            weight = 1.0 / (n * (tempered * one_hot).sum(-1, keepdim=True) + 1e-12)
-        else:
-            st_half = _softmax_vjp(tempered, grad_hard) / tau
-            weight = 1.0 / (n * (probs * one_hot).sum(-1, keepdim=True))
+        st_half, weight = _uniform_st_half(grad_hard, logits, probs, one_hot, tau, ctx.authors)
         grad = 0.5 * (score_half + weight * st_half)
         return grad + _softmax_vjp(probs, grad_soft), None, None, None
 
@@ -764,14 +771,7 @@ class _UniformBaselineFunction(torch.autograd.Function):
         one_hot = one_hot.detach()
         tau, n = ctx.tau, logits.shape[-1]
         score_half = (one_hot - 1.0 / n) * ((one_hot - probs) * tangent).sum(-1, keepdim=True)
-        tempered = probs if unit_tau(tau) else _softmax(logits / tau)
-        if ctx.authors:
-            weighted = tangent * probs
-            st_half = weighted * one_hot - weighted.sum(-1, keepdim=True) * probs
-            weight = 1.0 / (n * (tempered * one_hot).sum(-1, keepdim=True) + 1e-12)
-        else:
-            st_half = _softmax_vjp(tempered, tangent) / tau
-            weight = 1.0 / (n * (probs * one_hot).sum(-1, keepdim=True))
+        st_half, weight = _uniform_st_half(tangent, logits, probs, one_hot, tau, ctx.authors)
         return 0.5 * (score_half + weight * st_half), _softmax_vjp(probs, tangent)
 
 
