@@ -718,6 +718,8 @@ PAPER_ITEMS: Tuple[Dict[str, Any], ...] = tuple({"id": i, "kind": k, "label": l,
     ("appendix_f6", "statement", "Appendix F.6", "ReinMax wins hard settings, REINFORCE and RODEO "
      "easy ones", _CHAPTER[9], ["figure7_hard", "figure7_easy", "figures8_10_hard", "figures8_10_easy"], ""),
 ))
+"""Every table, figure and stated claim of the paper: ``id``, ``kind``, ``label``, ``what``,
+``chapter``, ``claims`` (the ids testing it) and ``without`` (why none does, where none does)."""
 
 
 # ----------------------------------------------------------------------------- the front page
