@@ -219,3 +219,28 @@ def test_reinmax_temperature_variants(tmp_path):
     assert verdict.variants["one"].word == "contradicted"
     (poly / "held.json").unlink()                       # not run yet: no main verdict
     assert claims.evaluate(toy, tmp_path).word == "not decided"
+
+
+def test_paper_power_reads_the_papers_gaps_and_the_policys_bar():
+    """Table 2's gaps between ReinMax and the best other method, from the paper's own numbers,
+    and the smallest gap three seeds detect at Holm's first step of the whole table's family."""
+    from reinmax.paper import table
+    rows = {r["setting"]: r for r in claims.paper_power(table("table2_mnist_vae_train_neg_elbo"), n=3)}
+    gaps = {s: round(r["gap"], 2) for s, r in rows.items()}
+    assert gaps == {"8x4": 1.28, "4x24": 0.19, "8x16": 0.59, "16x12": 0.06, "64x8": 1.82, "10x30": 0.27}
+    assert {r["m"] for r in rows.values()} == {48}          # ReinMax vs 4 methods x 6 settings, both ways
+    r = rows["16x12"]
+    assert r["rival"] == "GST-1.0"
+    assert math.isclose(r["detectable"], statistics.detectable_difference(0.53, 3, 0.57, 3, 0.05 / 48))
+    assert all(r["gap"] < r["detectable"] for r in rows.values())     # "ReinMax best" undecidable
+    assert all(g >= d for g, d in [r["others"]["ST"] for r in rows.values()])   # ST's gap decidable
+    with pytest.raises(ValueError, match="n must be"):
+        claims.paper_power(table("table2_mnist_vae_train_neg_elbo"), n=1)
+
+
+def test_glue_names_the_temperature_variants(tmp_path):
+    glued = {}
+    claims.glue_verdicts(["figure7_hard"], glue=lambda key, value, display: glued.update({key: value}))
+    assert glued["claim_figure7_hard_tau1_verdict"] in claims.WORDS
+    assert glued["claim_figure7_hard_tested_verdict"] in claims.WORDS
+    assert "Figure 7" in glued["claim_figure7_hard_reason"]

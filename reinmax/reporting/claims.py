@@ -30,7 +30,7 @@ from reinmax.experiments.polynomial import temperature_free
 from reinmax.experiments.records import RESULTS_DIR
 
 __all__ = ["Claim", "Verdict", "CLAIMS", "PAPER_ITEMS", "WORDS", "SCALES", "claim", "evaluate",
-           "evaluate_all", "read", "glue_verdicts", "front_rows", "front_markdown", "comparisons_markdown"]
+           "evaluate_all", "read", "glue_verdicts", "VARIANT_KEYS", "paper_power", "front_rows", "front_markdown", "comparisons_markdown"]
 
 WORDS = ("supported", "contradicted", "not decided")
 """The three verdict words, defined in ``book/appendix/test_policy.md``."""
@@ -415,19 +415,67 @@ def evaluate_all(root: Union[str, Path] = RESULTS_DIR) -> Dict[str, Verdict]:
 def glue_verdicts(claim_ids: Iterable[str], root: Union[str, Path] = RESULTS_DIR,
                   glue: Optional[Callable[..., Any]] = None) -> Dict[str, Any]:
     """Glue each claim's verdict for a chapter's prose: ``claim_<id>_verdict`` (the word),
-    ``claim_<id>_reason``, ``claim_<id>_family`` and, per variant ``k`` (0, 1, ...),
-    ``claim_<id>_variant<k>`` ("label: word"). Returns what was glued (see
+    ``claim_<id>_reason`` (its comparisons, family and m, and the closest undecided difference
+    beside what the seeds could detect), ``claim_<id>_family``, ``claim_<id>_scale`` (the
+    scales of the records read, or "no record yet") and, per variant ``k`` (0, 1, ...),
+    ``claim_<id>_variant<k>`` ("label: word"); the temperature variants also as
+    ``claim_<id>_tested_verdict``/``_reason`` (ReinMax's tau picked on the tested seeds) and
+    ``claim_<id>_tau1_verdict``/``_reason`` (tau = 1). Returns what was glued (see
     :func:`reinmax.reporting.tables.glue_numbers`; ``glue`` defaults to ``myst_nb.glue``)."""
     from .tables import glue_numbers
     glued: Dict[str, Any] = {}
     for claim_id in claim_ids:
         verdict = evaluate(claim(claim_id), root)
         values = {"verdict": verdict.word, "reason": verdict.reason,
-                  "family": f"{verdict.family} (m = {verdict.m})"}
-        values.update({f"variant{k}": f"{label}: {v.word}"
-                       for k, (label, v) in enumerate(verdict.variants.items())})
+                  "family": f"{verdict.family} (m = {verdict.m})",
+                  "scale": ", ".join(verdict.scales) or "no record yet"}
+        for k, (label, v) in enumerate(verdict.variants.items()):
+            values[f"variant{k}"] = f"{label}: {v.word}"
+            if label in VARIANT_KEYS:
+                values[f"{VARIANT_KEYS[label]}_verdict"] = v.word
+                values[f"{VARIANT_KEYS[label]}_reason"] = v.reason
         glued.update(glue_numbers(f"claim_{claim_id}", values, glue))
     return glued
+
+
+def paper_power(table: Mapping[str, Mapping[str, Any]], winner: str = "ReinMax", n: int = 3,
+                better: str = "lower", m: Optional[int] = None) -> List[Dict[str, Any]]:
+    """What ``n`` seeds per method could decide about a printed table, before any run: per
+    setting (a key of ``table[winner]`` holding ``{"mean", "std"}``), the paper's gap between
+    ``winner`` and each other method (positive: the winner ahead) and the smallest true gap that
+    ``n`` seeds a side detect under the book's policy (one-sided Welch at Holm's first step,
+    level ``ALPHA / m``, with ``statistics.POWER``), with the paper's sds as the spreads. ``m``
+    defaults to the Holm family of the whole table: both directions of the winner against every
+    other method in every setting. Rows: ``setting``, ``m``, ``winner`` (mean, std),
+    ``rival`` (the best other method), ``gap`` and ``detectable`` against it, and ``others``:
+    ``{method: (gap, detectable)}`` for every other method."""
+    if better not in ("lower", "higher"):
+        raise ValueError(f"better must be 'lower' or 'higher'; got {better!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be a whole number of seeds >= 2; got n={n!r}")
+    if winner not in table:
+        raise ValueError(f"winner {winner!r} is not a method of the table; it has {sorted(table)}")
+    sign = 1.0 if better == "lower" else -1.0
+    settings = [s for s, e in table[winner].items() if isinstance(e, Mapping) and "mean" in e]
+    others = [method for method in table if method != winner]
+    k = sum(1 for s in settings for o in others if isinstance(table[o].get(s), Mapping))
+    m = 2 * k if m is None else m
+    rows = []
+    for setting in settings:
+        a = table[winner][setting]
+        found = {}
+        for other in others:
+            b = table[other].get(setting)
+            if not isinstance(b, Mapping):
+                continue
+            found[other] = (sign * (float(b["mean"]) - float(a["mean"])),
+                            statistics.detectable_difference(float(a["std"]), n, float(b["std"]), n,
+                                                             statistics.ALPHA / m))
+        rival = min(found, key=lambda o: found[o][0])
+        rows.append({"setting": setting, "m": m, "winner": dict(a), "rival": rival,
+                     "rival_entry": dict(table[rival][setting]), "gap": found[rival][0],
+                     "detectable": found[rival][1], "others": found})
+    return rows
 
 
 # ----------------------------------------------------------------------------- exact checks
@@ -490,6 +538,8 @@ _TAU_VARIANTS = (
     ("ReinMax's tau picked on the tested seeds", (("reinmax_tau", _SWEEP),)),
     ("ReinMax at tau = 1 (Section 5)", (("reinmax_tau", 1.0),)),
 )
+VARIANT_KEYS = {_TAU_VARIANTS[0][0]: "tested", _TAU_VARIANTS[1][0]: "tau1"}
+"""Short glue names of the temperature variants (:func:`glue_verdicts`)."""
 _VARIANT_RECORDS = ("polynomial/reinmax_tau_variants/*/p*.json", "paper")
 _FIG1_RECORDS = (("polynomial/temperature_sweep_records/p*_A_*.json", "paper"),)
 _FIG7_RECORDS = (("polynomial/figure8_10/batch_size256_L128/p*_A_*.json", "paper"),
@@ -668,6 +718,8 @@ PAPER_ITEMS: Tuple[Dict[str, Any], ...] = tuple({"id": i, "kind": k, "label": l,
     ("appendix_f6", "statement", "Appendix F.6", "ReinMax wins hard settings, REINFORCE and RODEO "
      "easy ones", _CHAPTER[9], ["figure7_hard", "figure7_easy", "figures8_10_hard", "figures8_10_easy"], ""),
 ))
+"""Every table, figure and stated claim of the paper: ``id``, ``kind``, ``label``, ``what``,
+``chapter``, ``claims`` (the ids testing it) and ``without`` (why none does, where none does)."""
 
 
 # ----------------------------------------------------------------------------- the front page
