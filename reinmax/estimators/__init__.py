@@ -11,7 +11,11 @@ One module per family, each registering its estimators with :mod:`.registry` on 
 * :mod:`.bernoulli_score`: DisARM, ARMS, Double CV, RELAX, RODEO (learned parts as modules);
 * :mod:`.disarm_tree`: DisARM-Tree for categorical variables (Table 5);
 * after ReinMax: :mod:`.quadrature` (rules on eq. 6's segment integral, which take f),
-  :mod:`.rao` (ReinMax-Rao, ReinMax-CV), :mod:`.redge` (ReDGE, ReinDGE).
+  :mod:`.rao` (ReinMax-Rao, ReinMax-CV), :mod:`.redge` (ReDGE, ReinDGE). Decoupled ST-GS
+  (Shah et al. 2024: separate forward and backward temperatures) is absent on purpose: only its
+  abstract could be read, and whether its forward temperature acts on a hard or a relaxed sample,
+  and how the two temperatures enter the backward, are not stated there; a guess would be an
+  estimator of ours under their name. STGS with ``tau`` already is the backward-temperature half.
 
 Beside them: :mod:`.sampling` (draws, inverse CDFs), :mod:`.checks` (input checks),
 :mod:`.transforms` (inside vmap or compile?), :mod:`.registry` (the one list of estimators),
