@@ -191,4 +191,4 @@ register(EstimatorSpec(
     sample_only_backward=True,
     description="DisARM on a balanced binary tree of the categories (Dong et al. 2021), one "
                 "antithetic pair; Table 5",
-    style=dict(color="#637939", linestyle="--")))
+    style=dict(color="#843c39", linestyle="--")))
