@@ -26,7 +26,7 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .checks import check_logits, sample_index
+from .checks import check_generator, check_logits, sample_index
 from .registry import EstimatorSpec, register
 
 __all__ = ["disarm_tree", "tree_logits", "tree_categories", "pair_probability", "padded_logits"]
@@ -122,6 +122,7 @@ def disarm_tree(logits: Tensor, f: Callable, *, num_samples: int = 2, dim: int =
     if num_samples != 2 or isinstance(num_samples, bool):
         raise ValueError(f"num_samples must be 2 for DisARM-Tree (one antithetic pair); "
                          f"got num_samples={num_samples!r}")
+    check_generator(generator)
     dim = check_logits(logits, dim)
     moved = logits.movedim(dim, -1)
     shape = tuple(moved.shape)
