@@ -54,8 +54,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
-from .checks import check_logits, check_sample, check_softmax_rows
-from .registry import EstimatorSpec, register
+from .checks import check_generator, check_logits, check_sample, check_softmax_rows
+from .registry import EstimatorSpec, OptionRule, register
 from .sampling import draw_index, one_hot
 
 Tensor = torch.Tensor
@@ -111,6 +111,7 @@ def segment_rule(logits: Tensor, f: Callable, *, rule: str = "midpoint", one_pas
     throughout (the ODE view has none).
     """
     _check_rule(rule)
+    check_generator(generator)
     if not isinstance(one_pass, bool):
         raise TypeError(f"one_pass must be True or False; got one_pass={one_pass!r}")
     if not callable(f):
@@ -209,5 +210,6 @@ for _rule, _description in (
     register(EstimatorSpec(
         name=f"Segment-{_rule.capitalize()}", family="segment", function=segment_rule,
         fixed={"rule": _rule}, options={"one_pass": False},
+        rules={"one_pass": OptionRule("choice", choices=(False, True))},
         draws_noise=bool(interior_nodes(_rule)), sample_only_backward=not interior_nodes(_rule),
         description=_description, style=_SEGMENT_STYLES[_rule]))

@@ -30,8 +30,9 @@ from typing import Optional, Union
 import torch
 
 from .categorical import gumbel_rao, reinmax
-from .checks import check_logits, check_positive_int, check_softmax_rows, check_tau, mark_invalid
-from .registry import EstimatorSpec, register
+from .checks import (check_generator, check_logits, check_positive_int, check_softmax_rows, check_tau,
+                     mark_invalid)
+from .registry import EstimatorSpec, OptionRule, register
 from .sampling import draw_index_unchecked, exponential, one_hot, working_dtype
 
 Tensor = torch.Tensor
@@ -126,6 +127,7 @@ def reinmax_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int
     ``R="quadrature"``: two categories only, the R -> infinity limit (no noise).
     Its mean is not ReinMax's (module docstring)."""
     _no_soft_form("reinmax_rao", hard)
+    check_generator(generator)
     dim = check_logits(logits, dim)
     tau = check_tau(tau)
     if not (R == "quadrature" or (isinstance(R, int) and not isinstance(R, bool) and R >= 1)):
@@ -160,6 +162,7 @@ def _check_number(name: str, value, positive: bool = False) -> float:
 
 def _cv_setup(logits, tau, hard, dim, sample, generator, eta, tau2, R, exponentials, name):
     _no_soft_form(name, hard)
+    check_generator(generator)
     dim = check_logits(logits, dim)
     tau = check_tau(tau)
     eta = _check_number("eta", eta)
@@ -232,6 +235,7 @@ def reinmax_cv_stored_reading(logits: Tensor, tau: float = 1.0, hard: bool = Tru
 # ------------------------------------------------------------------------ the registry
 register(EstimatorSpec(
     name="ReinMax-Rao", family="straight-through", function=reinmax_rao, options={"R": 100},
+    rules={"R": OptionRule("int", low=1, choices=("quadrature",))},
     draws_noise=True, noise_free_with={"R": "quadrature"},
     description="ReinMax-Rao (Wang & Bui 2026): ReinMax's midpoint term Rao-Blackwellised over "
                 "R conditional Gumbel draws at log((pi + D)/2); not ReinMax's mean",
@@ -239,6 +243,8 @@ register(EstimatorSpec(
 register(EstimatorSpec(
     name="ReinMax-CV", family="straight-through", function=reinmax_cv,
     options={"eta": 0.5, "tau2": 1.0, "R": 100}, draws_noise=True,
+    rules={"eta": OptionRule("real"), "tau2": OptionRule("real", low=0, open_low=True),
+           "R": OptionRule("int", low=1)},
     description="ReinMax-CV (Wang & Bui 2026), our reading: ReinMax minus eta times a "
                 "Gumbel-softmax control with mean zero given the sample (ReinMax's mean)",
     style=dict(color="#ad494a", linestyle=(0, (3, 1, 1, 1, 1, 1)))))

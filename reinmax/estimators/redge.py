@@ -28,8 +28,8 @@ from typing import Optional
 import torch
 
 from .categorical import reinmax, st
-from .checks import check_logits, check_positive_int, check_softmax_rows, check_tau
-from .registry import EstimatorSpec, register
+from .checks import check_generator, check_logits, check_positive_int, check_softmax_rows, check_tau
+from .registry import EstimatorSpec, OptionRule, register
 from .sampling import working_dtype
 
 Tensor = torch.Tensor
@@ -71,6 +71,7 @@ def _redge(logits, tau, hard, dim, sample, generator, n_steps, t_1, start, last)
     if not hard:
         name = "redge" if last is st else "reindge"
         raise ValueError(f"{name} has no soft (relaxed) form: hard must be True; got hard={hard!r}")
+    check_generator(generator)
     dim = check_logits(logits, dim)
     tau = check_tau(tau)
     redge_schedule(n_steps, t_1)                       # checks both
@@ -110,14 +111,16 @@ def reindge(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -
     return _redge(logits, tau, hard, dim, sample, generator, n_steps, t_1, start, reinmax)
 
 
+# n_steps >= 2 (n_steps - 1 denoiser evaluations); t_1 in (0, 1], t_1 = 1 being ST exactly.
+_REDGE_RULES = {"n_steps": OptionRule("int", low=2), "t_1": OptionRule("real", low=0, high=1, open_low=True)}
 register(EstimatorSpec(
     name="ReDGE", family="straight-through", function=redge, options={"n_steps": 3, "t_1": 0.5},
-    draws_noise=True, exact_sample=False,
+    rules=_REDGE_RULES, draws_noise=True, exact_sample=False,
     description="ReDGE (Gourevitch et al. 2026): ST through a training-free diffusion sampler; "
                 "for t_1 < 1 the forward sample is not exactly Cat(pi)",
     style=dict(color="#393b79", linestyle=(0, (5, 2)))))
 register(EstimatorSpec(
     name="ReinDGE", family="straight-through", function=reindge, options={"n_steps": 3, "t_1": 0.5},
-    draws_noise=True, exact_sample=False,
+    rules=_REDGE_RULES, draws_noise=True, exact_sample=False,
     description="ReinDGE (Gourevitch et al. 2026): ReDGE with ReinMax's correction at the last step",
     style=dict(color="#6b6ecf", linestyle=(0, (5, 2)))))

@@ -83,7 +83,10 @@ class OptionRule:
     A value is accepted when it is one of ``choices`` (compared by equality: ``"quadrature"``,
     ``None``), a ``torch.Tensor`` where ``tensors`` is True, or a number of ``kind``: ``"int"``
     (an integer; ``True`` is not one) or ``"real"`` (a finite real number, not a bool), within
-    ``[low, high]`` (either bound may be None) and, for integers, a multiple of ``multiple_of``.
+    ``[low, high]`` (either bound may be None; ``open_low=True`` excludes ``low`` itself, for
+    a temperature that must be > 0) and, for integers, a multiple of ``multiple_of``. Kind
+    ``"choice"`` accepts the ``choices`` alone (a flag: ``choices=(False, True)``, so that 1 or
+    "yes" is refused, not read as True).
     A value of none of these types is a TypeError, a number out of range a ValueError; both
     messages name the estimator, the option, the value and :meth:`allowed`."""
     kind: str = "int"
@@ -92,21 +95,28 @@ class OptionRule:
     multiple_of: Optional[int] = None
     choices: Tuple = ()
     tensors: bool = False
+    open_low: bool = False
 
     def __post_init__(self):
-        if self.kind not in ("int", "real"):
-            raise ValueError(f"OptionRule kind must be 'int' or 'real'; got kind={self.kind!r}")
+        if self.kind not in ("int", "real", "choice"):
+            raise ValueError(f"OptionRule kind must be 'int', 'real' or 'choice'; got kind={self.kind!r}")
         object.__setattr__(self, "choices", tuple(self.choices))
+        if self.kind == "choice" and not self.choices:
+            raise ValueError("OptionRule kind 'choice' needs the choices it accepts (choices=...)")
+        if self.open_low and self.low is None:
+            raise ValueError("OptionRule open_low=True needs a lower bound (low=...)")
 
     def allowed(self) -> str:
         """What the option accepts, in words: "an integer >= 1, or 'quadrature'"."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
         number = "an integer" if self.kind == "int" else "a finite number"
         if self.multiple_of:
             number = f"a multiple of {self.multiple_of}"
         if self.low is not None and self.high is not None:
-            number += f" in [{self.low}, {self.high}]"
+            number += f" in {'(' if self.open_low else '['}{self.low}, {self.high}]"
         elif self.low is not None:
-            number += f" >= {self.low}"
+            number += f" {'>' if self.open_low else '>='} {self.low}"
         elif self.high is not None:
             number += f" <= {self.high}"
         others = [repr(c) for c in self.choices] + (["a tensor"] if self.tensors else [])
@@ -119,6 +129,8 @@ class OptionRule:
         if self.tensors and isinstance(value, torch.Tensor):
             return
         message = f"{estimator}: option {option} must be {self.allowed()}; got {option}={value!r}"
+        if self.kind == "choice":
+            raise TypeError(message)
         integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
         real = (isinstance(value, numbers.Real) and not isinstance(value, bool)
                 and math.isfinite(float(value)))
@@ -126,7 +138,8 @@ class OptionRule:
             if self.kind == "real" and isinstance(value, numbers.Real) and not isinstance(value, bool):
                 raise ValueError(message)                # nan, inf: a number, but not finite
             raise TypeError(message)
-        if ((self.low is not None and value < self.low) or (self.high is not None and value > self.high)
+        below = self.low is not None and (value <= self.low if self.open_low else value < self.low)
+        if (below or (self.high is not None and value > self.high)
                 or (self.multiple_of and value % self.multiple_of)):
             raise ValueError(message)
 
