@@ -2,6 +2,7 @@
 
     python benchmarks/beyond.py            # the full run: shapes (100, 30, 10) and (200, 32, 64), R = K = 100
     python benchmarks/beyond.py --quick    # seconds: small shapes, 2 rounds (a smoke test)
+    nice -n 10 python benchmarks/beyond.py --out results/benchmarks/beyond.json   # the committed run
 
 Timed: one forward and backward step, ``y, soft = estimator(logits, 1.0)``,
 ``loss = <y, w>``, ``loss.backward()``. Three methods:
@@ -20,6 +21,7 @@ the shared machine hits all alike; ratios are taken within a round, then summari
 median and range. Targets: authors' form / ReinMax-Rao >= 10, ReinMax-Rao / GR-MCK <= 2.
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -32,6 +34,7 @@ import torch  # noqa: E402
 
 import reinmax  # noqa: E402
 from reinmax.estimators import rao  # noqa: E402
+from reinmax.experiments import records  # noqa: E402
 from reinmax.estimators.sampling import exponential, one_hot  # noqa: E402
 
 FULL_SHAPES = [(100, 30, 10), (200, 32, 64)]
@@ -82,6 +85,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small shapes, 2 rounds (a smoke test)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--draws", type=int, default=100, help="R = K (default 100)")
+    parser.add_argument("--out", help="also write the medians and ratios as JSON here (atomically)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.draws < 1:
         parser.error(f"--rounds and --draws must be positive; got {args.rounds}, {args.draws}")
@@ -94,6 +98,8 @@ def main(argv=None):
     }
     print(f"R = K = {args.draws}, {rounds} interleaved rounds, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
+    load_at_start = os.getloadavg()
+    rows = []
     for shape in (QUICK_SHAPES if args.quick else FULL_SHAPES):
         logits = torch.randn(shape)
         weights = torch.randn(shape)
@@ -114,6 +120,18 @@ def main(argv=None):
               f"(range {min(slower):.1f}-{max(slower):.1f}; target >= 10)")
         print(f"    ReinMax-Rao / GR-MCK:        median {statistics.median(versus_gr):.2f} "
               f"(range {min(versus_gr):.2f}-{max(versus_gr):.2f}; target <= 2)")
+        rows.append({"shape": list(shape),
+                     "median_seconds": {name: statistics.median(t) for name, t in times.items()},
+                     "authors_over_rao": {"median": statistics.median(slower), "min": min(slower),
+                                          "max": max(slower), "target": ">= 10"},
+                     "rao_over_grmck": {"median": statistics.median(versus_gr), "min": min(versus_gr),
+                                        "max": max(versus_gr), "target": "<= 2"}})
+    if args.out:
+        records.write_json(args.out, {
+            "benchmark": "beyond", "draws": args.draws, "rounds": rounds, "quick": args.quick,
+            "threads": torch.get_num_threads(), "load_average_at_start": load_at_start,
+            "load_average_at_end": os.getloadavg(), "shapes": rows,
+            "provenance": records.provenance("cpu")})
 
 
 if __name__ == "__main__":
