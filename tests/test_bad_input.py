@@ -270,6 +270,8 @@ def _call_any(name, **kwargs):
         return est(logits, lambda b: (b ** 2).sum(-1), **kwargs)
     if spec.family == "score":
         return spec.build()(logits, lambda D: D.sum(-1), **kwargs)
+    if spec.family == "segment":        # f gets (points, 2, 3) and returns one value per point and row
+        return spec.build()(logits, lambda X: (X ** 2).sum(-1), batch_dims=1, **kwargs)
     return spec.build(**({"K": 4} if "K" in spec.options else {}))(logits, **kwargs)
 
 
@@ -306,12 +308,14 @@ def _bad_values(rule):
     """Values ``rule`` must refuse, generated from its metadata alone."""
     bad = [True, "x", [1], float("nan")] + ([] if rule.tensors else [torch.tensor(1.0)])
     bad += [] if None in rule.choices else [None]
-    if rule.kind == "int":
+    if rule.kind == "choice":           # a flag: 1 and 0 are not True and False
+        bad += [1, 0, 0.5]
+    elif rule.kind == "int":
         bad += [2.5, float(rule.low if rule.low is not None else 1) + 0.5]
     else:
         bad += [float("inf"), -float("inf")]
     if rule.low is not None:
-        bad += [rule.low - 1, rule.low - 10]
+        bad += [rule.low - 1, rule.low - 10] + ([rule.low] if rule.open_low else [])
     if rule.high is not None:
         bad += [rule.high + 1]
     if rule.multiple_of:
@@ -322,7 +326,10 @@ def _bad_values(rule):
 def _good_values(rule, default):
     good = [default, *rule.choices] + ([torch.tensor(0.5)] if rule.tensors else [])
     good += [bound for bound in (rule.low, rule.high) if bound is not None
-             and not (rule.multiple_of and bound % rule.multiple_of)]
+             and not (rule.multiple_of and bound % rule.multiple_of)
+             and not (rule.open_low and bound == rule.low)]
+    if rule.open_low:                   # just above an open lower bound
+        good += [rule.low + (1 if rule.kind == "int" else 1e-3)]
     return good
 
 
@@ -332,6 +339,8 @@ def _builders(spec):
         return [reinmax.get_score_estimator]
     if spec.family == "bernoulli-score":
         return [build_binary_score_estimator]
+    if spec.family == "segment":
+        return [registry.get_segment_estimator]
     return [reinmax.get_estimator, lambda name, **o: StraightThrough(name, **o)]
 
 

@@ -13,7 +13,8 @@ from reinmax.estimators.registry import EstimatorSpec
 
 def test_estimator_names_are_the_papers():
     assert list(reinmax.ESTIMATORS) == ["ST", "ReinMax", "STGS", "GR-MCK", "GST-1.0", "GST-p",
-                                        "ReinMax-1/n", "ReinMax-1/n-authors"]
+                                        "ReinMax-1/n", "ReinMax-1/n-authors", "ReinMax-Rao",
+                                        "ReinMax-CV", "ReDGE", "ReinDGE"]
     assert reinmax.ESTIMATORS["ST"] is reinmax.st
     assert reinmax.ESTIMATORS["ReinMax"] is reinmax.reinmax
     assert reinmax.ESTIMATORS["STGS"] is reinmax.stgs
@@ -200,18 +201,21 @@ def test_noise_free_with_says_which_options_draw_no_noise():
 
 
 def test_derived_lists():
-    assert registry.names(draws_noise=True) == ["STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli",
-                                                "RELAX"]
+    assert registry.names(draws_noise=True) == [
+        "STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli", "RELAX", "Segment-Midpoint",
+        "Segment-Ralston", "Segment-Simpson", "ReinMax-Rao", "ReinMax-CV", "ReDGE", "ReinDGE"]
+    assert registry.names("segment", sample_only_backward=True) == ["Segment-Euler", "Segment-Trapezoid"]
+    assert registry.names(exact_sample=False) == ["ReDGE", "ReinDGE"]
     assert registry.names("bernoulli", sample_only_backward=True) == ["ST-Bernoulli", "ReinMax-Bernoulli"]
     assert registry.names("straight-through", sample_only_backward=True) == [
         "ST", "ReinMax", "GST-1.0", "GST-p", "ReinMax-1/n", "ReinMax-1/n-authors"]
     assert registry.names("score") == ["REINFORCE", "RLOO", "DisARM-Tree"]
     from reinmax.experiments.vae import NOISY_METHODS
-    assert set(NOISY_METHODS) == {"STGS", "GR-MCK", "STGS-Bernoulli", "GR-MCK-Bernoulli", "RELAX"}
+    assert set(NOISY_METHODS) == set(registry.names(draws_noise=True))
     assert "ST" not in NOISY_METHODS
     with pytest.raises(ValueError, match=r"unknown filter 'noisy'; filters: family, draws_noise"):
         registry.names(noisy=True)
-    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli', 'bernoulli-score'; got family='st'"):
+    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli', 'bernoulli-score', 'segment'; got family='st'"):
         registry.names("st")
 
 
@@ -234,7 +238,7 @@ def test_register_refuses_duplicates_and_bad_specs():
         registry.register(EstimatorSpec(name="reinmax", family="straight-through", function=_scaled))
     with pytest.raises(TypeError, match=r"register takes an EstimatorSpec; got function"):
         registry.register(_scaled)
-    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli', 'bernoulli-score'; got family='ST'"):
+    with pytest.raises(ValueError, match=r"family must be one of 'straight-through', 'score', 'bernoulli', 'bernoulli-score', 'segment'; got family='ST'"):
         EstimatorSpec(name="Toy", family="ST", function=_scaled)
     with pytest.raises(ValueError, match=r"give exactly one of function="):
         EstimatorSpec(name="Toy", family="score")

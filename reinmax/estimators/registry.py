@@ -48,14 +48,18 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
-FAMILIES = ("straight-through", "score", "bernoulli", "bernoulli-score")
+FAMILIES = ("straight-through", "score", "bernoulli", "bernoulli-score", "segment")
 """Straight-through: one-hot forward, a surrogate backward through a relaxation (needs f's
 gradient). Score: REINFORCE and its variance-reduced relatives (need f's values). Bernoulli:
 straight-through estimators for one logit per binary variable (0/1 forward), a family of its own
 because their call signature has no category dimension. Bernoulli-score: the REINFORCE family for
 one logit per binary variable (:mod:`reinmax.estimators.bernoulli_score`), modules called as
 ``est(logits, f) -> BinaryScoreEstimate``; built with
-:func:`reinmax.estimators.bernoulli_score.build_binary_score_estimator`."""
+:func:`reinmax.estimators.bernoulli_score.build_binary_score_estimator`. Segment: quadrature rules
+on eq. 6's segment integral (:mod:`reinmax.estimators.quadrature`), called like the score family,
+``fn(logits, f, ...) -> (surrogate, values)``, but they need f's gradient, off the one-hot
+corners for rules with interior nodes, and are biased (a family of their own, so that the score
+family's unbiasedness checks and the straight-through signature do not apply to them)."""
 
 DEFAULT_COLOURS = ("#1a55ff", "#006400", "#8b008b", "#b8860b", "#008b8b", "#dc143c", "#4b0082",
                    "#556b2f", "#ff1493", "#2f4f4f")
@@ -79,7 +83,10 @@ class OptionRule:
     A value is accepted when it is one of ``choices`` (compared by equality: ``"quadrature"``,
     ``None``), a ``torch.Tensor`` where ``tensors`` is True, or a number of ``kind``: ``"int"``
     (an integer; ``True`` is not one) or ``"real"`` (a finite real number, not a bool), within
-    ``[low, high]`` (either bound may be None) and, for integers, a multiple of ``multiple_of``.
+    ``[low, high]`` (either bound may be None; ``open_low=True`` excludes ``low`` itself, for
+    a temperature that must be > 0) and, for integers, a multiple of ``multiple_of``. Kind
+    ``"choice"`` accepts the ``choices`` alone (a flag: ``choices=(False, True)``, so that 1 or
+    "yes" is refused, not read as True).
     A value of none of these types is a TypeError, a number out of range a ValueError; both
     messages name the estimator, the option, the value and :meth:`allowed`."""
     kind: str = "int"
@@ -88,21 +95,28 @@ class OptionRule:
     multiple_of: Optional[int] = None
     choices: Tuple = ()
     tensors: bool = False
+    open_low: bool = False
 
     def __post_init__(self):
-        if self.kind not in ("int", "real"):
-            raise ValueError(f"OptionRule kind must be 'int' or 'real'; got kind={self.kind!r}")
+        if self.kind not in ("int", "real", "choice"):
+            raise ValueError(f"OptionRule kind must be 'int', 'real' or 'choice'; got kind={self.kind!r}")
         object.__setattr__(self, "choices", tuple(self.choices))
+        if self.kind == "choice" and not self.choices:
+            raise ValueError("OptionRule kind 'choice' needs the choices it accepts (choices=...)")
+        if self.open_low and self.low is None:
+            raise ValueError("OptionRule open_low=True needs a lower bound (low=...)")
 
     def allowed(self) -> str:
         """What the option accepts, in words: "an integer >= 1, or 'quadrature'"."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
         number = "an integer" if self.kind == "int" else "a finite number"
         if self.multiple_of:
             number = f"a multiple of {self.multiple_of}"
         if self.low is not None and self.high is not None:
-            number += f" in [{self.low}, {self.high}]"
+            number += f" in {'(' if self.open_low else '['}{self.low}, {self.high}]"
         elif self.low is not None:
-            number += f" >= {self.low}"
+            number += f" {'>' if self.open_low else '>='} {self.low}"
         elif self.high is not None:
             number += f" <= {self.high}"
         others = [repr(c) for c in self.choices] + (["a tensor"] if self.tensors else [])
@@ -115,6 +129,8 @@ class OptionRule:
         if self.tensors and isinstance(value, torch.Tensor):
             return
         message = f"{estimator}: option {option} must be {self.allowed()}; got {option}={value!r}"
+        if self.kind == "choice":
+            raise TypeError(message)
         integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
         real = (isinstance(value, numbers.Real) and not isinstance(value, bool)
                 and math.isfinite(float(value)))
@@ -122,7 +138,8 @@ class OptionRule:
             if self.kind == "real" and isinstance(value, numbers.Real) and not isinstance(value, bool):
                 raise ValueError(message)                # nan, inf: a number, but not finite
             raise TypeError(message)
-        if ((self.low is not None and value < self.low) or (self.high is not None and value > self.high)
+        below = self.low is not None and (value <= self.low if self.open_low else value < self.low)
+        if (below or (self.high is not None and value > self.high)
                 or (self.multiple_of and value % self.multiple_of)):
             raise ValueError(message)
 
@@ -156,6 +173,9 @@ class EstimatorSpec:
         sample_only_backward  whether its backward pass is a function of the logits, the
                      sample and the upstream gradient (score family: and f at the sample) alone:
                      no noise, no learned state
+        exact_sample  whether its forward value is an exact draw from softmax(logits) with
+                     its default options (True for all but ReDGE, whose diffusion sampler
+                     draws from an approximation unless t_1 = 1); the tests check the claim
         style        matplotlib keyword arguments for its lines (colour, line style); empty:
                      register() gives it an unused colour from DEFAULT_COLOURS
     """
@@ -170,6 +190,7 @@ class EstimatorSpec:
     draws_noise: bool = False
     noise_free_with: Mapping = dataclasses.field(default_factory=dict, hash=False)
     sample_only_backward: bool = False
+    exact_sample: bool = True
     style: Mapping = dataclasses.field(default_factory=dict, hash=False)
 
     def __post_init__(self):
@@ -205,7 +226,7 @@ class EstimatorSpec:
         if both:
             raise ValueError(f"EstimatorSpec {name!r}: {', '.join(both)} cannot be both an "
                              f"option and fixed by the name")
-        for field in ("draws_noise", "sample_only_backward"):
+        for field in ("draws_noise", "sample_only_backward", "exact_sample"):
             if not isinstance(getattr(self, field), bool):
                 raise TypeError(f"EstimatorSpec {name!r}: {field} must be True or False; "
                                 f"got {field}={getattr(self, field)!r}")
@@ -294,7 +315,7 @@ def _other_names_hint(spec: EstimatorSpec, key, value) -> str:
 _REGISTRY: Dict[str, EstimatorSpec] = {}
 _BUILT: Dict[int, Any] = {}
 """id(object) -> (weak reference to it, entry name) for what factory entries built (spec_of)."""
-_FILTERS = ("family", "draws_noise", "sample_only_backward")
+_FILTERS = ("family", "draws_noise", "sample_only_backward", "exact_sample")
 
 
 def register(spec: EstimatorSpec) -> EstimatorSpec:
@@ -340,7 +361,8 @@ def get_spec(name: str, family: Optional[str] = None) -> EstimatorSpec:
         hint = ""
         if spec is not None:
             lookup = {"score": "get_score_estimator",
-                      "bernoulli-score": "binary_score.build_binary_score_estimator"}.get(
+                      "bernoulli-score": "binary_score.build_binary_score_estimator",
+                      "segment": "estimators.registry.get_segment_estimator"}.get(
                           spec.family, "get_estimator")
             hint = f" ({spec.name} is a {spec.family} estimator: use reinmax.{lookup})"
         raise ValueError(f"unknown estimator {name!r}; valid names: "
@@ -392,6 +414,12 @@ def get_score_estimator(name: str, **options) -> Callable:
     """A REINFORCE-family estimator by name ("REINFORCE", "RLOO", ...), options checked as in
     :func:`get_estimator`, e.g. ``get_score_estimator("RLOO", num_samples=4)``."""
     return get_spec(name, "score").build(**options)
+
+
+def get_segment_estimator(name: str, **options) -> Callable:
+    """A quadrature-rule estimator on eq. 6's segment integral by name ("Segment-Midpoint", ...;
+    :mod:`reinmax.estimators.quadrature`), options checked as in :func:`get_estimator`."""
+    return get_spec(name, "segment").build(**options)
 
 
 def bound_options(estimator: Callable) -> Dict[str, Any]:
@@ -492,5 +520,6 @@ class NameSet(Set):
 
 
 __all__ = ["FAMILIES", "DEFAULT_COLOURS", "OptionRule", "EstimatorSpec", "register", "unregister", "get_spec",
-           "names", "specs", "spec_of", "bound_options", "get_estimator", "get_score_estimator", "EstimatorView",
+           "names", "specs", "spec_of", "bound_options", "get_estimator", "get_score_estimator",
+           "get_segment_estimator", "EstimatorView",
            "NameSet"]

@@ -1,0 +1,250 @@
+r"""ReinMax-Rao and ReinMax-CV (Wang & Bui 2026, "Beyond ReinMax"), as the authors' public code
+defines them where it could be read, and as our labelled reading where it could not.
+
+Notation: theta the logits of one variable, pi = softmax(theta), D the one-hot sample,
+g = dL/dD, J(p) = diag(p) - p p^T, theta' = log((pi + D)/2).
+
+**ReinMax-Rao** (their mode ``reinmax_v3``): forward D ~ Cat(pi) as ReinMax; backward
+``2 Jbar g - 1/2 J(pi) g`` with ``Jbar = (1/R) sum_r J(softmax((theta' + G_r)/tau))/tau`` over R
+Gumbel draws conditioned on argmax(theta' + G) = D. Their code forms R full C x C Jacobians; here
+the average is applied to g without forming any matrix (GR-MCK's kernel at theta': O(R C) per
+variable). Its mean is ``E_D[2 M(D) g - 1/2 J(pi) g]`` with ``M(D) = E_{G|D} J(...)/tau``: NOT
+ReinMax's mean (ReinMax's backward is already deterministic given D; Rao-Blackwellisation
+applies to a Gumbel-softmax term that ReinMax does not have), and its bias does not vanish as f
+becomes smooth (``reinmax.theory.beyond`` measures it). ``R="quadrature"`` (two categories):
+the R -> infinity limit by a tanh-sinh quadrature (no noise; exact enumeration then applies).
+
+**ReinMax-CV** (their mode ``reinmax_cv``), OUR READING: the stored code calls a helper that is
+not in the repository and feeds its Gumbel-softmax term the soft sample where the noise belongs.
+We implement the clean form ``ReinMax(tau) - eta [J(q_0)/tau2 - (1/R) sum_r J(q_r)/tau2] g``
+with ``q_k = softmax((theta' + G_k)/tau2)``, where G_0 is the forward's Gumbel noise and
+G_1..G_R are further draws from THE SAME law: Gumbel at theta conditioned on
+argmax(theta + G) = D. The control then has mean zero given D, so E[ReinMax-CV] = E[ReinMax]
+exactly, for every eta and tau2. (The stored code conditions the averaged term at theta'
+instead: its control has a nonzero mean; :func:`reinmax_cv_stored_reading` computes that version,
+not registered.) ``tau`` is ReinMax's temperature (the stored code fixes it at 1).
+"""
+import math
+from typing import Optional, Union
+
+import torch
+
+from .categorical import gumbel_rao, reinmax
+from .checks import (check_generator, check_logits, check_positive_int, check_softmax_rows, check_tau,
+                     mark_invalid)
+from .registry import EstimatorSpec, OptionRule, register
+from .sampling import draw_index_unchecked, exponential, one_hot, working_dtype
+
+Tensor = torch.Tensor
+
+__all__ = ["reinmax_rao", "reinmax_cv", "reinmax_cv_stored_reading", "rao_pivot",
+           "conditional_gumbels", "two_category_rao_weight"]
+
+
+def _no_soft_form(name: str, hard: bool) -> None:
+    if not hard:
+        raise ValueError(f"{name} has no soft (relaxed) form: hard must be True; got hard={hard!r}")
+
+
+def rao_pivot(theta: Tensor, D: Tensor) -> Tensor:
+    """theta' = log((softmax(theta) + D) / 2), detached (categories last); -inf where masked."""
+    with torch.no_grad():
+        return torch.log(0.5 * (torch.softmax(theta, -1) + D))
+
+
+def _through_identity(value: Tensor, theta: Tensor) -> Tensor:
+    """``value`` in the forward pass, the identity to ``theta`` in the backward pass (0 at masked
+    logits, where theta - theta would be NaN)."""
+    shift = torch.where(torch.isneginf(theta), torch.zeros_like(theta), theta)
+    return value + (shift - shift.detach())
+
+
+def conditional_gumbels(theta: Tensor, index: Tensor, exponentials: Tensor) -> Tensor:
+    """Gumbel noise G at ``theta`` conditioned on argmax(theta + G) = index, from Exp(1) draws
+    (the exponential trick of Paulus et al. 2021; any leading sample dimensions): the maximum is
+    logsumexp(theta) - log E_index, every other coordinate -log(E_i exp(-theta_i) + exp(-max)).
+    Masked (-inf) categories get zero noise."""
+    log_e = exponentials.log()
+    log_z = torch.logsumexp(theta, -1, keepdim=True)
+    top = log_z - log_e.gather(-1, index.expand(log_e.shape[:-1]).unsqueeze(-1))
+    others = -torch.logaddexp(log_e - theta, -top)
+    perturbed = torch.where(one_hot(index, theta).bool(), top, others)
+    return torch.where(torch.isneginf(theta), torch.zeros_like(perturbed), perturbed - theta)
+
+
+# ------------------------------------------------------------------ two categories, R -> inf
+_TS_STEP, _TS_RANGE = 1.0 / 24, 3.6
+
+
+def two_category_rao_weight(mu: Tensor, tau: float) -> Tensor:
+    r"""E[sigma(Delta/tau) sigma(-Delta/tau) | Delta < 0] for Delta = mu + a standard logistic:
+    the entry of M(D) = weight/tau * [[1, -1], [-1, 1]] for two categories, with mu = theta'_o -
+    theta'_d (o the other category). Substituting Delta = mu + logit(sigma(-mu) v) maps the
+    conditional law to v ~ U(0, 1); a tanh-sinh rule in v (double-exponential convergence, also
+    at v -> 0 where the integrand behaves like v^(1/tau)). 0 where mu = -inf (no other choice)."""
+    t = torch.arange(-_TS_RANGE, _TS_RANGE + _TS_STEP / 2, _TS_STEP, dtype=torch.float64,
+                     device=mu.device)
+    arg = math.pi * torch.sinh(t)
+    logsig = torch.nn.functional.logsigmoid
+    # v = 1/2 (1 + tanh(pi/2 sinh t)) = sigmoid(pi sinh t), and dv/dt.
+    dv = _TS_STEP * math.pi * torch.cosh(t) * torch.sigmoid(arg) * torch.sigmoid(-arg)
+    m = mu.to(torch.float64).unsqueeze(-1)
+    finite = torch.isfinite(m)
+    m0 = torch.where(finite, m, torch.zeros_like(m))
+    # Delta = m + log u - log(1 - u) with u = sigma(-m) v, in logs (v near 0 and near 1):
+    # 1 - u = sigma(m) + sigma(-m) (1 - v).
+    log_u = logsig(-m0) + logsig(arg)
+    log_1mu = torch.logaddexp(logsig(m0), logsig(-m0) + logsig(-arg))
+    delta = m0 + log_u - log_1mu
+    phi = torch.sigmoid(delta / tau) * torch.sigmoid(-delta / tau)
+    weight = (phi * dv).sum(-1, keepdim=True)
+    return torch.where(finite, weight, torch.zeros_like(weight)).squeeze(-1).to(mu.dtype)
+
+
+def _rao_two_category_quadrature(theta: Tensor, index: Tensor, tau: float) -> Tensor:
+    """2 M(D) g as a surrogate: 2 weight/tau * (u - sg u), u = (theta_0 - theta_1, theta_1 - theta_0)."""
+    with torch.no_grad():
+        work = theta.to(working_dtype(theta))
+        D = one_hot(index, work)
+        pivot = rao_pivot(work, D)
+        d_logit = (pivot * D).sum(-1)
+        o_logit = (pivot * (1 - D)).sum(-1)
+        weight = two_category_rao_weight(o_logit - d_logit, tau).to(theta.dtype)
+    shift = torch.where(torch.isneginf(theta), torch.zeros_like(theta), theta)
+    u = torch.stack([shift[..., 0] - shift[..., 1], shift[..., 1] - shift[..., 0]], -1)
+    return (2.0 / tau) * weight.unsqueeze(-1) * (u - u.detach())
+
+
+# ------------------------------------------------------------------------ ReinMax-Rao
+def reinmax_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
+                sample: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
+                R: Union[int, str] = 100):
+    r"""ReinMax-Rao (module docstring): forward a one-hot D ~ softmax(logits); backward
+    ``2 Jbar g - 1/2 J(pi) g`` (plus ``J(pi) s`` for y_soft's gradient s), ``Jbar`` the average of
+    ``J(softmax((theta' + G_r)/tau))/tau`` over ``R`` conditional Gumbel draws at
+    ``theta' = log((pi + D)/2)``, applied to g without forming a C x C matrix (GR-MCK's fused
+    kernel, :func:`reinmax.gumbel_rao`, at theta' with its gradient passed to theta).
+    ``R="quadrature"``: two categories only, the R -> infinity limit (no noise).
+    Its mean is not ReinMax's (module docstring)."""
+    _no_soft_form("reinmax_rao", hard)
+    check_generator(generator)
+    dim = check_logits(logits, dim)
+    tau = check_tau(tau)
+    if not (R == "quadrature" or (isinstance(R, int) and not isinstance(R, bool) and R >= 1)):
+        raise ValueError(f"R must be a positive integer or 'quadrature'; got R={R!r}")
+    theta = logits.movedim(dim, -1)
+    if R == "quadrature" and theta.shape[-1] != 2:
+        raise ValueError(f"R='quadrature' needs two categories; got {theta.shape[-1]} (use an integer R)")
+    with torch.no_grad():
+        probs = torch.softmax(theta, -1)
+        check_softmax_rows(probs, theta)
+        index, invalid = draw_index_unchecked(probs, theta, sample, generator)
+    D = one_hot(index, theta)
+    pi = torch.softmax(theta, -1)
+    if R == "quadrature":
+        rao = _rao_two_category_quadrature(theta, index, tau)
+    else:
+        pivot = _through_identity(rao_pivot(theta, D).to(theta.dtype), theta)
+        y_gr, _ = gumbel_rao(pivot, tau, sample=index, generator=generator, K=R)
+        rao = 2.0 * (y_gr - y_gr.detach())
+    y = D + rao - 0.5 * (pi - pi.detach())
+    return mark_invalid(y, invalid).movedim(-1, dim), torch.softmax(theta, -1).movedim(-1, dim)
+
+
+# ------------------------------------------------------------------------ ReinMax-CV
+def _check_number(name: str, value, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (positive and value <= 0):
+        allowed = "a positive finite number" if positive else "a finite number"
+        raise ValueError(f"{name} must be {allowed}; got {name}={value!r}")
+    return float(value)
+
+
+def _cv_setup(logits, tau, hard, dim, sample, generator, eta, tau2, R, exponentials, name):
+    _no_soft_form(name, hard)
+    check_generator(generator)
+    dim = check_logits(logits, dim)
+    tau = check_tau(tau)
+    eta = _check_number("eta", eta)
+    tau2 = _check_number("tau2", tau2, positive=True)
+    R = check_positive_int("R", R)
+    theta = logits.movedim(dim, -1)
+    with torch.no_grad():
+        probs = torch.softmax(theta, -1)
+        check_softmax_rows(probs, theta)
+        index, invalid = draw_index_unchecked(probs, theta, sample, generator)
+        if exponentials is None:
+            exponentials = exponential((R + 1,) + tuple(theta.shape), theta, generator)
+        else:
+            expected = (R + 1,) + tuple(theta.shape)
+            if not isinstance(exponentials, Tensor) or tuple(exponentials.movedim(dim + 1, -1).shape) != expected:
+                got = tuple(exponentials.shape) if isinstance(exponentials, Tensor) else type(exponentials).__name__
+                raise ValueError(f"exponentials must be Exp(1) draws of shape (R + 1, *logits.shape) "
+                                 f"= {(R + 1,) + tuple(logits.shape)}; got {got}")
+            exponentials = exponentials.movedim(dim + 1, -1).to(working_dtype(theta))
+    return dim, tau, eta, tau2, R, theta, index, invalid, exponentials
+
+
+def reinmax_cv(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
+               sample: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
+               eta: float = 0.5, tau2: float = 1.0, R: int = 100,
+               exponentials: Optional[Tensor] = None):
+    r"""ReinMax-CV, OUR READING (module docstring): ReinMax at ``tau`` minus ``eta`` times a
+    control ``[J(q_0) - mean_r J(q_r)] g / tau2`` whose R + 1 Gumbel draws all follow the
+    forward's conditional law (Gumbel at theta given argmax = D), evaluated at
+    ``theta' = log((pi + D)/2)`` with temperature ``tau2``. Given D the control has mean zero,
+    so the estimator has ReinMax's mean exactly. ``exponentials``: the Exp(1) draws behind the
+    R + 1 Gumbel vectors, shape ``(R + 1, *logits.shape)``, draw 0 the forward's (tests fix them);
+    drawn from ``generator`` otherwise."""
+    dim, tau, eta, tau2, R, theta, index, invalid, e = _cv_setup(
+        logits, tau, hard, dim, sample, generator, eta, tau2, R, exponentials, "reinmax_cv")
+    y, soft = reinmax(theta, tau, sample=index)
+    if eta != 0.0:
+        with torch.no_grad():
+            work = theta.detach().to(e.dtype)
+            noise = conditional_gumbels(work, index, e).to(theta.dtype)
+        pivot = _through_identity(rao_pivot(theta, one_hot(index, theta)).to(theta.dtype), theta)
+        q = torch.softmax((pivot + noise) / tau2, -1)                   # (R + 1, ..., C)
+        control = q[0] - q[1:].mean(0)
+        y = y - eta * (control - control.detach())
+    return mark_invalid(y, invalid).movedim(-1, dim), soft.movedim(-1, dim)
+
+
+def reinmax_cv_stored_reading(logits: Tensor, tau: float = 1.0, hard: bool = True, *,
+                              dim: int = -1, sample: Optional[Tensor] = None,
+                              generator: Optional[torch.Generator] = None, eta: float = 0.5,
+                              tau2: float = 1.0, R: int = 100):
+    r"""ReinMax-CV as the stored code reads (not registered; for measurement): the same single
+    term ``J(softmax((theta' + G_0)/tau2))/tau2 g`` with the forward's noise G_0 (Gumbel at theta),
+    but the averaged term conditioned at theta' (Gumbel at theta' given argmax(theta' + G) = D,
+    GR-MCK at theta'). The two terms then have different means given D, so this version is
+    biased relative to ReinMax (``reinmax.theory.beyond.cv_stored_bias`` measures it)."""
+    dim, tau, eta, tau2, R, theta, index, invalid, e = _cv_setup(
+        logits, tau, hard, dim, sample, generator, eta, tau2, R, None, "reinmax_cv_stored_reading")
+    y, soft = reinmax(theta, tau, sample=index)
+    with torch.no_grad():
+        noise = conditional_gumbels(theta.detach().to(e.dtype), index, e[0]).to(theta.dtype)
+    D = one_hot(index, theta)
+    pivot = _through_identity(rao_pivot(theta, D).to(theta.dtype), theta)
+    single = torch.softmax((pivot + noise) / tau2, -1)
+    averaged, _ = gumbel_rao(pivot, tau2, sample=index, generator=generator, K=R)
+    y = y - eta * (single - single.detach()) + eta * (averaged - averaged.detach())
+    return mark_invalid(y, invalid).movedim(-1, dim), soft.movedim(-1, dim)
+
+
+# ------------------------------------------------------------------------ the registry
+register(EstimatorSpec(
+    name="ReinMax-Rao", family="straight-through", function=reinmax_rao, options={"R": 100},
+    rules={"R": OptionRule("int", low=1, choices=("quadrature",))},
+    draws_noise=True, noise_free_with={"R": "quadrature"},
+    description="ReinMax-Rao (Wang & Bui 2026): ReinMax's midpoint term Rao-Blackwellised over "
+                "R conditional Gumbel draws at log((pi + D)/2); not ReinMax's mean",
+    style=dict(color="#e7969c", linestyle="-.")))
+register(EstimatorSpec(
+    name="ReinMax-CV", family="straight-through", function=reinmax_cv,
+    options={"eta": 0.5, "tau2": 1.0, "R": 100}, draws_noise=True,
+    rules={"eta": OptionRule("real"), "tau2": OptionRule("real", low=0, open_low=True),
+           "R": OptionRule("int", low=1)},
+    description="ReinMax-CV (Wang & Bui 2026), our reading: ReinMax minus eta times a "
+                "Gumbel-softmax control with mean zero given the sample (ReinMax's mean)",
+    style=dict(color="#ad494a", linestyle=(0, (3, 1, 1, 1, 1, 1)))))
