@@ -23,7 +23,7 @@ Engines:
 Torch threads are pinned (``threads``, 1 by default) in every engine: float32 results differ
 between 1 and 2 threads, and a sweep's records must not depend on the engine.
 
-SIGINT or SIGTERM to the driver stops the sweep (:class:`SweepInterrupted`): the local workers
+SIGINT or SIGTERM to the driver stops the sweep (``reinmax.sweep.run.SweepInterrupted``): the local workers
 are terminated at once (queued cells never start; a running cell keeps its last checkpoint), Ray
 tasks are cancelled, and every record the driver received is written with its journal line (a
 signal that arrives while one is written waits until both are), so the same sweep again trains
@@ -75,7 +75,7 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 class _Signals:
-    """While a sweep runs in the main thread, SIGINT and SIGTERM raise :class:`SweepInterrupted`
+    """While a sweep runs in the main thread, SIGINT and SIGTERM raise ``SweepInterrupted``
     (only where their handlers are Python's defaults: a program's own handlers are left alone).
     Inside ``held()`` a signal waits until the block ends: a record and its journal line are
     written together or not at all. After the first signal the others are ignored, so that
@@ -326,7 +326,7 @@ def run_sweep(grid: Union[Grid, Dict[str, Any], Sequence[Grid]], out_dir: Union[
     running cluster, or None for a private one of ``workers`` CPUs; each task retried up to
     ``retries`` times when its process or node dies). A cell that still fails is reported by
     :class:`SweepFailed` after every other cell has finished and been written. SIGINT or SIGTERM
-    stops the workers and raises :class:`SweepInterrupted` (see the module's docstring).
+    stops the workers and raises ``SweepInterrupted`` (see the module's docstring).
     """
     grids = list(grid) if isinstance(grid, (list, tuple)) else [grid]
     grids = [g if isinstance(g, Grid) else Grid.from_dict(g) for g in grids]

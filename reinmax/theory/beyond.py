@@ -34,8 +34,8 @@ def cv_stored_bias(f: Callable, logits: Tensor, tau2: float = 0.5, eta: float = 
                    samples: int = 20000, seed: int = 0) -> Dict[str, float]:
     """The stored code's ReinMax-CV (:func:`reinmax.estimators.rao.reinmax_cv_stored_reading`,
     ReinMax at tau = 1) against ReinMax's exact mean, by Monte Carlo: returns the largest
-    |mean - E[ReinMax]| over the coordinates, in standard errors (``z``) and relative to
-    |E[ReinMax]| (``relative``)."""
+    ``|mean - E[ReinMax]|`` over the coordinates, in standard errors (``z``) and relative to
+    ``|E[ReinMax]|`` (``relative``)."""
     samples = check_positive_int("samples", samples)
     target = exact.expected_estimate(reinmax, f, logits, 1.0)
     mean, stderr = exact.monte_carlo_estimate(
@@ -51,7 +51,7 @@ def redge_forward_tv(logits: Tensor, n_steps: int = 3, t_1: float = 0.5, draws: 
     r"""Total variation distance between ReDGE's forward law and Cat(softmax(logits)) for one
     variable (``logits`` of shape ``(n,)``): P(D = k) = E_x[softmax(lambda(x))_k] over ``draws``
     Gaussian starts (exact over D given x). Returns ``tv`` and its standard error (delta method
-    on each |P_k - pi_k|, summed: a conservative bound)."""
+    on each ``|P_k - pi_k|``, summed: a conservative bound)."""
     draws = check_positive_int("draws", draws)
     theta = logits.detach().to(torch.float64).reshape(-1)
     start = torch.randn(draws, theta.shape[0], generator=torch.Generator().manual_seed(seed),
@@ -66,7 +66,7 @@ def redge_gradient_bias(f: Callable, logits: Tensor, n_steps: int = 3, t_1: floa
                         estimator: Callable = redge, draws: int = 4000, seed: int = 0) -> Dict[str, float]:
     r"""ReDGE's (or ReinDGE's, ``estimator=reindge``) gradient bias for one variable: its mean
     E_x[sum_D softmax(lambda(x))_D grad(D, x)] (exact over D given x, Monte Carlo over x)
-    against the true gradient; returns ``relative`` (|mean - truth| / |truth|) and its standard
+    against the true gradient; returns ``relative`` (``|mean - truth| / |truth|``) and its standard
     error ``stderr`` (of the mean's distance, per coordinate, as a norm)."""
     draws = check_positive_int("draws", draws)
     theta = logits.detach().to(torch.float64).reshape(-1)

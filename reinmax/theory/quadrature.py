@@ -73,7 +73,7 @@ def rule_target(f: Callable, logits: Tensor, rule: str) -> Tensor:
     r"""The gradient approximation ``rule`` gives, by enumeration, for logits ``(n,)`` or
     ``(m, n)`` (each variable's segments with the others at their sampled values, averaged over
     them, as :mod:`reinmax.theory.exact` defines the targets): ``euler`` is
-    :func:`exact.first_order_target`, ``trapezoid`` :func:`exact.second_order_target`. ``f``
+    :func:`reinmax.theory.exact.first_order_target`, ``trapezoid`` :func:`reinmax.theory.exact.second_order_target`. ``f``
     takes points ``(B, *logits.shape)``, off the one-hot corners for interior nodes."""
     return rule_targets(f, logits, [rule])[rule]
 
