@@ -5,7 +5,7 @@ bias, ReDGE's forward total variation distance and gradient bias. Exact where ma
 elsewhere.
 """
 import math
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 import torch
 

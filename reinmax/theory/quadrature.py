@@ -10,7 +10,6 @@ has order d + 1: on :math:`f_s(D) = g(s\,w\cdot D)` the t^k coefficient of
 is :math:`O(s^{d+2})` against a true gradient of order s: relative bias :math:`O(s^{d+1})`.
 """
 import itertools
-from fractions import Fraction
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
