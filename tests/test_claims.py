@@ -244,3 +244,30 @@ def test_glue_names_the_temperature_variants(tmp_path):
     assert glued["claim_figure7_hard_tau1_verdict"] in claims.WORDS
     assert glued["claim_figure7_hard_tested_verdict"] in claims.WORDS
     assert "Figure 7" in glued["claim_figure7_hard_reason"]
+
+
+def write_64x32(folder: Path, method: str, values, steps: int):
+    """A minimal Table 5 record (the shape reinmax.experiments.vae_64x32 writes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"config": "64x32", "method": method, "steps": steps, "seeds": list(range(len(values))),
+              "final": {"train_neg_elbo": {"per_seed": list(values)}}}
+    (folder / f"64x32_{method}.json").write_text(json.dumps(record))
+
+
+def test_table5_reads_the_long_run_when_it_arrives_and_words_each_length(tmp_path):
+    # The study (600 updates): RLOO ahead. The long run's records, once committed, enter the same
+    # Holm family as another setting, and by_setting words each length on its own rows.
+    write_64x32(tmp_path / "vae_64x32/study", "ReinMax", [200.0, 200.1], 600)
+    write_64x32(tmp_path / "vae_64x32/study", "RLOO", [186.0, 186.2], 600)
+    verdict = claims.evaluate("table5", tmp_path)
+    assert verdict.word == "contradicted" and verdict.m == 2
+    assert claims.by_setting(verdict) == {"64x32, 600 updates": {"word": "contradicted",
+                                                                 "tally": "1 contradicted", "n": 1}}
+    write_64x32(tmp_path / "vae_64x32/long_20k", "ReinMax", [139.0, 139.3, 139.1], 20000)
+    write_64x32(tmp_path / "vae_64x32/long_20k", "RLOO", [148.0, 148.2, 148.1], 20000)
+    verdict = claims.evaluate("table5", tmp_path)
+    words = claims.by_setting(verdict)
+    assert verdict.m == 4 and "vae_64x32/long_20k/64x32_ReinMax.json" in verdict.files
+    assert words["64x32, 20000 updates"]["word"] == "supported"
+    assert words["64x32, 600 updates"]["word"] == "contradicted"
+    assert verdict.word == "contradicted"          # the claim as a whole: any length against it

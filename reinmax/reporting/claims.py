@@ -30,7 +30,8 @@ from reinmax.experiments.polynomial import temperature_free
 from reinmax.experiments.records import RESULTS_DIR
 
 __all__ = ["Claim", "Verdict", "CLAIMS", "PAPER_ITEMS", "WORDS", "SCALES", "claim", "evaluate",
-           "evaluate_all", "read", "glue_verdicts", "VARIANT_KEYS", "paper_power", "front_rows", "front_markdown", "comparisons_markdown"]
+           "evaluate_all", "read", "glue_verdicts", "VARIANT_KEYS", "paper_power", "front_rows", "front_markdown", "comparisons_markdown",
+           "by_setting"]
 
 WORDS = ("supported", "contradicted", "not decided")
 """The three verdict words, defined in ``book/appendix/test_policy.md``."""
@@ -413,6 +414,19 @@ def _evaluate(claim: Claim, root: Path, members: List[Claim], variant: Optional[
         for label, _ in claim.variants:
             verdict.variants[label] = _evaluate(claim, root, members, label, False)
     return verdict
+
+
+def by_setting(verdict: Verdict, quantifier: str = "all") -> Dict[str, Dict[str, Any]]:
+    """A verdict read setting by setting (e.g. Table 5's records of each length): ``{setting:
+    {"word", "tally", "n"}}``, each word by the claim's rule over that setting's comparisons
+    only, as decided in the verdict's one Holm family (no new test: the same adjusted
+    p-values); ``tally`` counts the comparisons' words ("1 contradicted, 5 not decided")."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for setting in dict.fromkeys(r["setting"] for r in verdict.comparisons if "sample_a" in r):
+        words = [r["verdict"] for r in verdict.comparisons if r["setting"] == setting]
+        tally = ", ".join(f"{words.count(w)} {w}" for w in WORDS if words.count(w))
+        out[setting] = {"word": _word(words, quantifier), "tally": tally, "n": len(words)}
+    return out
 
 
 def evaluate_all(root: Union[str, Path] = RESULTS_DIR) -> Dict[str, Verdict]:
