@@ -171,5 +171,10 @@ def test_tree_agreement_counts_right_branching_trees():
     assert found["total"] == {"n": 2, "spans": 1, "left": 0, "right": 2}
     record = {"runs": [{"method": "X", "trees": found}]}
     assert analysis.example_branching(record) == {"X": {"n": 2, "left": 0, "right": 2, "spans": 1}}
+    # Graded: every inner constituent of a right-branching tree ends at the last leaf, none starts
+    # at the first (the whole expression, which both trees share, is not counted).
+    inner = sum(len(e["text"].split()) - 2 for e in found["examples"])   # n - 2 each, none at the first leaf
+    assert analysis.example_constituents(record) == {"X": {"n": 2, "constituents": inner, "left": 0,
+                                                             "right": inner}}
     old = {"runs": [{"method": "X", "trees": {"by_depth": {"1": {"n": 1, "spans": 1, "left": 0}}}}]}
     assert analysis.agreement_table(old)["X"]["1"]["right"] is None      # an older record

@@ -139,6 +139,26 @@ def example_branching(record: Mapping[str, Any]) -> Dict[str, Dict[str, int]]:
     return out
 
 
+def example_constituents(record: Mapping[str, Any]) -> Dict[str, Dict[str, int]]:
+    """``{method: {"n", "constituents", "left", "right"}}`` over the stored expressions of each
+    run (as :func:`example_branching`): of the induced trees' inner constituents (spans of two or
+    more leaves other than the whole expression), how many the left-branching tree also has (they
+    start at the first leaf) and how many the right-branching one has (they end at the last). A
+    graded measure beside the exact-shape counts: a right-branching parser scores 1 on ``right``
+    even where one early merge keeps its tree from being exactly right-branching."""
+    out: Dict[str, Dict[str, int]] = {}
+    for run in record["runs"]:
+        for example in (run.get("trees") or {}).get("examples", []):
+            n = len(example["text"].split())
+            inner = [(i, j) for i, j in merge_spans(example["merges"], n) if j - i >= 2 and (i, j) != (0, n)]
+            cell = out.setdefault(run["method"], {"n": 0, "constituents": 0, "left": 0, "right": 0})
+            cell["n"] += 1
+            cell["constituents"] += len(inner)
+            cell["left"] += sum(i == 0 for i, _ in inner)
+            cell["right"] += sum(j == n for _, j in inner)
+    return out
+
+
 def draw_tree(ax, tokens: Sequence[str], spans: Sequence[Tuple[int, int]], title: str = "") -> None:
     """Draw the binary tree whose constituents are ``spans`` over ``tokens`` on a matplotlib
     axis: leaves along the bottom, each node above the middle of its span at a height of its
