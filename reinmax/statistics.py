@@ -6,8 +6,8 @@ Pure Python (no numpy, no scipy): the experiments' analyses and the notebook-fac
 import math
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
-__all__ = ["agreement", "summary", "student_t_sf", "student_t_ppf", "welch_test", "holm", "bonferroni",
-           "check_claims", "ALPHA", "POWER", "describe", "detectable_difference", "test_family"]
+__all__ = ["agreement", "summary", "student_t_sf", "student_t_ppf", "welch_test", "holm",
+           "ALPHA", "POWER", "describe", "detectable_difference", "test_family"]
 
 
 def summary(values: Iterable[float], ddof: int = 0) -> Dict[str, Any]:
@@ -125,62 +125,6 @@ def holm(p_values: Mapping[Any, float]) -> Dict[Any, float]:
         running = max(running, min(1.0, (m - rank) * float(p_values[key])))
         adjusted[key] = running
     return {key: adjusted[key] for key in p_values}
-
-
-def bonferroni(p_values: Mapping[Any, float]) -> Dict[Any, float]:
-    """Bonferroni-adjusted p-values: each times the number of claims, at most 1."""
-    m = len(p_values)
-    return {key: min(1.0, m * float(p)) for key, p in p_values.items()}
-
-
-def check_claims(claims: Sequence[Tuple[str, Iterable[float], Iterable[float]]], alpha: float = 0.05,
-                 correction: str = "holm") -> List[Dict[str, Any]]:
-    """Check claims "mean(a) < mean(b)" (name, per-seed values of a, of b) together.
-
-    Each gets :func:`welch_test`'s numbers, ``p_adjusted`` (Holm or Bonferroni over the claims that
-    could be tested), ``supported`` (``p_adjusted < alpha``) and ``resolution``: the smallest
-    difference these seeds could have called supported at their observed spread (the one-sided
-    t quantile at the claim's corrected level times the standard error: ``alpha / m`` for
-    Bonferroni, ``alpha / (m - rank)`` for Holm, rank by p from 0), which says what ``n`` seeds
-    can and cannot support. A claim with fewer than two seeds on a side is ``"untestable"``.
-    ``verdict``: ``"supported"``, ``"not supported"`` (the means point the claimed way but the
-    seeds cannot tell), ``"contradicted"`` (the means point the other way) or ``"untestable"``.
-    """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be strictly between 0 and 1; got alpha={alpha!r}")
-    adjust = {"holm": holm, "bonferroni": bonferroni}.get(correction)
-    if adjust is None:
-        raise ValueError(f"correction must be 'holm' or 'bonferroni'; got correction={correction!r}")
-    names = [claim[0] for claim in claims]
-    if len(set(names)) != len(names):
-        raise ValueError(f"claim names must be distinct; got {names!r}")
-    found: Dict[str, Dict[str, Any]] = {}
-    for name, a, b in claims:
-        a, b = [float(v) for v in list(a)], [float(v) for v in list(b)]
-        if len(a) < 2 or len(b) < 2:
-            found[name] = {"claim": name, "n_a": len(a), "n_b": len(b), "p": None, "p_adjusted": None,
-                           "supported": False, "verdict": "untestable", "resolution": None,
-                           "difference": (sum(a) / len(a) - sum(b) / len(b)) if a and b else None}
-            continue
-        found[name] = {"claim": name, **welch_test(a, b, "less")}
-    tested = {name: row["p"] for name, row in found.items() if row["p"] is not None}
-    adjusted = adjust(tested) if tested else {}
-    # The level each claim's own p meets: alpha / m for Bonferroni; for Holm, alpha / (m - rank)
-    # with the claims ranked by p (so the resolution matches the verdict's rule).
-    ranked = sorted(tested, key=lambda name: tested[name])
-    divisor = {name: (len(tested) - ranked.index(name) if correction == "holm" else len(tested))
-               for name in tested}
-    for name, row in found.items():
-        if name not in adjusted:
-            continue
-        row["p_adjusted"] = adjusted[name]
-        row["supported"] = adjusted[name] < alpha
-        row["verdict"] = ("supported" if row["supported"] else
-                          "contradicted" if row["difference"] > 0 else "not supported")
-        row["resolution"] = (student_t_ppf(1 - alpha / divisor[name], row["df"])
-                             * row["standard_error"])
-    return [found[name] for name in names]
-
 
 
 def agreement(ours_mean: float, paper: Mapping[str, float], k: float = 2.0) -> Dict[str, Any]:

@@ -271,3 +271,46 @@ def test_table5_reads_the_long_run_when_it_arrives_and_words_each_length(tmp_pat
     assert words["64x32, 20000 updates"]["word"] == "supported"
     assert words["64x32, 600 updates"]["word"] == "contradicted"
     assert verdict.word == "contradicted"          # the claim as a whole: any length against it
+
+
+def broken_reinmax(logits, tau=1.0, *, sample=None):
+    """ReinMax with its ST term's 1/2 dropped (2 grad at (pi + D)/2 - ST): a deliberately wrong
+    estimator, whose expectation misses the second-order approximation by -E[ST]/2. Forward:
+    ReinMax's one-hot sample; backward: ReinMax's gradient minus half of ST's."""
+    import reinmax
+    y, soft = reinmax.reinmax(logits, tau, sample=sample)
+    y_st, _ = reinmax.st(logits, tau, sample=sample)
+    return y - 0.5 * (y_st - y_st.detach()), soft
+
+
+def test_an_exact_claim_is_judged_on_the_error_its_notebook_measured():
+    """Theorem 3.2's verdict (chapter 3, notebook 03) follows the largest error the notebook
+    measured: ReinMax's, or a broken ReinMax's (which flips it), with the number in the reason."""
+    import torch
+    import reinmax
+    from reinmax.theory import exact
+    generator = torch.Generator().manual_seed(0)
+    errors = {}
+    for name, estimator in (("reinmax", reinmax.reinmax), ("broken", broken_reinmax)):
+        worst = 0.0
+        for shape in [(3,), (4,), (2, 3)]:
+            logits, f = exact.random_problem(shape, generator)
+            worst = max(worst, (exact.expected_estimate(estimator, f, logits, draws_noise=False)
+                                - exact.second_order_target(f, logits)).abs().max().item())
+        errors[name] = worst
+    good = claims.evaluate("theorem_3_2", measured=errors["reinmax"])
+    bad = claims.evaluate("theorem_3_2", measured=errors["broken"])
+    assert good.word == "supported" and f"{errors['reinmax']:.1e}" in good.reason
+    assert bad.word == "contradicted" and errors["broken"] > 1e-3
+    glued = {}
+    claims.glue_verdicts(["theorem_3_2"], measured={"theorem_3_2": errors["broken"]},
+                         glue=lambda key, value, display: glued.update({key: value}))
+    assert glued["claim_theorem_3_2_verdict"] == "contradicted"
+    # Without a measurement, the module enumerates the notebooks' book-scale problems itself.
+    assert claims.evaluate("theorem_3_2").word == "supported"
+    with pytest.raises(ValueError, match="measured"):
+        claims.evaluate("theorem_3_2", measured=float("nan"))
+    with pytest.raises(ValueError, match="exact identities only"):
+        claims.evaluate("table2", measured=0.0)
+    with pytest.raises(ValueError, match="not glued here"):
+        claims.glue_verdicts(["theorem_3_1"], measured={"theorem_3_2": 0.0}, glue=lambda *a, **k: None)

@@ -323,6 +323,22 @@ def _word(verdicts: Sequence[str], quantifier: str) -> str:
     return "contradicted" if all(v == "contradicted" for v in verdicts) else "not decided"
 
 
+def _deciding(rows: Sequence[Dict[str, Any]], word: str) -> Optional[Dict[str, Any]]:
+    """The comparison that explains a claim's word: the first contradicted one; for "not
+    decided", the testable one closest to being decided (smallest detectable - |difference|),
+    else the first untestable one; for "supported", the one with the smallest difference."""
+    if not rows:
+        return None
+    if word == "contradicted":
+        return next(r for r in rows if r["verdict"] == "contradicted")
+    if word == "not decided":
+        open_rows = [r for r in rows if r["verdict"] == "not decided" and r["testable"]]
+        if open_rows:
+            return min(open_rows, key=lambda r: r["detectable"] - abs(r["difference"]))
+        return next((r for r in rows if r["verdict"] == "not decided"), rows[0])
+    return min(rows, key=lambda r: abs(r["difference"]))
+
+
 def _reason(claim: Claim, word: str, rows: List[Dict[str, Any]], m: int, files: Sequence[str]) -> str:
     if not files:
         return "no record yet"
@@ -334,15 +350,12 @@ def _reason(claim: Claim, word: str, rows: List[Dict[str, Any]], m: int, files: 
     text = f"{len(rows)} comparison(s): {tally} (Holm family {claim.family}, m = {m})"
     if untestable:
         text += f"; {untestable} with fewer than two seeds on a side"
+    row = _deciding(rows, word)
     if word == "contradicted":
-        row = next(r for r in rows if r["verdict"] == "contradicted")
         text += f"; e.g. {row['b']} beats {row['a']} at {row['setting']}"
-    elif word == "not decided":
-        open_rows = [r for r in rows if r["verdict"] == "not decided" and r["testable"]]
-        if open_rows:
-            row = min(open_rows, key=lambda r: r["detectable"] - abs(r["difference"]))
-            text += (f"; e.g. {row['a']} vs {row['b']} at {row['setting']}: difference "
-                     f"{row['difference']:+.3g}, detectable {row['detectable']:.3g}")
+    elif word == "not decided" and row["testable"]:
+        text += (f"; e.g. {row['a']} vs {row['b']} at {row['setting']}: difference "
+                 f"{row['difference']:+.3g}, detectable {row['detectable']:.3g}")
     return text
 
 
@@ -354,8 +367,18 @@ def _family(claim: Claim, family: Optional[Sequence[Claim]]) -> List[Claim]:
     return registered if claim in registered else [claim]
 
 
-def _exact(claim: Claim) -> Verdict:
-    error = EXACT_CHECKS[claim.metric]()
+def _exact(claim: Claim, measured: Optional[float] = None) -> Verdict:
+    """An exact identity's verdict from its largest error: ``measured`` (what the chapter's
+    notebook computed, so the verdict and the number printed beside it are one computation), or
+    else the module's own enumeration (:func:`_exact_errors`, the notebooks' book-scale problems)."""
+    if measured is None:
+        error = EXACT_CHECKS[claim.metric]()
+    elif (isinstance(measured, bool) or not isinstance(measured, (int, float))
+          or not math.isfinite(measured) or measured < 0):
+        raise ValueError(f"claim {claim.id}: measured must be a finite error >= 0 (the largest "
+                         f"entrywise difference found); got measured={measured!r}")
+    else:
+        error = float(measured)
     word = "supported" if error < EXACT_TOLERANCE else "contradicted"
     reason = (f"exact enumeration in float64: largest difference {error:.1e} "
               f"({'below' if word == 'supported' else 'above'} {EXACT_TOLERANCE:g})")
@@ -364,15 +387,21 @@ def _exact(claim: Claim) -> Verdict:
 
 
 def evaluate(claim: Union[Claim, str], root: Union[str, Path] = RESULTS_DIR,
-             family: Optional[Sequence[Claim]] = None, variants: bool = True) -> Verdict:
+             family: Optional[Sequence[Claim]] = None, variants: bool = True,
+             measured: Optional[float] = None) -> Verdict:
     """The verdict on ``claim`` (a :class:`Claim` or a registered id) from the records under
     ``root``. Its Holm family: ``family`` if given, else every registered claim with the same
     ``family`` label (or the claim alone when it is not registered); both directions of every
     testable comparison of the family are adjusted together. Variants (``claim.variants``) are
-    evaluated too, each with the same options applied to the family's members that have it."""
+    evaluated too, each with the same options applied to the family's members that have it.
+    ``measured``: for an exact identity (reader ``"exact"``) only, the largest error the
+    chapter's notebook found; without it the module enumerates the same problems itself."""
     claim = _registered(claim) if isinstance(claim, str) else claim
     if claim.reader == "exact":
-        return _exact(claim)
+        return _exact(claim, measured)
+    if measured is not None:
+        raise ValueError(f"claim {claim.id}: measured is for exact identities only; this claim "
+                         f"reads records ({claim.reader!r})")
     members = _family(claim, family)
     return _evaluate(claim, Path(root), members, None, variants)
 
@@ -435,7 +464,8 @@ def evaluate_all(root: Union[str, Path] = RESULTS_DIR) -> Dict[str, Verdict]:
 
 
 def glue_verdicts(claim_ids: Iterable[str], root: Union[str, Path] = RESULTS_DIR,
-                  glue: Optional[Callable[..., Any]] = None) -> Dict[str, Any]:
+                  glue: Optional[Callable[..., Any]] = None,
+                  measured: Optional[Mapping[str, float]] = None) -> Dict[str, Any]:
     """Glue each claim's verdict for a chapter's prose: ``claim_<id>_verdict`` (the word),
     ``claim_<id>_reason`` (its comparisons, family and m, and the closest undecided difference
     beside what the seeds could detect), ``claim_<id>_family``, ``claim_<id>_scale`` (the
@@ -443,11 +473,17 @@ def glue_verdicts(claim_ids: Iterable[str], root: Union[str, Path] = RESULTS_DIR
     ``claim_<id>_variant<k>`` ("label: word"); the temperature variants also as
     ``claim_<id>_tested_verdict``/``_reason`` (ReinMax's tau picked on the tested seeds) and
     ``claim_<id>_tau1_verdict``/``_reason`` (tau = 1). Returns what was glued (see
-    :func:`reinmax.reporting.tables.glue_numbers`; ``glue`` defaults to ``myst_nb.glue``)."""
+    :func:`reinmax.reporting.tables.glue_numbers`; ``glue`` defaults to ``myst_nb.glue``).
+    ``measured``: ``{claim id: largest error}`` for exact identities, as the notebook computed it
+    (see :func:`evaluate`)."""
     from .tables import glue_numbers
     glued: Dict[str, Any] = {}
+    claim_ids, measured = list(claim_ids), dict(measured or {})
+    unknown = sorted(set(measured) - set(claim_ids))
+    if unknown:
+        raise ValueError(f"measured names claims not glued here: {unknown}; glued: {claim_ids}")
     for claim_id in claim_ids:
-        verdict = evaluate(claim(claim_id), root)
+        verdict = evaluate(claim(claim_id), root, measured=measured.get(claim_id))
         values = {"verdict": verdict.word, "reason": verdict.reason,
                   "family": f"{verdict.family} (m = {verdict.m})",
                   "scale": ", ".join(verdict.scales) or "no record yet"}
@@ -501,34 +537,40 @@ def paper_power(table: Mapping[str, Mapping[str, Any]], winner: str = "ReinMax",
 
 
 # ----------------------------------------------------------------------------- exact checks
-def _exact_errors(pairs: int = 3, seed: int = 0) -> Dict[str, float]:
-    """Theorems 3.1, 3.2 and Remarks 4.1, 4.2 on a few random problems (n = 2..5 categories,
-    and 3 variables of 3 categories), by exact enumeration in float64: the largest entrywise
-    difference between the estimator's expectation and the approximation it is said to equal."""
+def _exact_errors(trials: int = 20, seed: int = 0) -> Dict[str, float]:
+    """Theorems 3.1, 3.2 and Remarks 4.1, 4.2 by exact enumeration in float64: the largest
+    entrywise difference between the estimator's expectation and the approximation it is said
+    to equal, on the problems the chapters' notebooks draw at their book-scale defaults (seed 0,
+    20 problems per shape): one variable of n = 2..6 categories and 3 variables of 3 categories
+    (notebooks 02 and 03), and n = 5 with a random baseline phi (notebook 04). The front page
+    shows these; a chapter glues the error its own notebook measured (``measured``), which is
+    the same number when the notebook runs at book scale."""
     import torch
     import reinmax
     from reinmax.theory import bias, exact
-    generator = torch.Generator().manual_seed(seed)
     errors = {"theorem_3_1": 0.0, "theorem_3_2": 0.0, "remark_4_1": 0.0, "remark_4_2": 0.0}
-    for shape in [(2,), (3,), (4,), (5,), (3, 3)]:
-        for _ in range(pairs):
+
+    def worst(name: str, estimate, target) -> None:
+        errors[name] = max(errors[name], (estimate - target).abs().max().item())
+
+    generator = torch.Generator().manual_seed(seed)      # notebooks 02 and 03 draw these
+    for shape in [(n,) for n in range(2, 7)] + [(3, 3)]:
+        for _ in range(trials):
             logits, f = exact.random_problem(shape, generator)
-            st = exact.expected_estimate(reinmax.st, f, logits)
-            rm = exact.expected_estimate(reinmax.reinmax, f, logits)
-            errors["theorem_3_1"] = max(errors["theorem_3_1"],
-                                        (st - exact.first_order_target(f, logits)).abs().max().item())
-            errors["theorem_3_2"] = max(errors["theorem_3_2"],
-                                        (rm - exact.second_order_target(f, logits)).abs().max().item())
-            errors["remark_4_2"] = max(errors["remark_4_2"], (rm - exact.second_order_target_without_baseline(
-                f, logits)).abs().max().item())
-            if len(shape) == 1:
-                n = shape[0]
-                pi = torch.softmax(logits, -1)
-                phi = torch.softmax(torch.randn(n, generator=generator, dtype=torch.float64), -1)
-                p, estimates = bias.per_sample_estimates(reinmax.st, f, logits)
-                weighted = ((p * phi / pi)[:, None] * estimates).sum(0)
-                errors["remark_4_1"] = max(errors["remark_4_1"], (weighted - exact.first_order_target(
-                    f, logits, baseline=phi)).abs().max().item())
+            worst("theorem_3_1", exact.expected_estimate(reinmax.st, f, logits),
+                  exact.first_order_target(f, logits))
+            worst("theorem_3_2", exact.expected_estimate(reinmax.reinmax, f, logits),
+                  exact.second_order_target(f, logits))
+    generator = torch.Generator().manual_seed(seed)      # notebook 04 draws these
+    for _ in range(trials):
+        logits, f = exact.random_problem(5, generator)
+        pi = torch.softmax(logits, -1)
+        phi = torch.softmax(torch.randn(5, generator=generator, dtype=torch.float64), -1)
+        p, estimates = bias.per_sample_estimates(reinmax.st, f, logits)
+        worst("remark_4_1", ((p * phi / pi)[:, None] * estimates).sum(0),
+              exact.first_order_target(f, logits, baseline=phi))
+        worst("remark_4_2", exact.expected_estimate(reinmax.reinmax, f, logits),
+              exact.second_order_target_without_baseline(f, logits))
     return errors
 
 
@@ -777,23 +819,21 @@ def _spec(verdict: Verdict) -> str:
 
 
 def _ours(claim_: Claim, verdict: Verdict) -> Tuple[str, str]:
-    """(ours, paper's) for a claim's row: the first compared setting's winner and its nearest
-    rival, beside the paper's printed entry for the same (setting, method) where there is one."""
+    """(ours, paper's) for a claim's row: the comparison its reason names (:func:`_deciding`),
+    beside the paper's printed entries for the same (setting, method) where there are some."""
     if claim_.reader == "exact":
         return f"largest error {verdict.comparisons[0]['error']:.1e}", "an identity"
-    if not verdict.comparisons:
+    row = _deciding(verdict.comparisons, verdict.word)
+    if row is None:
         return "–", "–"
-    # The comparison that decides the word: a contradicted one, else the closest undecided one,
-    # else the closest of the supported ones.
-    rank = {"contradicted": 0, "not decided": 1, "supported": 2}
-    row = min(verdict.comparisons, key=lambda r: (rank[r["verdict"]], abs(r["difference"])))
     spec = _spec(verdict)
     ours = f"{row['a']} {_show(row['sample_a'], spec)} vs {row['b']} {_show(row['sample_b'], spec)} ({row['setting']})"
     printed = _paper_number(claim_, row["setting"], row["a"])
     rival = _paper_number(claim_, row["setting"], row["b"])
     paper = (f"{row['a']} {printed['mean']:.2f} ± {printed['std']:.2f}"
              + (f" vs {row['b']} {rival['mean']:.2f} ± {rival['std']:.2f}" if rival else "")
-             if printed else "a figure (no printed numbers)" if claim_.item.startswith("Fig") else "–")
+             if printed else "no printed number for this setting"
+             if claim_.paper_key or claim_.item.startswith("Table") else f"{claim_.item}: no printed numbers")
     return ours, paper
 
 
@@ -816,28 +856,43 @@ def front_rows(root: Union[str, Path] = RESULTS_DIR) -> List[Dict[str, Any]]:
                 verdicts[claim_id] = evaluate(claim_, root)
             verdict = verdicts[claim_id]
             ours, printed = _ours(claim_, verdict)
-            rows.append({"item": item["label"], "what": item["what"], "chapter": item["chapter"],
+            # The chapter that runs this claim (Section 5's Figure 2 claims run in chapter 7).
+            rows.append({"item": item["label"], "what": item["what"], "chapter": claim_.chapter,
                          "claim": claim_id, "quote": claim_.quote,
                          "scale": ", ".join(verdict.scales) or "–", "ours": ours, "paper": printed,
-                         "verdict": verdict.word, "reason": verdict.reason,
+                         "verdict": verdict.word,
+                         "reason": verdict.reason + (f"; {claim_.note}" if claim_.note else ""),
                          "variants": {label: (v.word, v.reason) for label, v in verdict.variants.items()}})
     return rows
 
 
+def _where(chapter: str) -> str:
+    """A page's name for a reader: ``08_listops`` -> chapter 8, ``appendix/sweeps`` -> appendix."""
+    stem = chapter.rsplit("/", 1)[-1]
+    if chapter.startswith("appendix/"):
+        return f"appendix: {stem.replace('_', ' ')}"
+    number = stem.split("_", 1)[0]
+    return f"chapter {int(number)}" if number.isdigit() else stem
+
+
 def front_markdown(rows: Sequence[Mapping[str, Any]], link_prefix: str = "") -> str:
-    """The front page's table: item, claim (the paper's words), where it runs, scale, ours vs
-    the paper, verdict and reason (variants as extra lines of the verdict cell)."""
+    """The front page's table, five columns so that it fits the page: the item with a link to
+    where it runs, the paper's words, the scale, ours above the paper's, and the verdict with
+    its reason (variants as extra lines)."""
     from .tables import markdown_table
     body = []
     for row in rows:
-        verdict = f"**{row['verdict']}**"
+        verdict = (row["reason"] if row["verdict"] == "–"       # an item with no claim: why not
+                   else f"**{row['verdict']}**" + (f": {row['reason']}" if row["reason"] else ""))
         for label, (word, _) in row["variants"].items():
-            verdict += f"<br>{label}: {word}"
-        body.append([row["item"], f"“{row['quote']}”" if row["quote"] else row["what"],
-                     f"[{row['chapter']}]({link_prefix}{row['chapter']}.md)", row["scale"],
-                     row["ours"], row["paper"], verdict, row["reason"]])
-    return markdown_table(["item", "the paper says", "where", "scale", "ours", "paper",
-                           "verdict", "why"], body)
+            verdict += f"<br>{label}: **{word}**"
+        numbers = ("–" if row["ours"] == "–" and row["paper"] == "–"
+                   else f"ours: {row['ours']}<br>paper: {row['paper']}")
+        body.append([f"{row['item']}<br>[{_where(row['chapter'])}]({link_prefix}{row['chapter']}.md)",
+                     f"“{row['quote']}”" if row["quote"] else row["what"], row["scale"], numbers,
+                     verdict])
+    return markdown_table(["item, where it runs", "the paper says", "scale", "our number; the paper's",
+                           "verdict: why"], body)
 
 
 def comparisons_markdown(verdict: Verdict) -> str:

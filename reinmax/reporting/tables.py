@@ -1,4 +1,4 @@
-"""Reporting: the paper beside our runs, numbers for the book's prose, and claim checks.
+"""Reporting: the paper beside our runs, numbers for the book's prose, and cost tables.
 
 Three things every experiment chapter needs, kept here so that notebooks only call them:
 
@@ -10,11 +10,9 @@ Three things every experiment chapter needs, kept here so that notebooks only ca
 * **Glue** (:func:`plain`, :func:`glue_numbers`, :func:`key_of`): MyST-NB shows a glued value by
   its ``repr``, so a numpy or torch scalar would print as ``np.float64(1.5)`` or
   ``tensor(1.5)`` in the prose. Everything glued goes through :func:`plain` first.
-* **Claim checks** (:func:`reinmax.statistics.welch_test`, :func:`reinmax.statistics.holm`,
-  :func:`reinmax.statistics.check_claims`): "method A's mean is
-  below method B's" tested with Welch's t-test on the seeds, corrected for the number of claims
-  checked together (Holm), with the smallest difference the seeds at hand could have detected,
-  so a chapter says what its ``n`` seeds can and cannot support.
+* **Verdicts** are not made here: the paper's claims and their one test policy live in
+  :mod:`reinmax.reporting.claims` (``evaluate``, ``glue_verdicts``) and
+  :func:`reinmax.statistics.test_family`.
 * **Cost tables** (:func:`cost_rows`, :func:`text_table`, :func:`markdown_table`): Table 3's
   ratios to ST, one formatting for the benchmark's console output and for the book.
 """
@@ -24,12 +22,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 # The statistics live one layer down (the experiments' analyses use them too); re-exported here,
 # where notebooks have always found them.
-from reinmax.statistics import (agreement, bonferroni, check_claims, holm, student_t_ppf, student_t_sf,  # noqa: F401
+from reinmax.statistics import (agreement, holm, student_t_ppf, student_t_sf,  # noqa: F401
                                 summary, welch_test)
 
 __all__ = ["plain", "key_of", "glue_numbers", "print_wrapped", "pm", "pm_sig", "sig", "compare_to_paper", "comparison_markdown",
-           "markdown_table", "text_table", "claims_markdown", "cost_rows"]
-"""Documented here; the statistics it re-exports (``welch_test``, ``holm``, ``check_claims``,
+           "markdown_table", "text_table", "cost_rows"]
+"""Documented here; the statistics it re-exports (``welch_test``, ``holm``,
 ``summary``, ``agreement``, ...) are documented in :mod:`reinmax.statistics`."""
 
 
@@ -244,26 +242,6 @@ def comparison_markdown(rows: Sequence[Mapping[str, Any]], paper_label: str = "p
                      f"{row['difference']:+.{digits}f}" if printed else "–",
                      f"{row['z']:+.2f}" if printed else "–"])
     return markdown_table(header, body)
-
-
-def claims_markdown(rows: Sequence[Mapping[str, Any]], digits: Optional[int] = 2) -> str:
-    """:func:`reinmax.statistics.check_claims`'s rows as a markdown table; differences at ``digits`` decimals, or
-    (``digits=None``) at 3 significant digits, for gaps far below 0.01."""
-    def number(value, sign=""):
-        if digits is None:
-            text = sig(value, 3)
-            return ("+" + text) if sign and value > 0 else text
-        return f"{value:{sign}.{digits}f}"
-    body = []
-    for row in rows:
-        testable = row["p"] is not None
-        body.append([row["claim"], f"{row['n_a']} / {row['n_b']}",
-                     number(row["difference"], "+") if row["difference"] is not None else "–",
-                     f"{row['effect']:+.2f}" if testable else "–",
-                     f"{row['p_adjusted']:.3g}" if testable else "–",
-                     number(row["resolution"]) if testable else "–", row["verdict"]])
-    return markdown_table(["claim (mean A < mean B)", "seeds A / B", "A - B", "in pooled stds",
-                           "p (adjusted)", "smallest detectable", "verdict"], body)
 
 
 # ----------------------------------------------------------------------------- cost (Table 3)

@@ -1,6 +1,6 @@
-"""Reading a ListOps record: the claim "ReinMax beats each baseline" tested on the paper's printed
-summaries and on our seeds (Welch, Holm over all comparisons), induced trees as brackets, and the
-tree-agreement tables."""
+"""Reading a ListOps record: what the paper's printed Table 1 could decide with its five seeds
+(Welch on the summaries, Holm over both directions), induced trees as brackets, and the
+tree-agreement tables. The verdicts on our seeds come from :mod:`reinmax.reporting.claims`."""
 import math
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
@@ -51,22 +51,6 @@ def paper_claims(table1: Mapping[str, Mapping[str, Mapping[str, float]]], seeds:
         row["detectable"] = statistics.detectable_difference(
             baseline["std"], seeds, entry[best]["std"], seeds, statistics.ALPHA / m)
     return rows
-
-
-def our_claims(table: Mapping[str, Mapping[str, Mapping[str, Any]]], best: str = "ReinMax",
-               alpha: float = 0.05, reverse: bool = False) -> List[Dict[str, Any]]:
-    """The same claims on our per-seed accuracies (``training.final_table``), checked together by
-    :func:`reinmax.statistics.check_claims` (Holm). ``reverse``: the opposite orderings, "``best`` below
-    each other method", so that a reversal is tested, not just read off the means."""
-    claims = []
-    for split in SPLITS:
-        for method, entry in table[split].items():
-            ours = table[split][best]["values"]
-            if method == best or not entry["values"] or not ours:
-                continue
-            claims.append((f"{best} < {method} ({split})", ours, entry["values"]) if reverse else
-                          (f"{method} < {best} ({split})", entry["values"], ours))
-    return statistics.check_claims(claims, alpha=alpha)
 
 
 def bracketed(tokens: Sequence[str], spans: Sequence[Tuple[int, int]]) -> str:
