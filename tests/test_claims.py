@@ -314,3 +314,49 @@ def test_an_exact_claim_is_judged_on_the_error_its_notebook_measured():
         claims.evaluate("table2", measured=0.0)
     with pytest.raises(ValueError, match="not glued here"):
         claims.glue_verdicts(["theorem_3_1"], measured={"theorem_3_2": 0.0}, glue=lambda *a, **k: None)
+
+
+def copy_paper_record(root: Path, folder: str, method: str, setting: str) -> None:
+    """A committed paper-scale 8x4 record copied under ``root`` as if ``setting`` had been run
+    (a temporary stand-in for a Table 2 cell that is still training; never committed)."""
+    record = json.loads((ROOT / "results" / "vae" / "paper_8x4" / f"8x4_{method}.json").read_text())
+    record["config"] = setting
+    (root / "vae" / folder).mkdir(parents=True, exist_ok=True)
+    (root / "vae" / folder / f"{setting}_{method}.json").write_text(json.dumps(record))
+
+
+def test_a_new_table2_record_enters_the_verdict_without_an_edit(tmp_path):
+    for method in ("ReinMax", "ST"):
+        copy_paper_record(tmp_path, "paper_8x4", method, "8x4")
+    before = claims.evaluate("table2", tmp_path)
+    assert {(r["setting"], r["b"]) for r in before.comparisons} == {("8x4", "ST")}
+    for method in ("ReinMax", "ST"):   # a finished cell arrives in paper_table2/, as the run writes it
+        copy_paper_record(tmp_path, "paper_table2", method, "4x24")
+    after = claims.evaluate("table2", tmp_path)
+    assert {(r["setting"], r["b"]) for r in after.comparisons} == {("8x4", "ST"), ("4x24", "ST")}
+    assert after.m == 4 and all(r["verdict"] == "supported" for r in after.comparisons)
+    assert "vae/paper_table2/4x24_ReinMax.json" in after.files
+
+
+def test_table2_is_not_supported_while_cells_of_the_table_have_no_record(tmp_path):
+    # ReinMax far below ST in all six settings: every comparison the records hold is supported,
+    # but STGS, GR-MCK and GST-1.0 were never run, so "best in every setting" is not shown.
+    for setting in ("8x4", "4x24", "8x16", "16x12", "64x8", "10x30"):
+        for method in ("ReinMax", "ST"):
+            copy_paper_record(tmp_path, "paper_table2", method, setting)
+    verdict = claims.evaluate("table2", tmp_path)
+    assert len(verdict.comparisons) == 6 and all(r["verdict"] == "supported" for r in verdict.comparisons)
+    assert verdict.word == "not decided"
+    assert "18 of 24 comparisons of the paper's statement have no record yet" in verdict.reason
+    # A contradiction needs no complete table: one decided reversal is enough.
+    reversed_ = json.loads((tmp_path / "vae" / "paper_table2" / "4x24_ST.json").read_text())
+    reversed_["final"]["train_neg_elbo"]["per_seed"] = [v - 30 for v in reversed_["final"]["train_neg_elbo"]["per_seed"]]
+    (tmp_path / "vae" / "paper_table2" / "4x24_ST.json").write_text(json.dumps(reversed_))
+    assert claims.evaluate("table2", tmp_path).word == "contradicted"
+
+
+def test_an_empty_holm_family_says_so(tmp_path):
+    write_vae(tmp_path / "toy", "A", [100.0])
+    write_vae(tmp_path / "toy", "B", [110.0])
+    reason = claims.evaluate(TOY, tmp_path).reason
+    assert "no testable hypothesis, so m = 0" in reason and "fewer than two seeds" in reason

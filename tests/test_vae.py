@@ -6,7 +6,9 @@ only where the data cannot be found.
 """
 import json
 import math
+import statistics
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,12 +17,13 @@ import torch.nn.functional as F
 import reinmax
 from reinmax.theory.exact import exact_gradient, expected_estimate
 from reinmax.experiments import vae
-from reinmax.experiments.vae import TABLE8, VAEConfig, run
+from reinmax.experiments.vae import TABLE8, VAEConfig, final_table, run
 from reinmax.models.vae import CategoricalVAE, expected_value_gradient
 from reinmax.experiments.records import paper_table
 
 from conftest import needs_mnist
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(configs=("8x4",), epochs=1, train_subset=300, test_subset=200)
 
 
@@ -380,3 +383,13 @@ def test_the_command_line_runs_figure2s_grid_and_resumes(tmp_path, monkeypatch):
     # the grid runs through reinmax.sweep, which calls training.train_setting by its module
     again = cli.main(argv)
     assert [r["final"] for r in again["runs"]] == [r["final"] for r in first["runs"]]
+
+
+def test_final_table_shows_sample_sds_from_the_per_seed_values():
+    # The records store numpy's ddof = 0; every ± the book shows is ddof = 1 (test policy).
+    record = json.loads((ROOT / "results" / "vae" / "paper_8x4" / "8x4_ReinMax.json").read_text())
+    entry = final_table({"runs": [record]}, "train_neg_elbo")["8x4", "ReinMax"]
+    values = record["final"]["train_neg_elbo"]["per_seed"]
+    assert entry["per_seed"] == values and entry["n"] == 3
+    assert math.isclose(entry["std"], statistics.stdev(values), rel_tol=1e-12)
+    assert math.isclose(entry["std"], record["final"]["train_neg_elbo"]["std"] * math.sqrt(3 / 2), rel_tol=1e-9)

@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from reinmax import statistics
 from reinmax.data.mnist import load_mnist
 from reinmax.models.vae import CategoricalVAE, gradient_quality, seed_generators
 from reinmax.experiments import layer, progress_bar
@@ -270,9 +271,16 @@ def run(config: VAEConfig, *, progress: bool = True,
 
 def final_table(results: dict, metric: str = "train_neg_elbo") -> Dict[Tuple[str, str], dict]:
     """``{(config, method): {"mean", "std", "n", "per_seed"}}`` of the last epoch's ``metric``
-    ("train_neg_elbo" or "test_neg_elbo")."""
+    ("train_neg_elbo" or "test_neg_elbo"), as the book shows it: ``std`` is the sample standard
+    deviation (ddof = 1) of the per-seed values (0 for one seed). The records store ddof = 0
+    (``final[metric]["std"]``) and are not rewritten; the book's test policy shows ddof = 1."""
     if metric not in ("train_neg_elbo", "test_neg_elbo"):
         raise ValueError(f"metric must be 'train_neg_elbo' or 'test_neg_elbo'; got {metric!r}")
-    return {(r["config"], r["method"]): r["final"][metric] for r in results["runs"]}
+    table = {}
+    for r in results["runs"]:
+        values = [float(v) for v in r["final"][metric]["per_seed"]]
+        table[r["config"], r["method"]] = (statistics.summary(values, ddof=1) if len(values) > 1
+                                           else {**statistics.summary(values), "std": 0.0})
+    return table
 
 
