@@ -219,3 +219,61 @@ def test_stgs_benchmark_prints_its_ratio_table_and_json(tmp_path):
                         for c in (True, False)}
     assert all(r["ratio_median"] > 0 and len(r["ratios"]) == 2 for r in record["results"])
     assert "load_average_after" in record["machine"] and "nice" in record["machine"]
+
+
+# ---------------------------------------------------------------- benchmarks/beyond.py
+BEYOND = Path(__file__).resolve().parent.parent / "benchmarks" / "beyond.py"
+
+
+def _load_beyond():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("benchmark_beyond", BEYOND)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("chunk", [5, 2], ids=["one chunk", "chunks"])
+@pytest.mark.parametrize("broken", [False, True], ids=["authors", "broken"])
+def test_the_authors_form_is_reinmax_rao_given_the_same_draws(monkeypatch, chunk, broken):
+    """The benchmark's reference (the authors' C x C form) computes the registry's estimator:
+    fed the Exp(1) draws that ReinMax-Rao makes from the same generator state, the gradients
+    agree to float64 rounding, in one chunk and in several. A broken reference (its Jacobians
+    without the 1/tau) does not."""
+    import torch
+    from reinmax.estimators import rao
+    beyond = _load_beyond()
+    if broken:
+        original = beyond.authors_mean_jacobian
+        monkeypatch.setattr(beyond, "authors_mean_jacobian",
+                            lambda logits, D, tau, E: original(logits, D, tau, E) * tau)
+    R, shape, tau = 16, (5, 3, 4), 0.7
+    logits = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    index = torch.randint(0, shape[-1], shape[:-1], generator=torch.Generator().manual_seed(1))
+    g = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    leaf = logits.clone().requires_grad_(True)
+    y, _ = rao.reinmax_rao(leaf, tau, sample=index, generator=torch.Generator().manual_seed(3), R=R)
+    ours, = torch.autograd.grad((y * g).sum(), leaf)
+    # ReinMax-Rao's draws: uniforms (R, *shape) in order from its generator, E = -log(1 - U)
+    u = torch.rand((R,) + shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    E = (-torch.log1p(-u)).clamp(min=torch.finfo(torch.float64).tiny).movedim(0, -1)   # (..., C, R)
+    D = torch.nn.functional.one_hot(index, shape[-1]).to(logits.dtype)
+    pi = torch.softmax(logits, -1).reshape(-1, shape[-1])
+    parts = iter(E.split(chunk))
+    theirs = beyond.authors_backward(logits, D, pi, g, torch.zeros_like(g), tau,
+                                     lambda part: next(parts), chunk)
+    assert ((theirs - ours).abs().max() < 1e-10) != broken
+
+
+def test_quick_beyond_benchmark_writes_its_record(tmp_path):
+    output = tmp_path / "beyond.json"
+    done = subprocess.run([sys.executable, str(BEYOND), "--quick", "--out", str(output)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "authors' form / ReinMax-Rao" in done.stdout and "IQR" in done.stdout
+    record = json.loads(output.read_text())
+    assert record["threads"] == 1 and record["rounds"] == 2
+    for row in record["shapes"]:
+        for clock in ("wall", "cpu"):
+            for key in ("authors_over_rao", "rao_over_grmck"):
+                assert row[clock][key]["q25"] <= row[clock][key]["median"] <= row[clock][key]["q75"]

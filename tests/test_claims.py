@@ -360,3 +360,43 @@ def test_an_empty_holm_family_says_so(tmp_path):
     write_vae(tmp_path / "toy", "B", [110.0])
     reason = claims.evaluate(TOY, tmp_path).reason
     assert "no testable hypothesis, so m = 0" in reason and "fewer than two seeds" in reason
+
+
+def write_figure1(path: Path, finals_by_method, ps=(1.5, 2.0, 3.0), taus=None):
+    """A minimal Figure 1 file (``{"runs": [record per p]}``, as ``polynomial figure1`` writes it),
+    seeds 0..n-1, each method's final exact losses the same at every p."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for p in ps:
+        n = len(next(iter(finals_by_method.values())))
+        config = {"p": p, "L": 128, "batch_size": 256, "setting": "A", "seeds": list(range(n)),
+                  "epochs": 40, "steps": 200}
+        runs.append({"config": config, "optimum": 0.0, "runs": [
+            {"method": m, "tau": (taus or {}).get(m, 0.7), "exact_loss": [[1.0, 0.5, f] for f in finals]}
+            for m, finals in finals_by_method.items()]})
+    path.write_text(json.dumps({"runs": runs}))
+
+
+def test_after_reinmax_figure1_claims_read_both_records_in_one_family(tmp_path):
+    """Chapter 11's claims (not the paper's): each new method against ReinMax's Figure 1 record,
+    the four in one Holm family; no verdict until the new methods' record exists."""
+    ids = [c.id for c in claims.BEYOND_CLAIMS]
+    assert ids == ["beyond_figure1_ReinMax_Rao", "beyond_figure1_ReinMax_CV", "beyond_figure1_ReDGE",
+                   "beyond_figure1_ReinDGE"]
+    assert not set(ids) & {c.id for c in claims.CLAIMS}          # not on "The paper, reproduced"
+    write_figure1(tmp_path / "polynomial" / "figure1_paper_scale.json",
+                  {"ReinMax": [0.10, 0.11, 0.09, 0.10], "ST": [0.5, 0.5, 0.5, 0.5]})
+    before = claims.evaluate("beyond_figure1_ReDGE", tmp_path)
+    assert before.word == "not decided" and "none of the claim's comparisons" in before.reason
+    write_figure1(tmp_path / "polynomial" / "beyond_figure1.json",
+                  {"ReinMax-Rao": [0.30, 0.31, 0.29, 0.30],       # worse than ReinMax
+                   "ReinMax-CV": [0.010, 0.011, 0.009, 0.010],    # better
+                   "ReDGE": [0.12, 0.08, 0.11, 0.09],             # too close to tell
+                   "ReinDGE": [0.10, 0.11, 0.09, 0.10]}, taus={"ReinMax-Rao": 0.5})
+    verdicts = {i: claims.evaluate(i, tmp_path) for i in ids}
+    assert [verdicts[i].word for i in ids] == ["contradicted", "supported", "not decided", "not decided"]
+    assert all(v.m == 2 * 4 * 3 and v.family == "After ReinMax: Figure 1" for v in verdicts.values())
+    assert verdicts[ids[0]].files == ("polynomial/figure1_paper_scale.json", "polynomial/beyond_figure1.json")
+    glued = {}
+    claims.glue_verdicts(ids, tmp_path, glue=lambda key, value, display: glued.update({key: value}))
+    assert glued["claim_beyond_figure1_ReinMax_CV_verdict"] == "supported"

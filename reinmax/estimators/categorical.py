@@ -519,18 +519,19 @@ def _gr_block_draws(like: Tensor) -> int:
     return max(1, elements // max(1, like.numel()))
 
 
-def _gr_relaxations(theta: Tensor, index: Tensor, tau: float, K: int,
+def _gr_relaxations(probs: Tensor, index: Tensor, tau: float, K: int,
                     generator: Optional[torch.Generator]) -> Tensor:
-    """The K relaxations softmax((theta + G_k) / tau), shape (K,) + theta.shape, with G_k drawn
-    from ``generator`` exactly as sampling.exponential and _gumbel_given_sample would draw them."""
-    inv_p = torch.softmax(theta, -1).reciprocal_()            # inf where masked
+    """The K relaxations softmax((theta + G_k) / tau), shape (K,) + theta.shape, for
+    ``probs = softmax(theta)`` (in the working dtype), with G_k drawn from ``generator`` exactly
+    as sampling.exponential and _gumbel_given_sample would draw them."""
+    inv_p = probs.reciprocal()                                # inf where masked
     # 1/p_d := 0 makes r_d = 0 and so w_d = 1 exactly, once per row instead of once per draw.
     inv_p.scatter_(-1, index.unsqueeze(-1), 0.0)
-    s = torch.empty((K,) + tuple(theta.shape), dtype=theta.dtype, device=theta.device)
-    step = _gr_block_draws(theta)
+    s = torch.empty((K,) + tuple(probs.shape), dtype=probs.dtype, device=probs.device)
+    step = _gr_block_draws(probs)
     where = index.unsqueeze(-1).expand((min(step, K),) + tuple(index.shape) + (1,))
-    ones = torch.ones(theta.shape[-1], 1, dtype=theta.dtype, device=theta.device)
-    tiny = torch.finfo(theta.dtype).tiny
+    ones = torch.ones(probs.shape[-1], 1, dtype=probs.dtype, device=probs.device)
+    tiny = torch.finfo(probs.dtype).tiny
     for start in range(0, K, step):
         block = s[start:start + step]
         at = where[:len(block)]
@@ -555,9 +556,10 @@ class _GumbelRaoFunction(torch.autograd.Function):
     Plain autograd only (torch.func transforms take the unfused path)."""
 
     @staticmethod
-    def forward(ctx, logits, index, tau, K, generator, hard):
-        work = working_dtype(logits)
-        s = _gr_relaxations(logits.detach().to(work), index, tau, K, generator)
+    def forward(ctx, logits, probs, index, tau, K, generator, hard):
+        # probs: the probabilities at which the noise is drawn, in the working dtype (GR-MCK:
+        # softmax(logits); ReinMax-Rao: (pi + D)/2); the gradient goes to logits.
+        s = _gr_relaxations(probs, index, tau, K, generator)
         ctx.save_for_backward(s, logits)     # logits: only to tie a refusal to them (below)
         ctx.tau = tau
         return one_hot(index, logits) if hard else s.mean(0).to(logits.dtype)
@@ -571,7 +573,7 @@ class _GumbelRaoFunction(torch.autograd.Function):
                 grad_logits = _GumbelRaoFunction.backward(ctx, grad)[0]
             return (two_category.refuse_second_derivative(grad_logits, ctx.saved_tensors[1],
                                                      "gumbel_rao (GR-MCK)"),
-                    None, None, None, None, None)
+                    None, None, None, None, None, None)
         s = ctx.saved_tensors[0]
         g = grad.to(s.dtype)
         K = s.shape[0]
@@ -587,7 +589,7 @@ class _GumbelRaoFunction(torch.autograd.Function):
             # where s_k is one-hot (one allowed category), where mean_s g - mean(s <s, g>) is not.
             acc += torch.sub(g, dots, out=product).mul_(block).sum(0)
         grad_logits = acc.mul_(1.0 / (K * ctx.tau))
-        return grad_logits.to(grad.dtype), None, None, None, None, None
+        return grad_logits.to(grad.dtype), None, None, None, None, None, None
 
 
 def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
@@ -632,17 +634,37 @@ def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
         check_softmax_rows(probs, logits)
         index, invalid = draw_index_unchecked(probs, logits, sample, generator)
     work = working_dtype(logits)
-    # The fused Function has no jvp rule: dual tensors (torch.autograd.forward_ad) take the
-    # unfused path, as torch.func transforms do.
-    dual = torch.autograd.forward_ad.unpack_dual(logits).tangent is not None
-    if GUMBEL_RAO_KERNEL["fused"] and not inside_transform() and not dual and tau <= _gr_tau_limit(work):
-        y = mark_invalid(_GumbelRaoFunction.apply(logits, index, tau, K, generator, hard), invalid)
+    if fused_gumbel_rao_applies(logits, tau):
+        at = probs if probs.dtype == work else torch.softmax(logits.detach().to(work), -1)
+        y = mark_invalid(_GumbelRaoFunction.apply(logits, at, index, tau, K, generator, hard), invalid)
         return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
     # Under torch.func transforms (the Function is written for plain autograd), in forward mode
     # and at very high temperatures: the unfused reference.
     relaxed = _gr_reference_relaxed(logits, index, tau, K, generator)
     y = mark_invalid(_through(one_hot(index, logits), relaxed) if hard else relaxed, invalid)
     return y.movedim(-1, dim), torch.softmax(logits, -1).movedim(-1, dim)
+
+
+def fused_gumbel_rao_applies(logits: Tensor, tau: float) -> bool:
+    """Whether GR-MCK's fused Function runs for these logits (categories last) and ``tau``: not
+    under torch.func transforms (it is written for plain autograd), not in forward mode (it has
+    no jvp rule: dual tensors take the unfused path too), not above the temperature limit of
+    the working dtype, and not switched off (``gumbel_rao_kernel(fused=False)``)."""
+    dual = torch.autograd.forward_ad.unpack_dual(logits).tangent is not None
+    return (GUMBEL_RAO_KERNEL["fused"] and not inside_transform() and not dual
+            and tau <= _gr_tau_limit(working_dtype(logits)))
+
+
+def fused_gumbel_rao_at(logits: Tensor, probs: Tensor, index: Tensor, tau: float, K: int,
+                        generator: Optional[torch.Generator]) -> Tensor:
+    """GR-MCK's fused Function with the noise drawn at other probabilities (categories last,
+    where :func:`fused_gumbel_rao_applies`): forward ``one_hot(index)``; backward the mean over K
+    draws of softmax's VJP at ``s_k = softmax((log probs + G_k) / tau)``, ``G_k`` Gumbel noise
+    at ``log probs`` conditioned on ``index`` being its argmax, passed to ``logits`` (the noise
+    and ``probs`` held fixed). ReinMax-Rao calls it with ``probs = (pi + D)/2``: the pivot
+    ``log((pi + D)/2)`` never needs forming, nor its softmax (which is ``probs``)."""
+    work = working_dtype(logits)
+    return _GumbelRaoFunction.apply(logits, probs.detach().to(work), index, tau, K, generator, True)
 
 
 def _gr_reference_relaxed(logits: Tensor, index: Tensor, tau: float, K: int,

@@ -29,7 +29,7 @@ from typing import Optional, Union
 
 import torch
 
-from .categorical import gumbel_rao, reinmax
+from .categorical import fused_gumbel_rao_applies, fused_gumbel_rao_at, gumbel_rao, reinmax
 from .checks import (check_generator, check_logits, check_positive_int, check_softmax_rows, check_tau,
                      mark_invalid)
 from .registry import EstimatorSpec, OptionRule, register
@@ -135,20 +135,27 @@ def reinmax_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int
     theta = logits.movedim(dim, -1)
     if R == "quadrature" and theta.shape[-1] != 2:
         raise ValueError(f"R='quadrature' needs two categories; got {theta.shape[-1]} (use an integer R)")
+    pi = torch.softmax(theta, -1)                 # y_soft, and the -1/2 J(pi) g term: one softmax
     with torch.no_grad():
-        probs = torch.softmax(theta, -1)
+        probs = pi.detach()
         check_softmax_rows(probs, theta)
         index, invalid = draw_index_unchecked(probs, theta, sample, generator)
     D = one_hot(index, theta)
-    pi = torch.softmax(theta, -1)
     if R == "quadrature":
         rao = _rao_two_category_quadrature(theta, index, tau)
-    else:
+    elif fused_gumbel_rao_applies(theta, tau):
+        # GR-MCK's kernel drawn at p' = (pi + D)/2 = softmax(theta'), its gradient to theta:
+        # no log, no second softmax, no pass through gumbel_rao's checks and draws of the index.
+        with torch.no_grad():
+            p_mid = 0.5 * (probs.to(working_dtype(theta)) + D)
+        y_gr = fused_gumbel_rao_at(theta, p_mid, index, tau, R, generator)
+        rao = 2.0 * (y_gr - y_gr.detach())
+    else:                                         # torch.func transforms, forward mode: unfused
         pivot = _through_identity(rao_pivot(theta, D).to(theta.dtype), theta)
         y_gr, _ = gumbel_rao(pivot, tau, sample=index, generator=generator, K=R)
         rao = 2.0 * (y_gr - y_gr.detach())
     y = D + rao - 0.5 * (pi - pi.detach())
-    return mark_invalid(y, invalid).movedim(-1, dim), torch.softmax(theta, -1).movedim(-1, dim)
+    return mark_invalid(y, invalid).movedim(-1, dim), pi.movedim(-1, dim)
 
 
 # ------------------------------------------------------------------------ ReinMax-CV
