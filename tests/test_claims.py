@@ -254,6 +254,40 @@ def test_section_6_1s_poor_and_close_methods_follow_their_records(tmp_path):
     assert claims.evaluate("figure1_st_gst", tmp_path).word == "contradicted"
 
 
+def write_grid_cell(root: Path, method: str, tau: float, values) -> None:
+    """A Figure 2 grid cell (setting 4x24) as reinmax.experiments.vae writes it, under tau_<tau>/."""
+    folder = root / "vae" / "figure2_study_4x24" / f"tau_{tau:g}"
+    write_vae(folder, method, values, setting="4x24")
+    path = folder / f"4x24_{method}.json"
+    record = json.loads(path.read_text())
+    record["hyperparameters"] = {"tau": tau}
+    path.write_text(json.dumps(record))
+
+
+def test_figure2s_temperature_sides_follow_their_records(tmp_path):
+    """Notebook 08's judgement of Figure 2 is the claims module's: each method's best temperature
+    on each side of 1, compared over seeds. With one seed a cell nothing is testable; with three,
+    the verdict follows the records, and flips when they do."""
+    for method in ("STGS", "GR-MCK", "GST-1.0", "ST", "ReinMax"):
+        for tau in (0.5, 1.0, 2.0):
+            write_grid_cell(tmp_path, method, tau, [130.0])
+    assert claims.evaluate("figure2_small_tau", tmp_path).word == "not decided"     # one seed
+    low, high = [130.0, 130.2, 129.9], [135.0, 135.3, 134.8]
+    for method in ("STGS", "GR-MCK", "GST-1.0"):
+        write_grid_cell(tmp_path, method, 0.5, low)
+        write_grid_cell(tmp_path, method, 1.0, low)
+        write_grid_cell(tmp_path, method, 2.0, high)
+    for method in ("ST", "ReinMax"):
+        write_grid_cell(tmp_path, method, 0.5, high)
+        write_grid_cell(tmp_path, method, 1.0, high)
+        write_grid_cell(tmp_path, method, 2.0, low)
+    assert claims.evaluate("figure2_small_tau", tmp_path).word == "supported"
+    assert claims.evaluate("figure2_large_tau", tmp_path).word == "supported"
+    write_grid_cell(tmp_path, "ReinMax", 0.5, [120.0, 120.1, 119.9])                  # now best below 1
+    verdict = claims.evaluate("figure2_large_tau", tmp_path)
+    assert verdict.word == "contradicted" and "ReinMax" in verdict.reason
+
+
 def test_paper_power_reads_the_papers_gaps_and_the_policys_bar():
     """Table 2's gaps between ReinMax and the best other method, from the paper's own numbers,
     and the smallest gap three seeds detect at Holm's first step of the whole table's family."""
