@@ -7,7 +7,8 @@ import math
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 __all__ = ["agreement", "summary", "student_t_sf", "student_t_ppf", "welch_test", "holm",
-           "ALPHA", "POWER", "describe", "detectable_difference", "test_family"]
+           "ALPHA", "POWER", "describe", "detectable_difference", "test_family",
+           "welch_from_summaries"]
 
 
 def summary(values: Iterable[float], ddof: int = 0) -> Dict[str, Any]:
@@ -114,6 +115,23 @@ def welch_test(a: Iterable[float], b: Iterable[float], alternative: str = "less"
             "difference": difference, "pooled_std": pooled,
             "effect": effect,
             "standard_error": standard_error, "t": t, "df": df, "p": p, "alternative": alternative}
+
+
+def welch_from_summaries(a: Mapping[str, float], b: Mapping[str, float], n_a: int, n_b: int
+                         ) -> Dict[str, float]:
+    """Welch's test of mean(a) < mean(b) from printed summaries ``{"mean", "std"}`` (each std
+    taken as the sample sd, ddof = 1, over ``n_a`` and ``n_b`` seeds): ``difference``
+    (mean(a) - mean(b)), ``t``, ``df``, the one-sided ``p`` and ``standard_error``."""
+    if n_a < 2 or n_b < 2:
+        raise ValueError(f"n_a and n_b must be at least 2; got n_a={n_a!r}, n_b={n_b!r}")
+    va, vb = float(a["std"]) ** 2 / n_a, float(b["std"]) ** 2 / n_b
+    difference = float(a["mean"]) - float(b["mean"])
+    if va + vb == 0:
+        raise ValueError("the two summaries have no spread (both stds are 0): Welch's t is undefined")
+    t = difference / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    return {"difference": difference, "t": t, "df": df, "p": student_t_sf(-t, df),
+            "standard_error": math.sqrt(va + vb)}
 
 
 def holm(p_values: Mapping[Any, float]) -> Dict[Any, float]:

@@ -315,27 +315,6 @@ def test_quadrature_on_an_expanded_batch_equals_it_on_a_copy():
     assert torch.allclose(results[0], results[1], rtol=1e-6, atol=1e-7)
 
 
-def test_section_6_1_claims_on_a_made_up_record():
-    """Hand-made curves (2 seeds, 3 epochs): ReinMax reaches the optimum first, ST stalls,
-    STGS ends near ReinMax; each claim's verdict follows."""
-    def method(curve):
-        return {"exact_loss": [curve, curve], "logged_loss": [curve[1:], curve[1:]], "tau": 1.0}
-    record = {"optimum": 0.0, "config": {"epochs": 3},
-              "runs": [dict(method([1.0, 0.01, 0.0, 0.0]), method="ReinMax"),
-                       dict(method([1.0, 0.6, 0.5, 0.5]), method="ST"),
-                       dict(method([1.0, 0.5, 0.1, 0.03]), method="STGS")]}
-    claims = P.section_6_1_claims(record)
-    assert claims["ReinMax reaches near-optimal loss"][0]
-    assert claims["ReinMax converges fastest"][0]
-    assert claims["ST stalls"][0]
-    assert claims["STGS close to ReinMax at the end"][0]
-    record["runs"][2] = dict(method([1.0, 0.01, 0.0, 0.2]), method="STGS")
-    claims = P.section_6_1_claims(record)
-    assert not claims["STGS close to ReinMax at the end"][0]
-    assert P.section_6_1_claims({"optimum": 0.0, "config": {"epochs": 3},
-                                 "runs": [dict(method([1.0, 0.5, 0.5, 0.5]), method="ST")]}) == {}
-
-
 def test_sweep_in_workers_resumes_and_feeds_figure1_per_p(tmp_path, capsys):
     """The sweep's cells, trained by two worker processes, equal the same cells trained in
     this process; a second sweep trains nothing; figure1 takes each p's own temperatures."""

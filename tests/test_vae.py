@@ -309,9 +309,9 @@ def test_temperature_preferences_read_the_best_temperature():
                            ("4x24", "ReinMax-1/n", 2.0): 7.0})
     found = vae.temperature_preferences(record)
     assert found["4x24", "STGS"] == {"best_tau": 0.5, "best": 10.0, "best_low": 10.0,
-                                     "best_high": 11.0, "paper_side": "tau <= 1", "agrees": True}
-    assert found["4x24", "ReinMax"]["best_tau"] == 0.5 and found["4x24", "ReinMax"]["agrees"] is False
-    assert found["4x24", "ST"]["agrees"] is True                     # tau = 1 is on both sides
+                                     "best_high": 11.0, "paper_side": "tau <= 1"}
+    assert found["4x24", "ReinMax"]["best_tau"] == 0.5 and found["4x24", "ReinMax"]["paper_side"] == "tau >= 1"
+    assert found["4x24", "ST"]["best_low"] == found["4x24", "ST"]["best_high"] == 8.0   # tau = 1: both sides
     assert found["4x24", "ReinMax-1/n"]["paper_side"] is None
     assert math.isnan(found["4x24", "ReinMax-1/n"]["best_low"])
     methods, taus, values = vae.temperature_matrix(record, "4x24")

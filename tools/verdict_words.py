@@ -34,7 +34,7 @@ def prose_lines(text: str) -> List[Tuple[int, str]]:
     """``(line number, text)`` of the prose: code fences (plain, a language, or a code
     directive such as ``{code-cell}``) skipped, inline code, roles and math removed. Other
     directives (``{note}``, ``{admonition}``, figure captions) hold prose and are kept."""
-    lines, fence = [], None
+    lines, fence, directives = [], None, []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if fence is not None:
@@ -45,9 +45,15 @@ def prose_lines(text: str) -> List[Tuple[int, str]]:
         if match:
             marks = re.match(r"^[`~]+", stripped).group(0)
             info = stripped[len(marks):].strip()
+            # The closing fence of a prose directive ({note}, {admonition}) is not the opening
+            # of a code block: without this, everything after the first note was skipped.
+            if not info and directives and directives[-1] == marks:
+                directives.pop()
+                continue
             if not info.startswith("{") or info.split("}")[0] + "}" in _CODE_DIRECTIVES:
                 fence = marks
                 continue
+            directives.append(marks)
         lines.append((number, _INLINE.sub(" ", line)))
     return lines
 

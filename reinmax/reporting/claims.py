@@ -163,8 +163,9 @@ def _nas(path: Path, record: Mapping[str, Any], metric: str, options: Mapping[st
 
 def _polynomial(path: Path, record: Mapping[str, Any], metric: str, options: Mapping[str, Any]) -> List[Entry]:
     """Polynomial-programming records (one cell or several methods): per seed, ``final_gap``
-    (last exact expected loss minus the optimum) or ``mean_gap`` (its mean over the epochs
-    after the first: the area under the training curve, a measure of convergence speed).
+    (last exact expected loss minus the optimum), ``mean_gap`` (its mean over the epochs
+    after the first: the area under the training curve, a measure of convergence speed) or
+    ``relative_final_gap`` (the final gap divided by the gap at epoch 0).
     Setting ``p=<p>, <A|B>, batch <b>, L=<L>``. A Figure 1 file (``{"runs": [record per p]}``,
     as ``python -m reinmax.experiments.polynomial figure1`` writes it) is read record by record."""
     config = record.get("config", {})
@@ -183,8 +184,13 @@ def _polynomial(path: Path, record: Mapping[str, Any], metric: str, options: Map
             values = [row[-1] - record["optimum"] for row in curves]
         elif metric == "mean_gap":
             values = [math.fsum(row[1:]) / (len(row) - 1) - record["optimum"] for row in curves]
+        elif metric == "relative_final_gap":
+            # The final gap as a fraction of the gap at epoch 0 (every method starts from the
+            # same near-uniform distributions), so that one margin serves every p.
+            values = [(row[-1] - record["optimum"]) / (row[0] - record["optimum"]) for row in curves]
         else:
-            raise ValueError(f"polynomial metric must be 'final_gap' or 'mean_gap'; got {metric!r}")
+            raise ValueError(f"polynomial metric must be 'final_gap', 'mean_gap' or "
+                             f"'relative_final_gap'; got {metric!r}")
         tau = run.get("tau")
         entries.append((setting, run["method"], None if tau is None else float(tau), values,
                         tuple(config.get("seeds", ()))))
@@ -373,7 +379,10 @@ def _reason(claim: Claim, word: str, rows: List[Dict[str, Any]], m: int, files: 
     if untestable:
         text += f"; {untestable} with fewer than two seeds on a side"
     row = _deciding(rows, word)
-    if word == "contradicted":
+    if "margin" in row and word != "supported":      # a closeness claim
+        text += (f"; e.g. {row['a']} - {row['b']} = {row['difference']:+.3g} at {row['setting']}, "
+                 f"margin ±{row['margin']:g} ({claim.metric.replace('_', ' ')})")
+    elif word == "contradicted":
         text += f"; e.g. {row['b']} beats {row['a']} at {row['setting']}"
     elif word == "not decided" and row["testable"]:
         text += (f"; e.g. {row['a']} vs {row['b']} at {row['setting']}: difference "
@@ -436,28 +445,42 @@ def _evaluate(claim: Claim, root: Path, members: List[Claim], variant: Optional[
             options.update(dict(dict(member.variants).get(variant, ())))
         return options
 
-    tested, mine, scales, files = [], [], [], []
+    tested, scales, files = [], [], []
     for member in members:
-        samples, member_scales, member_files = read(member, root, options_of(member))
+        options = options_of(member)
+        samples, member_scales, member_files = read(member, root, options)
         sign = 1.0 if member.better == "lower" else -1.0
+        margin = options.get("margin")
         for setting, a, b in _comparisons(member, samples):
             key = (member.id, setting, a, b)
-            tested.append((key, [sign * v for v in samples[setting, a]],
-                           [sign * v for v in samples[setting, b]], samples[setting, a], samples[setting, b]))
+            x_a, x_b = [sign * v for v in samples[setting, a]], [sign * v for v in samples[setting, b]]
+            if margin is None:
+                tested.append((key, x_a, x_b, samples[setting, a], samples[setting, b], None))
+                continue
+            # "A close to B" (within margin): two shifted comparisons, one per side (TOST).
+            # "far": B - A > margin is tested as A against B - margin, and A - B > margin as
+            # B against A - margin; each with both directions, in the same Holm family.
+            tested.append((key + ("far",), x_a, [v - margin for v in x_b],
+                           samples[setting, a], samples[setting, b], margin))
+            tested.append((key + ("far_other_way",), x_b, [v - margin for v in x_a],
+                           samples[setting, a], samples[setting, b], margin))
         if member.id == claim.id:
             scales, files = member_scales, member_files
-    results = statistics.test_family([(key, a, b) for key, a, b, _, _ in tested])
+    results = statistics.test_family([(key, a, b) for key, a, b, _, _, _ in tested])
     rows, m = [], 0
-    for key, _, _, raw_a, raw_b in tested:
+    for key, _, _, raw_a, raw_b, margin in tested:
         found = results[key]
         m = found["m"]
-        if key[0] != claim.id:
+        if key[0] != claim.id or key[-1] == "far_other_way":
             continue
-        rows.append({"setting": key[1], "a": key[2], "b": key[3],
-                     "sample_a": statistics.describe(raw_a), "sample_b": statistics.describe(raw_b),
-                     "difference": statistics.describe(raw_a)["mean"] - statistics.describe(raw_b)["mean"],
-                     **{k: found[k] for k in ("testable", "p_claimed", "p_opposite", "holm_claimed",
-                                              "holm_opposite", "detectable", "verdict")}})
+        row = {"setting": key[1], "a": key[2], "b": key[3],
+               "sample_a": statistics.describe(raw_a), "sample_b": statistics.describe(raw_b),
+               "difference": statistics.describe(raw_a)["mean"] - statistics.describe(raw_b)["mean"],
+               **{k: found[k] for k in ("testable", "p_claimed", "p_opposite", "holm_claimed",
+                                        "holm_opposite", "detectable", "verdict")}}
+        if margin is not None:
+            row.update(_closeness(found, results[key[:4] + ("far_other_way",)], margin))
+        rows.append(row)
     word = "not decided" if not files else _word([r["verdict"] for r in rows], claim.quantifier)
     if word == "supported" and claim.quantifier == "all" and _missing(claim, rows):
         word = "not decided"   # what was not run cannot support "in every setting"
@@ -467,6 +490,29 @@ def _evaluate(claim: Claim, root: Path, members: List[Claim], variant: Optional[
         for label, _ in claim.variants:
             verdict.variants[label] = _evaluate(claim, root, members, label, False)
     return verdict
+
+
+def _closeness(far: Mapping[str, Any], far_other_way: Mapping[str, Any], margin: float) -> Dict[str, Any]:
+    """One closeness comparison ("A within ``margin`` of B") from its two shifted tests:
+    ``supported`` when both "farther than the margin" hypotheses are rejected the other way
+    (the two one-sided tests of an equivalence test, each adjusted in the family),
+    ``contradicted`` when either "farther than the margin" is decided, else ``not decided``.
+    ``p_claimed``/``holm_claimed``: the larger of the two "within" p-values (the equivalence
+    test's p); ``p_opposite``/``holm_opposite``: the smaller "farther" one; ``detectable``: how
+    far inside the margin a true difference must lie to be shown within it (80% power)."""
+    if not far["testable"]:
+        return {"margin": margin}
+    if "supported" in (far["verdict"], far_other_way["verdict"]):
+        word = "contradicted"
+    elif far["verdict"] == far_other_way["verdict"] == "contradicted":
+        word = "supported"
+    else:
+        word = "not decided"
+    return {"margin": margin, "verdict": word,
+            "p_claimed": max(far["p_opposite"], far_other_way["p_opposite"]),
+            "holm_claimed": max(far["holm_opposite"], far_other_way["holm_opposite"]),
+            "p_opposite": min(far["p_claimed"], far_other_way["p_claimed"]),
+            "holm_opposite": min(far["holm_claimed"], far_other_way["holm_claimed"])}
 
 
 def by_setting(verdict: Verdict, quantifier: str = "all") -> Dict[str, Dict[str, Any]]:
@@ -521,16 +567,24 @@ def glue_verdicts(claim_ids: Iterable[str], root: Union[str, Path] = RESULTS_DIR
 
 
 def paper_power(table: Mapping[str, Mapping[str, Any]], winner: str = "ReinMax", n: int = 3,
-                better: str = "lower", m: Optional[int] = None) -> List[Dict[str, Any]]:
-    """What ``n`` seeds per method could decide about a printed table, before any run: per
-    setting (a key of ``table[winner]`` holding ``{"mean", "std"}``), the paper's gap between
-    ``winner`` and each other method (positive: the winner ahead) and the smallest true gap that
-    ``n`` seeds a side detect under the book's policy (one-sided Welch at Holm's first step,
-    level ``ALPHA / m``, with ``statistics.POWER``), with the paper's sds as the spreads. ``m``
-    defaults to the Holm family of the whole table: both directions of the winner against every
-    other method in every setting. Rows: ``setting``, ``m``, ``winner`` (mean, std),
-    ``rival`` (the best other method), ``gap`` and ``detectable`` against it, and ``others``:
-    ``{method: (gap, detectable)}`` for every other method."""
+                better: str = "lower", m: Optional[int] = None,
+                paper_n: Optional[int] = None) -> List[Dict[str, Any]]:
+    """What a printed table's own numbers show, and what ``n`` seeds per method could decide
+    about it, before any run. A description of the paper's evidence, not a verdict on ours
+    (those come from :func:`evaluate` on the records).
+
+    Per setting (a key of ``table[winner]`` holding ``{"mean", "std"}``): the paper's gap
+    between ``winner`` and each other method (positive: the winner ahead) and the smallest true
+    gap that ``n`` seeds a side detect under the book's policy (one-sided Welch at Holm's first
+    step, level ``ALPHA / m``, with ``statistics.POWER``), with the paper's sds as the spreads.
+    ``m`` defaults to the Holm family of the whole table: both directions of the winner against
+    every other method in every setting. With ``paper_n`` (the paper's seeds per entry), the
+    printed summaries are also tested as the policy tests records: Welch's t from the means and
+    sds (taken as ddof = 1 over ``paper_n`` seeds), both one-sided p-values, Holm-adjusted over
+    the same family. Rows: ``setting``, ``m``, ``winner`` (mean, std), ``rival`` (the best other
+    method), ``gap`` and ``detectable`` against it, ``others``: ``{method: (gap, detectable)}``
+    for every other method, and (with ``paper_n``) ``printed``: ``{method: {"t", "df",
+    "p_winner", "p_other", "holm_winner", "holm_other"}}`` (``t`` > 0: the winner ahead)."""
     if better not in ("lower", "higher"):
         raise ValueError(f"better must be 'lower' or 'higher'; got {better!r}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
@@ -540,12 +594,14 @@ def paper_power(table: Mapping[str, Mapping[str, Any]], winner: str = "ReinMax",
     sign = 1.0 if better == "lower" else -1.0
     settings = [s for s, e in table[winner].items() if isinstance(e, Mapping) and "mean" in e]
     others = [method for method in table if method != winner]
+    if paper_n is not None and (isinstance(paper_n, bool) or not isinstance(paper_n, int) or paper_n < 2):
+        raise ValueError(f"paper_n must be a whole number of seeds >= 2 (or None); got paper_n={paper_n!r}")
     k = sum(1 for s in settings for o in others if isinstance(table[o].get(s), Mapping))
     m = 2 * k if m is None else m
-    rows = []
+    rows, p_values = [], {}
     for setting in settings:
         a = table[winner][setting]
-        found = {}
+        found, printed = {}, {}
         for other in others:
             b = table[other].get(setting)
             if not isinstance(b, Mapping):
@@ -553,10 +609,25 @@ def paper_power(table: Mapping[str, Mapping[str, Any]], winner: str = "ReinMax",
             found[other] = (sign * (float(b["mean"]) - float(a["mean"])),
                             statistics.detectable_difference(float(a["std"]), n, float(b["std"]), n,
                                                              statistics.ALPHA / m))
+            if paper_n is not None:
+                test = statistics.welch_from_summaries(a, b, paper_n, paper_n)
+                t = -sign * test["t"]                     # > 0: the winner ahead
+                printed[other] = {"t": t, "df": test["df"], "p_winner": statistics.student_t_sf(t, test["df"]),
+                                  "p_other": statistics.student_t_sf(-t, test["df"])}
+                p_values[setting, other, "winner"] = printed[other]["p_winner"]
+                p_values[setting, other, "other"] = printed[other]["p_other"]
         rival = min(found, key=lambda o: found[o][0])
-        rows.append({"setting": setting, "m": m, "winner": dict(a), "rival": rival,
-                     "rival_entry": dict(table[rival][setting]), "gap": found[rival][0],
-                     "detectable": found[rival][1], "others": found})
+        row = {"setting": setting, "m": m, "winner": dict(a), "rival": rival,
+               "rival_entry": dict(table[rival][setting]), "gap": found[rival][0],
+               "detectable": found[rival][1], "others": found}
+        if paper_n is not None:
+            row["printed"] = printed
+        rows.append(row)
+    adjusted = statistics.holm(p_values) if p_values else {}
+    for row in rows:
+        for other, entry in row.get("printed", {}).items():
+            entry["holm_winner"] = adjusted[row["setting"], other, "winner"]
+            entry["holm_other"] = adjusted[row["setting"], other, "other"]
     return rows
 
 
@@ -636,6 +707,7 @@ _FIG7_RECORDS = (("polynomial/figure8_10/batch_size256_L128/p*_A_*.json", "paper
 _FIG8_RECORDS = (("polynomial/figure8_10/batch_size*/p*_A_*.json", "paper"),
                  ("polynomial/temperature_sweep_records/p*_A_ReinMax_*.json", "paper"), _VARIANT_RECORDS)
 _FIG1 = ("ST", "STGS", "GR-MCK", "GST-1.0")
+_FIG1_SETTING = "p=*, A, batch 256, L=128"
 _VAE_PAPER = (("vae/paper_8x4/*x*_*.json", "paper"), ("vae/paper_table2/*x*_*.json", "paper"),
               ("vae/paper_table2/*/*x*_*.json", "paper"))
 
@@ -694,6 +766,18 @@ CLAIMS: Tuple[Claim, ...] = (
           _against("ReinMax", _FIG1, "p=*, A, batch 256, L=128"),
           options=_POLY_OPTIONS, variants=_TAU_VARIANTS,
           note="convergence speed as the mean gap to the optimum over the 40 epochs"),
+    Claim("figure1_st_gst", "Figure 1", "Figure 1", "ST and GST-1.0 do not perform well in all "
+          "three cases", _CHAPTER[6], "polynomial", "final_gap", "lower", _FIG1_RECORDS,
+          tuple((_FIG1_SETTING, good, poor) for good in ("STGS", "GR-MCK") for poor in ("ST", "GST-1.0")),
+          options=_POLY_OPTIONS,
+          note="read as: STGS and GR-MCK end nearer the optimum than ST and GST-1.0 (ReinMax "
+               "against them is the near-optimal claim)"),
+    Claim("figure1_close", "Figure 1", "Figure 1", "the final performance of STGS and GR-MCK is "
+          "close to ReinMax", _CHAPTER[6], "polynomial", "relative_final_gap", "lower", _FIG1_RECORDS,
+          ((_FIG1_SETTING, "STGS", "ReinMax"), (_FIG1_SETTING, "GR-MCK", "ReinMax")),
+          options=_POLY_OPTIONS + (("margin", 0.05),), variants=_TAU_VARIANTS,
+          note="close: final gaps within 5% of the gap at epoch 0 of each other (an equivalence "
+               "test, the margin the chapter stated before these records were tested)"),
     Claim("figure7_hard", "Figure 7", "Figure 7", "ReinMax achieves better performance in more "
           "challenging scenarios (Setting B)", _CHAPTER[9], "polynomial", "final_gap", "lower",
           _FIG7_RECORDS, _against("ReinMax", ("REINFORCE", "RODEO"), "p=*, B, batch 256, L=128"),
@@ -810,7 +894,7 @@ PAPER_ITEMS: Tuple[Dict[str, Any], ...] = tuple({"id": i, "kind": k, "label": l,
     ("table11", "table", "Table 11", "MNIST-VAE train -ELBO, chosen on test", _CHAPTER[7], [],
      "not run: needs the whole of Table 7's grid at the paper's length"),
     ("figure1", "figure", "Figure 1", "polynomial programming, p = 1.5, 2, 3", _CHAPTER[6],
-     ["figure1", "figure1_speed"], ""),
+     ["figure1", "figure1_speed", "figure1_st_gst", "figure1_close"], ""),
     ("figure2", "figure", "Figure 2", "temperature heat maps, MNIST-VAE", _CHAPTER[7],
      ["figure2_small_tau", "figure2_large_tau"], ""),
     ("figure3", "figure", "Figure 3", "ListOps validation curves", _CHAPTER[8], ["table1_valid"], ""),
@@ -837,8 +921,8 @@ PAPER_ITEMS: Tuple[Dict[str, Any], ...] = tuple({"id": i, "kind": k, "label": l,
      ["remark_4_2"], ""),
     ("section_5", "statement", "Section 5", "ReinMax's tau should be >= 1; STGS-style methods "
      "prefer tau <= 1", _CHAPTER[6], ["section5_polynomial", "figure2_large_tau", "figure2_small_tau"], ""),
-    ("section_6_1", "statement", "Section 6.1", "ReinMax near-optimal with the best convergence speed",
-     _CHAPTER[6], ["figure1", "figure1_speed"], ""),
+    ("section_6_1", "statement", "Section 6.1", "ReinMax near-optimal with the best convergence speed; "
+     "ST and GST-1.0 do not perform well; STGS and GR-MCK end close to ReinMax", _CHAPTER[6], ["figure1", "figure1_speed", "figure1_st_gst", "figure1_close"], ""),
     ("section_6_2", "statement", "Section 6.2", "ReinMax stands out on ListOps", _CHAPTER[8],
      ["table1"], ""),
     ("section_6_3", "statement", "Section 6.3", "ReinMax best on all MNIST-VAE configurations",
@@ -880,10 +964,10 @@ def _show(sample: Mapping[str, Any], spec: str = ".2f") -> str:
 
 
 def _spec(verdict: Verdict) -> str:
-    """Two decimals, or three significant digits where the values are small (polynomial gaps
-    of about 1e-4)."""
+    """Two decimals, or three significant digits where some values are small (polynomial gaps
+    of about 1e-4, beside relative gaps of about 0.5)."""
     values = [abs(r[k]["mean"]) for r in verdict.comparisons if "sample_a" in r for k in ("sample_a", "sample_b")]
-    return ".3g" if values and max(values) < 0.1 else ".2f"
+    return ".3g" if values and min(values) < 0.1 else ".2f"
 
 
 def _ours(claim_: Claim, verdict: Verdict) -> Tuple[str, str]:
@@ -978,6 +1062,11 @@ def comparisons_markdown(verdict: Verdict) -> str:
                      f"{row['holm_claimed']:.3g}" if tested else "–",
                      f"{row['holm_opposite']:.3g}" if tested else "–",
                      f"{row['detectable']:.3g}" if tested else "–", row["verdict"]])
+    if any("margin" in row for row in verdict.comparisons):     # a closeness claim
+        margin = next(row["margin"] for row in verdict.comparisons if "margin" in row)
+        return markdown_table(["setting", "A", "B", "A - B", f"Holm p, within ±{margin:g}",
+                               f"Holm p, farther than {margin:g}",
+                               f"detectable at alpha/m, {statistics.POWER:.0%} power", "comparison"], body)
     return markdown_table(["setting", "A (paper: better)", "B", "A - B", "Holm p, A better",
                            "Holm p, B better", f"detectable at alpha/m, {statistics.POWER:.0%} power",
                            "comparison"], body)

@@ -1,56 +1,10 @@
-"""Reading a ListOps record: what the paper's printed Table 1 could decide with its five seeds
-(Welch on the summaries, Holm over both directions), induced trees as brackets, and the
-tree-agreement tables. The verdicts on our seeds come from :mod:`reinmax.reporting.claims`."""
-import math
+"""Reading a ListOps record: induced trees as brackets, and the tree-agreement tables. What the
+paper's printed Table 1 shows under the book's policy is :func:`reinmax.reporting.claims.paper_power`;
+the verdicts on our seeds come from :func:`reinmax.reporting.claims.evaluate`."""
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from reinmax import statistics
 from reinmax.data import listops as data
 from reinmax.models.treelstm import branching_spans, merge_spans
-
-SPLITS = ("valid", "test")
-
-
-def welch_from_summaries(a: Mapping[str, float], b: Mapping[str, float], n_a: int, n_b: int
-                         ) -> Dict[str, float]:
-    """Welch's one-sided test of mean(a) < mean(b) from printed summaries ``{"mean", "std"}``
-    (the std taken as the sample std over ``n`` seeds): t, df and p."""
-    va, vb = a["std"] ** 2 / n_a, b["std"] ** 2 / n_b
-    difference = a["mean"] - b["mean"]
-    t = difference / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
-    return {"difference": difference, "t": t, "df": df, "p": statistics.student_t_sf(-t, df),
-            "standard_error": math.sqrt(va + vb)}
-
-
-def paper_claims(table1: Mapping[str, Mapping[str, Mapping[str, float]]], seeds: int = 5,
-                 best: str = "ReinMax") -> List[Dict[str, Any]]:
-    """The paper's Table 1 claim, "``best`` above each other method", on validation and test,
-    tested on the paper's printed summaries under the book's policy: both directions of every
-    comparison in one Holm family (m = 2 x comparisons), the smallest detectable difference at
-    Holm's first step and 80% power. One row per comparison: Welch's one-sided p for the claimed
-    direction and its Holm-adjusted p, the same for the opposite direction, and ``detectable``."""
-    rows = []
-    for split in SPLITS:
-        for method, entry in table1[split].items():
-            if method != best:
-                rows.append({"claim": f"{method} < {best} ({split})",
-                             **welch_from_summaries(entry, table1[split][best], seeds, seeds)})
-    p_values = {}
-    for row in rows:
-        p_values[row["claim"], "claimed"] = row["p"]
-        p_values[row["claim"], "opposite"] = statistics.student_t_sf(row["t"], row["df"])
-    adjusted = statistics.holm(p_values)
-    m = len(p_values)
-    for row, entry in zip(rows, [table1[split] for split in SPLITS for method in table1[split]
-                                 if method != best]):
-        row["m"] = m
-        row["p_adjusted"] = adjusted[row["claim"], "claimed"]
-        row["p_opposite_adjusted"] = adjusted[row["claim"], "opposite"]
-        baseline = entry[row["claim"].split(" < ")[0]]
-        row["detectable"] = statistics.detectable_difference(
-            baseline["std"], seeds, entry[best]["std"], seeds, statistics.ALPHA / m)
-    return rows
 
 
 def bracketed(tokens: Sequence[str], spans: Sequence[Tuple[int, int]]) -> str:

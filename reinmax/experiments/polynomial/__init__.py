@@ -10,7 +10,7 @@ from .problem import (BINARY_CONTROL_LR, binary_score_methods, DEFAULT_METHOD_OP
                       TABLE7_TEMPERATURES, PolynomialConfig, exact_loss, initial_theta, methods,
                       optimum, polynomial_loss, target, temperature_free)
 from .training import (EXPERIMENT, BatchedAdam, Interrupted, epochs_to_reach, final_exact_losses,
-                       method_run, method_step, run, section_6_1_claims, train_method)
+                       method_run, method_step, run, train_method)
 from .sweeps import chosen_temperatures, run_figure, sweep_record_path
 from reinmax.experiments.layer import resolve_device
 from reinmax import aliases
