@@ -11,7 +11,8 @@ check also fails on a deliberately broken variant defined here.
   matrices; its bias does not vanish as f becomes smooth (order 0);
 * ReinMax-CV (our reading): eta = 0 is ReinMax; averaging over which draw is the forward's gives
   ReinMax exactly (the control has mean zero given D); z-test of the mean; the stored reading's
-  bias is detected;
+  bias is detected; the fused control (GR-MCK's kernel) gives the unfused definition's numbers
+  from the same random stream, keeps one copy of the draws and refuses a second derivative;
 * ReDGE: t_1 = 1 is ST (ReinDGE: ReinMax) to 1e-12; for t_1 < 1 the forward law's total
   variation distance is positive and shrinks as t_1 -> 1.
 """
@@ -23,11 +24,12 @@ import torch
 
 import reinmax
 from reinmax.estimators import quadrature as Q
-from reinmax.estimators import rao, redge
+from reinmax.estimators import rao, redge, sampling
+from reinmax.estimators.categorical import fused_gumbel_control_at, gumbel_rao_kernel
 from reinmax.estimators.registry import get_segment_estimator
 from reinmax.theory import beyond, exact
 from reinmax.theory import quadrature as TQ
-from conftest import random_nonlinear_f
+from conftest import random_logits, random_nonlinear_f
 
 EXACT = 1e-12
 Z = 5.0          # Monte Carlo: a false alarm has probability below 6e-7 per coordinate
@@ -303,6 +305,111 @@ def test_cv_mean_is_reinmax_and_the_stored_reading_is_biased():
     assert ((mean - target).abs() < Z * se).all(), (mean, target, se)
     stored = beyond.cv_stored_bias(f1, theta, tau2=0.5, eta=1.0, R=8, samples=20_000)
     assert stored["z"] > Z and stored["relative"] > 0.01, stored
+
+
+def _cv_reference(logits, tau=1.0, *, dim=-1, sample=None, generator=None, eta=0.5, tau2=1.0,
+                  R=100, exponentials=None):
+    """ReinMax-CV as written before it was fused (commit 59a8e40, reinmax/estimators/rao.py):
+    the R + 1 softmaxes q_k = softmax((theta' + G_k)/tau2) built in autograd, the control
+    q_0 - mean q_r passed as (control - control.detach()). The reference for the fused form."""
+    theta = logits.movedim(dim, -1)
+    with torch.no_grad():
+        probs = torch.softmax(theta, -1)
+        index, _ = sampling.draw_index_unchecked(probs, theta, sample, generator)
+        if exponentials is None:
+            e = sampling.exponential((R + 1,) + tuple(theta.shape), theta, generator)
+        else:
+            e = exponentials.movedim(dim + 1, -1).to(sampling.working_dtype(theta))
+    y, soft = reinmax.reinmax(theta, tau, sample=index)
+    if eta != 0.0:
+        with torch.no_grad():
+            noise = rao.conditional_gumbels(theta.detach().to(e.dtype), index, e).to(theta.dtype)
+        shift = torch.where(torch.isneginf(theta), torch.zeros_like(theta), theta)
+        pivot = rao.rao_pivot(theta, sampling.one_hot(index, theta)).to(theta.dtype)
+        q = torch.softmax((pivot + (shift - shift.detach()) + noise) / tau2, -1)
+        control = q[0] - q[1:].mean(0)
+        y = y - eta * (control - control.detach())
+    return y.movedim(-1, dim), soft.movedim(-1, dim)
+
+
+def _cv_untilted(*args, **kwargs):
+    """Broken: the fused control without its tilt, i.e. evaluated at theta instead of theta'."""
+    return fused_gumbel_control_at(*args, **dict(kwargs, tilt=None))
+
+
+CV_CASES = [  # (shape, dim, R, tau, tau2, dtype, how the randomness is given)
+    ((7, 5), -1, 20, 1.0, 1.0, torch.float64, "generator"),   # tau2 = 1: the reciprocal branch
+    ((3, 4, 6), -1, 9, 1.3, 0.5, torch.float64, "sample"),
+    ((6, 3, 4), 1, 12, 0.8, 2.0, torch.float64, "exponentials"),  # categories not last
+    ((9, 2), -1, 30, 1.0, 1.0, torch.float64, "generator"),   # two categories (polynomial)
+    ((4, 3), 0, 200, 1.0, 0.7, torch.float64, "generator"),   # many blocks of draws
+    ((40, 8), -1, 16, 1.0, 1.0, torch.float32, "generator"),
+]
+
+
+def _cv_run(estimator, theta, g, dim, R, tau, tau2, how):
+    gen = torch.Generator().manual_seed(31)
+    n = theta.shape[dim]
+    kwargs = dict(dim=dim, eta=0.7, tau2=tau2, R=R)
+    if how == "sample":
+        kwargs["sample"] = torch.randint(0, n, theta.movedim(dim, -1).shape[:-1], generator=gen)
+    if how == "exponentials":
+        kwargs["exponentials"] = torch.empty((R + 1,) + tuple(theta.shape),
+                                             dtype=theta.dtype).exponential_(generator=gen)
+    leaf = theta.clone().requires_grad_(True)
+    y, soft = estimator(leaf, tau, generator=gen, **kwargs)
+    (grad,) = torch.autograd.grad((g * y).sum() + (g.flip(dim) * soft).sum(), leaf)
+    return y.detach(), grad
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["fused", "untilted"])
+@pytest.mark.parametrize("shape, dim, R, tau, tau2, dtype, how", CV_CASES)
+def test_fused_cv_equals_the_unfused_definition(monkeypatch, shape, dim, R, tau, tau2, dtype, how,
+                                                broken):
+    """The fused control draws the same numbers from the same generator (or uses the given
+    exponentials) and gives the definition's gradient to rounding: 1e-12 in float64, 1e-5
+    relative in float32; masked categories get 0. The package's unfused path (taken under
+    torch.func, forward mode and compile) equals the reference exactly. The untilted variant
+    (noise right, pivot wrong) fails."""
+    monkeypatch.setitem(reinmax.estimators.GUMBEL_RAO_KERNEL, "block", 64)   # several blocks
+    if broken:
+        monkeypatch.setattr(rao, "fused_gumbel_control_at", _cv_untilted)
+    theta = (2 * random_logits(shape, seed=32)).to(dtype)
+    if shape[dim] > 2 and how != "sample":          # a masked category in every other row
+        theta.movedim(dim, -1)[::2, ..., 1] = -math.inf
+    g = random_logits(shape, seed=33).to(dtype)
+    y_ref, grad_ref = _cv_run(_cv_reference, theta, g, dim, R, tau, tau2, how)
+    y, grad = _cv_run(rao.reinmax_cv, theta, g, dim, R, tau, tau2, how)
+    assert torch.equal(y, y_ref)                                  # the same sample
+    tolerance = EXACT if dtype == torch.float64 else 1e-5 * grad_ref.abs().max().item()
+    assert ((grad - grad_ref).abs().max() < tolerance) != broken
+    assert (grad[torch.isneginf(theta)] == 0).all()
+    with gumbel_rao_kernel(fused=False):
+        y_unfused, grad_unfused = _cv_run(rao.reinmax_cv, theta, g, dim, R, tau, tau2, how)
+    assert torch.equal(y_unfused, y_ref) and torch.equal(grad_unfused, grad_ref)
+
+
+def test_fused_cv_keeps_one_copy_of_the_draws_and_is_twice_differentiable():
+    """The fused control saves the R + 1 relaxations ((R + 1) * numel numbers) and nothing else
+    that size, and leaves them unchanged (a retained graph gives the same gradient twice). Its
+    first derivative taken with create_graph=True is the ordinary one, and the second
+    derivative through it is the unfused definition's (same noise), to 1e-10."""
+    theta = random_logits((10, 3, 6), seed=34).requires_grad_(True)
+    g, v = random_logits((10, 3, 6), seed=35), random_logits((10, 3, 6), seed=36)
+    R = 40
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        y, _ = rao.reinmax_cv(theta, 1.2, R=R, tau2=0.6, generator=torch.Generator().manual_seed(0))
+    assert [n for n in saved if n > theta.numel()] == [(R + 1) * theta.numel()], saved
+    (first,) = torch.autograd.grad((g * y).sum(), theta, retain_graph=True)
+    (again,) = torch.autograd.grad((g * y).sum(), theta, retain_graph=True)
+    (graph,) = torch.autograd.grad((g * y).sum(), theta, create_graph=True)
+    assert torch.equal(first, again) and (graph.detach() - first).abs().max() < EXACT
+    (second,) = torch.autograd.grad((v * graph).sum(), theta)
+    y_ref, _ = _cv_reference(theta, 1.2, R=R, tau2=0.6, generator=torch.Generator().manual_seed(0))
+    (graph_ref,) = torch.autograd.grad((g * y_ref).sum(), theta, create_graph=True)
+    (second_ref,) = torch.autograd.grad((v * graph_ref).sum(), theta)
+    assert (second - second_ref).abs().max() < 1e-10 and second.abs().max() > 1e-3
 
 
 def test_cv_bad_input():

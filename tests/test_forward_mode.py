@@ -21,7 +21,8 @@ from reinmax.estimators import bernoulli
 
 NAMES = ["ST", "ReinMax", "STGS", "GST-1.0", "GST-p", "ReinMax-1/n", "ReinMax-1/n-authors"]
 BERNOULLI = ["ST-Bernoulli", "ReinMax-Bernoulli", "STGS-Bernoulli", "GR-MCK-Bernoulli"]
-OPTIONS = {"GR-MCK": {"K": 4}, "GR-MCK-Bernoulli": {"K": 4}}
+OPTIONS = {"GR-MCK": {"K": 4}, "GR-MCK-Bernoulli": {"K": 4}, "ReinMax-CV": {"R": 4, "eta": 0.8, "tau2": 0.6},
+           "ReinMax-Rao": {"R": 4}}
 
 
 def _cases(names):
@@ -66,11 +67,13 @@ def _times(J, v):
     return (J * v).flatten(-v.dim()).sum(-1)
 
 
-@pytest.mark.parametrize("name,n", _cases(NAMES + ["GR-MCK"]))
+@pytest.mark.parametrize("name,n", _cases(NAMES + ["GR-MCK", "ReinMax-Rao", "ReinMax-CV"]))
 @pytest.mark.parametrize("tau", [1.0, 0.7])
 def test_jvp_is_the_jacobian_of_the_backward_times_the_tangent(name, n, tau):
-    """Every estimator, with torch.func.jvp and with dual tensors (GR-MCK then takes its unfused
-    form, as under torch.func; the Jacobian from VJPs comes from its fused Function)."""
+    """Every estimator, with torch.func.jvp and with dual tensors (GR-MCK, ReinMax-Rao and
+    ReinMax-CV then take their unfused forms, as under torch.func; the Jacobian from VJPs comes
+    from their fused Functions). The Rao pivot log((pi + D)/2) is held fixed in forward mode too
+    (no_grad alone did not stop its tangent)."""
     x, v, sample = _inputs(n)
     f = _estimator(name, tau, sample)
     hard, soft = _jacobians_from_vjps(f, x)

@@ -520,10 +520,15 @@ def _gr_block_draws(like: Tensor) -> int:
 
 
 def _gr_relaxations(probs: Tensor, index: Tensor, tau: float, K: int,
-                    generator: Optional[torch.Generator]) -> Tensor:
+                    generator: Optional[torch.Generator], exponentials: Optional[Tensor] = None,
+                    tilt: Optional[Tensor] = None) -> Tensor:
     """The K relaxations softmax((theta + G_k) / tau), shape (K,) + theta.shape, for
     ``probs = softmax(theta)`` (in the working dtype), with G_k drawn from ``generator`` exactly
-    as sampling.exponential and _gumbel_given_sample would draw them."""
+    as sampling.exponential and _gumbel_given_sample would draw them, or made from the given
+    Exp(1) draws ``exponentials`` (shape (K,) + theta.shape, working dtype; left unchanged).
+    ``tilt`` (theta's shape, 1 at the sample): factors on w before normalising, so that
+    ``tilt = exp((delta - delta_d) / tau)`` gives softmax((theta + delta + G_k) / tau), the
+    noise still drawn at theta (ReinMax-CV evaluates it at theta + delta = log((pi + D)/2))."""
     inv_p = probs.reciprocal()                                # inf where masked
     # 1/p_d := 0 makes r_d = 0 and so w_d = 1 exactly, once per row instead of once per draw.
     inv_p.scatter_(-1, index.unsqueeze(-1), 0.0)
@@ -535,19 +540,42 @@ def _gr_relaxations(probs: Tensor, index: Tensor, tau: float, K: int,
     for start in range(0, K, step):
         block = s[start:start + step]
         at = where[:len(block)]
-        block.uniform_(generator=generator)                    # = torch.rand, same stream
         # -E, clamped as sampling.exponential clamps E >= tiny: for E_d, the divisor; for a masked
         # category, whose r_i = E_i * inf would be NaN (a NaN row) when U_i is exactly 0 (one draw
         # in 2^24 in float32: with K = 100 it stopped ListOps runs after a few epochs).
-        block.neg_().log1p_().clamp_(max=-tiny)
+        if exponentials is None:
+            block.uniform_(generator=generator)                # = torch.rand, same stream
+            block.neg_().log1p_().clamp_(max=-tiny)
+        else:
+            torch.neg(exponentials[start:start + step], out=block).clamp_(max=-tiny)
         minus_e_d = block.gather(-1, at)
         block.mul_(inv_p).div_(minus_e_d)                      # r
         if tau == 1.0:
             block.add_(1.0).reciprocal_()
         else:
             block.log1p_().mul_(-1.0 / tau).exp_()             # w
+        if tilt is not None:
+            block.mul_(tilt)
         block.div_(block @ ones)                               # matmul: fast sum of short rows
     return s
+
+
+def _gr_vjp_sum(s: Tensor, g: Tensor) -> Tensor:
+    """sum_k s_k (g - <s_k, g>) over the leading dimension of the relaxations ``s`` (softmax's
+    VJP without its 1/tau), block by block, in ``g``'s shape and s's dtype."""
+    K = s.shape[0]
+    step = _gr_block_draws(g)
+    ones = torch.ones(s.shape[-1], 1, dtype=s.dtype, device=s.device)
+    acc = torch.zeros_like(g)
+    buffer = torch.empty_like(s[:step])
+    for start in range(0, K, step):
+        block = s[start:start + step]
+        product = torch.mul(block, g, out=buffer[:len(block)])
+        dots = product @ ones                                  # <s_k, g> per row
+        # s_k (g - <s_k, g>) term by term, as autograd's softmax backward does: exactly 0
+        # where s_k is one-hot (one allowed category), where mean_s g - mean(s <s, g>) is not.
+        acc += torch.sub(g, dots, out=product).mul_(block).sum(0)
+    return acc
 
 
 class _GumbelRaoFunction(torch.autograd.Function):
@@ -575,21 +603,39 @@ class _GumbelRaoFunction(torch.autograd.Function):
                                                      "gumbel_rao (GR-MCK)"),
                     None, None, None, None, None, None)
         s = ctx.saved_tensors[0]
-        g = grad.to(s.dtype)
-        K = s.shape[0]
-        step = _gr_block_draws(g)
-        ones = torch.ones(s.shape[-1], 1, dtype=s.dtype, device=s.device)
-        acc = torch.zeros_like(g)
-        buffer = torch.empty_like(s[:step])
-        for start in range(0, K, step):
-            block = s[start:start + step]
-            product = torch.mul(block, g, out=buffer[:len(block)])
-            dots = product @ ones                              # <s_k, g> per row
-            # s_k (g - <s_k, g>) term by term, as autograd's softmax backward does: exactly 0
-            # where s_k is one-hot (one allowed category), where mean_s g - mean(s <s, g>) is not.
-            acc += torch.sub(g, dots, out=product).mul_(block).sum(0)
-        grad_logits = acc.mul_(1.0 / (K * ctx.tau))
+        grad_logits = _gr_vjp_sum(s, grad.to(s.dtype)).mul_(1.0 / (s.shape[0] * ctx.tau))
         return grad_logits.to(grad.dtype), None, None, None, None, None, None
+
+
+class _GumbelControlFunction(torch.autograd.Function):
+    """A control variate made of GR-MCK's relaxations s_0..s_R (R >= 1): value 0 (the logits'
+    shape); backward ``scale / tau * [J(s_0) - (1/R) sum_{k>=1} J(s_k)] g`` with J(s) g =
+    s (g - <s, g>), the noise held fixed. The R + 1 relaxations are one copy of numbers, made
+    in place as GR-MCK's are; no graph of R + 1 softmaxes. Plain autograd only. Twice
+    differentiable, as the unfused definition is (the second derivative rebuilds that graph)."""
+
+    @staticmethod
+    def forward(ctx, logits, probs, index, tau, K, generator, exponentials, tilt, scale):
+        s = _gr_relaxations(probs, index, tau, K, generator, exponentials, tilt)
+        ctx.save_for_backward(s, logits)     # logits: for a second derivative only
+        ctx.tau, ctx.scale = tau, scale
+        return torch.zeros_like(logits)
+
+    @staticmethod
+    def backward(ctx, grad):
+        s, logits = ctx.saved_tensors
+        g = grad.to(s.dtype)
+        if two_category.differentiated():
+            # create_graph (a second derivative will follow): the relaxations as functions of the
+            # logits, softmax(log s_k + (theta - theta_0)/tau), of value s_k and derivative
+            # J(s_k)/tau as in the unfused definition, and their VJPs built in autograd.
+            shift = torch.where(torch.isneginf(logits), torch.zeros_like(logits), logits)
+            q = torch.softmax(s.log() + ((shift - shift.detach()) / ctx.tau).to(s.dtype), -1)
+            vjp = q * (g - (q * g).sum(-1, keepdim=True))
+            grad_logits = (vjp[0] - vjp[1:].mean(0)) * (ctx.scale / ctx.tau)
+            return (grad_logits.to(grad.dtype),) + (None,) * 8
+        grad_logits = _gr_vjp_sum(s[:1], g).sub_(_gr_vjp_sum(s[1:], g), alpha=1.0 / (s.shape[0] - 1))
+        return (grad_logits.mul_(ctx.scale / ctx.tau).to(grad.dtype),) + (None,) * 8
 
 
 def gumbel_rao(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
@@ -665,6 +711,24 @@ def fused_gumbel_rao_at(logits: Tensor, probs: Tensor, index: Tensor, tau: float
     ``log((pi + D)/2)`` never needs forming, nor its softmax (which is ``probs``)."""
     work = working_dtype(logits)
     return _GumbelRaoFunction.apply(logits, probs.detach().to(work), index, tau, K, generator, True)
+
+
+def fused_gumbel_control_at(logits: Tensor, probs: Tensor, index: Tensor, tau: float, K: int,
+                            generator: Optional[torch.Generator], scale: float, *,
+                            exponentials: Optional[Tensor] = None,
+                            tilt: Optional[Tensor] = None) -> Tensor:
+    """A control variate from GR-MCK's kernel (categories last, where
+    :func:`fused_gumbel_rao_applies`): zeros of the logits' shape whose backward is
+    ``scale / tau * [J(s_0) - mean_{k>=1} J(s_k)] g`` over K >= 2 relaxations s_k =
+    softmax((log probs + G_k) / tau) (times ``tilt``, normalised: see ``_gr_relaxations``),
+    G_k Gumbel noise at ``log probs`` given ``index``, drawn from ``generator`` in the order of
+    ``sampling.exponential((K,) + shape)``, or made from ``exponentials`` (Exp(1) draws of that
+    shape). ReinMax-CV adds it to ReinMax's output with ``scale = -eta``."""
+    work = working_dtype(logits)
+    if exponentials is not None:
+        exponentials = exponentials.detach().to(work)
+    return _GumbelControlFunction.apply(logits, probs.detach().to(work), index, tau, K, generator,
+                                        exponentials, tilt, scale)
 
 
 def _gr_reference_relaxed(logits: Tensor, index: Tensor, tau: float, K: int,

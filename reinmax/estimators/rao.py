@@ -22,14 +22,18 @@ G_1..G_R are further draws from THE SAME law: Gumbel at theta conditioned on
 argmax(theta + G) = D. The control then has mean zero given D, so E[ReinMax-CV] = E[ReinMax]
 exactly, for every eta and tau2. (The stored code conditions the averaged term at theta'
 instead: its control has a nonzero mean; :func:`reinmax_cv_stored_reading` computes that version,
-not registered.) ``tau`` is ReinMax's temperature (the stored code fixes it at 1).
+not registered.) ``tau`` is ReinMax's temperature (the stored code fixes it at 1). The control's
+value is zero, so only its backward is computed: GR-MCK's fused kernel makes the R + 1
+relaxations in place from the same draws (one copy, no graph of R + 1 softmaxes); the definition
+written in autograd runs under torch.func transforms, forward mode and torch.compile.
 """
 import math
 from typing import Optional, Union
 
 import torch
 
-from .categorical import fused_gumbel_rao_applies, fused_gumbel_rao_at, gumbel_rao, reinmax
+from .categorical import (fused_gumbel_control_at, fused_gumbel_rao_applies, fused_gumbel_rao_at,
+                          gumbel_rao, reinmax)
 from .checks import (check_generator, check_logits, check_positive_int, check_softmax_rows, check_tau,
                      mark_invalid)
 from .registry import EstimatorSpec, OptionRule, register
@@ -47,9 +51,11 @@ def _no_soft_form(name: str, hard: bool) -> None:
 
 
 def rao_pivot(theta: Tensor, D: Tensor) -> Tensor:
-    """theta' = log((softmax(theta) + D) / 2), detached (categories last); -inf where masked."""
+    """theta' = log((softmax(theta) + D) / 2), detached (categories last); -inf where masked.
+    (theta.detach(): no_grad does not stop forward-mode AD, which would otherwise differentiate
+    the pivot, where the estimators pass the identity.)"""
     with torch.no_grad():
-        return torch.log(0.5 * (torch.softmax(theta, -1) + D))
+        return torch.log(0.5 * (torch.softmax(theta.detach(), -1) + D))
 
 
 def _through_identity(value: Tensor, theta: Tensor) -> Tensor:
@@ -167,7 +173,10 @@ def _check_number(name: str, value, positive: bool = False) -> float:
     return float(value)
 
 
-def _cv_setup(logits, tau, hard, dim, sample, generator, eta, tau2, R, exponentials, name):
+def _cv_setup(logits, tau, hard, dim, sample, generator, eta, tau2, R, exponentials, name,
+              draw=True):
+    """Checks, the sample, and the R + 1 Exp(1) draws (given, drawn when ``draw``, else None);
+    also softmax(theta)."""
     _no_soft_form(name, hard)
     check_generator(generator)
     dim = check_logits(logits, dim)
@@ -181,7 +190,8 @@ def _cv_setup(logits, tau, hard, dim, sample, generator, eta, tau2, R, exponenti
         check_softmax_rows(probs, theta)
         index, invalid = draw_index_unchecked(probs, theta, sample, generator)
         if exponentials is None:
-            exponentials = exponential((R + 1,) + tuple(theta.shape), theta, generator)
+            if draw:
+                exponentials = exponential((R + 1,) + tuple(theta.shape), theta, generator)
         else:
             expected = (R + 1,) + tuple(theta.shape)
             if not isinstance(exponentials, Tensor) or tuple(exponentials.movedim(dim + 1, -1).shape) != expected:
@@ -189,7 +199,7 @@ def _cv_setup(logits, tau, hard, dim, sample, generator, eta, tau2, R, exponenti
                 raise ValueError(f"exponentials must be Exp(1) draws of shape (R + 1, *logits.shape) "
                                  f"= {(R + 1,) + tuple(logits.shape)}; got {got}")
             exponentials = exponentials.movedim(dim + 1, -1).to(working_dtype(theta))
-    return dim, tau, eta, tau2, R, theta, index, invalid, exponentials
+    return dim, tau, eta, tau2, R, theta, index, invalid, exponentials, probs
 
 
 def reinmax_cv(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int = -1,
@@ -203,11 +213,28 @@ def reinmax_cv(logits: Tensor, tau: float = 1.0, hard: bool = True, *, dim: int 
     so the estimator has ReinMax's mean exactly. ``exponentials``: the Exp(1) draws behind the
     R + 1 Gumbel vectors, shape ``(R + 1, *logits.shape)``, draw 0 the forward's (tests fix them);
     drawn from ``generator`` otherwise."""
-    dim, tau, eta, tau2, R, theta, index, invalid, e = _cv_setup(
-        logits, tau, hard, dim, sample, generator, eta, tau2, R, exponentials, "reinmax_cv")
+    dim, tau, eta, tau2, R, theta, index, invalid, e, probs = _cv_setup(
+        logits, tau, hard, dim, sample, generator, eta, tau2, R, exponentials, "reinmax_cv",
+        draw=False)
     y, soft = reinmax(theta, tau, sample=index)
-    if eta != 0.0:
+    if eta != 0.0 and fused_gumbel_rao_applies(theta, tau2):
+        # The control's value is 0; only its backward matters, and GR-MCK's fused kernel gives
+        # it from one copy of the R + 1 relaxations. q_k = softmax((theta' + G_k)/tau2) with
+        # theta' - theta = log(1/2) off the sample and log((pi_d + 1)/(2 pi_d)) at it, so
+        # relative to the sample q_k's weights are GR-MCK's at theta (noise at theta, tau2)
+        # times (pi_d / (1 + pi_d))^(1/tau2) off the sample: a tilt of the same draws.
         with torch.no_grad():
+            work = working_dtype(theta)
+            pi = probs if probs.dtype == work else torch.softmax(theta.detach().to(work), -1)
+            at = index.unsqueeze(-1)
+            pi_d = pi.gather(-1, at)
+            tilt = (pi_d / (1.0 + pi_d)).pow(1.0 / tau2).expand(pi.shape).scatter(-1, at, 1.0)
+        y = y + fused_gumbel_control_at(theta, pi, index, tau2, R + 1, generator, -eta,
+                                        exponentials=e, tilt=tilt)
+    elif eta != 0.0:       # torch.func transforms, forward mode, torch.compile: the definition
+        with torch.no_grad():
+            if e is None:
+                e = exponential((R + 1,) + tuple(theta.shape), theta, generator)
             work = theta.detach().to(e.dtype)
             noise = conditional_gumbels(work, index, e).to(theta.dtype)
         pivot = _through_identity(rao_pivot(theta, one_hot(index, theta)).to(theta.dtype), theta)
@@ -226,7 +253,7 @@ def reinmax_cv_stored_reading(logits: Tensor, tau: float = 1.0, hard: bool = Tru
     but the averaged term conditioned at theta' (Gumbel at theta' given argmax(theta' + G) = D,
     GR-MCK at theta'). The two terms then have different means given D, so this version is
     biased relative to ReinMax (``reinmax.theory.beyond.cv_stored_bias`` measures it)."""
-    dim, tau, eta, tau2, R, theta, index, invalid, e = _cv_setup(
+    dim, tau, eta, tau2, R, theta, index, invalid, e, _ = _cv_setup(
         logits, tau, hard, dim, sample, generator, eta, tau2, R, None, "reinmax_cv_stored_reading")
     y, soft = reinmax(theta, tau, sample=index)
     with torch.no_grad():
