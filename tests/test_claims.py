@@ -492,3 +492,18 @@ def test_after_reinmax_figure1_claims_read_both_records_in_one_family(tmp_path):
     glued = {}
     claims.glue_verdicts(ids, tmp_path, glue=lambda key, value, display: glued.update({key: value}))
     assert glued["claim_beyond_figure1_ReinMax_CV_verdict"] == "supported"
+
+
+def test_table6_compares_at_the_update_count_every_committed_run_reached():
+    """Table 6's claim compares at a fixed update count (RODEO's runs are shorter than the
+    others): it must be the largest count that every committed study run of the claim reached,
+    so a longer RODEO record (or a shorter run) shows up here instead of silently dropping rows."""
+    at_step = dict(claims.claim("table6").options)["at_step"]
+    reached = []
+    for path in sorted((ROOT / "results" / "bernoulli_vae" / "study").glob("mnist_*_seed*.json")):
+        record = json.loads(path.read_text())
+        if record.get("protocol") == "baselines" and "final" in record:
+            reached.append(set(record["history"]["steps"]))
+    assert reached, "no committed Table 6 study record"
+    common = set.intersection(*reached)
+    assert at_step == max(common), (at_step, max(common))
