@@ -4,7 +4,9 @@
   carries no stored outputs, and validates its parameters in the cell right after the
   ``parameters`` cell (where papermill's injected values have arrived);
 * every notebook and every page named in ``_toc.yml`` exists, and every notebook is in it;
-* every public (committed) module of the package appears on the API page.
+* every public (committed) module of the package appears on the API page;
+* every cross-document glue role on a page reads ``path::key:format`` (the format may be empty):
+  without the final colon MyST-NB parses the key as part of the path and the strict build fails.
 """
 import re
 import subprocess
@@ -111,3 +113,24 @@ def test_every_public_module_is_on_the_api_page():
     missing = [name for name in modules if f"reinmax.{name}" not in api]
     assert not missing, (f"modules not on book/api.md: {missing}; add an automodule section "
                          "(or name them where the page documents them through `reinmax`)")
+
+
+# {glue:text}`../notebooks/NN.ipynb::key` (no final colon) is read as path "...ipynb:" and key
+# "key`"... by MyST-NB: the strict build then fails with "No key ... found in glue data".
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]*)`")
+
+
+def glue_roles_without_format(text):
+    return [role for role in GLUE_ROLE.findall(text) if "::" in role and ":" not in role.split("::", 1)[1]]
+
+
+def test_cross_document_glue_roles_name_a_format():
+    bad = {}
+    for page in sorted((ROOT / "book").rglob("*.md")):
+        found = glue_roles_without_format(page.read_text())
+        if found:
+            bad[str(page.relative_to(ROOT))] = found[:3]
+    assert not bad, f"glue roles without the final ':format' (write 'path::key:'): {bad}"
+    # The check itself: it must catch the form that broke the build, and pass the right one.
+    assert glue_roles_without_format("{glue:text}`../notebooks/a.ipynb::key`") == ["../notebooks/a.ipynb::key"]
+    assert glue_roles_without_format("{glue:text}`../notebooks/a.ipynb::key:.2f` {glue:text}`b::k:`") == []

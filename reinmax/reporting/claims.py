@@ -855,14 +855,14 @@ BEYOND_CLAIMS: Tuple[Claim, ...] = tuple(
                "choice); seeds 0-9")
     for method in BEYOND_FIGURE1_METHODS)
 """Claims about the estimators after ReinMax (chapter 11): not the paper's, so not in
-:data:`CLAIMS` (nor on the page "The paper, reproduced"), but tested by the same policy, the four
+``CLAIMS`` (nor on the page "The paper, reproduced"), but tested by the same policy, the four
 in one Holm family. Their records: ReinMax's committed Figure 1 run and the new methods' run of
 the same protocol (``results/polynomial/beyond_figure1.json``; "no record yet" until it is
 committed)."""
 
 
 def claim(claim_id: str) -> Claim:
-    """A claim by id (the paper's, :data:`CLAIMS`, or chapter 11's, :data:`BEYOND_CLAIMS`); an
+    """A claim by id (the paper's, ``CLAIMS``, or chapter 11's, ``BEYOND_CLAIMS``); an
     unknown id lists the known ones."""
     for found in CLAIMS + BEYOND_CLAIMS:
         if found.id == claim_id:
