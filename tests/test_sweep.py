@@ -180,7 +180,11 @@ def test_a_signal_stops_the_driver_at_once_and_keeps_every_finished_record(tmp_p
     driver = subprocess.Popen([sys.executable, "-m", "reinmax.sweep", "run", "--grid", str(grid),
                                "--out", str(out), "--quiet", "--workers", str(workers)],
                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, cwd=ROOT, start_new_session=True)
+                              text=True, cwd=ROOT, start_new_session=True,
+                              # A shell that starts a job in the background (CI scripts, `cmd &`)
+                              # ignores SIGINT and children inherit that: give the driver SIGINT
+                              # as a terminal would deliver it.
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120                 # a guard against a hang, not a timing
         while not held.exists() and driver.poll() is None and time.monotonic() < deadline:
