@@ -305,6 +305,24 @@ def test_figure8_10_runs_rodeo_with_figure7s_settings_and_its_256x128_panel_is_f
         twice.cells()
 
 
+def test_vae_option_grid_names_each_cell_by_its_own_methods_options():
+    """The estimators-after-ReinMax grid: one folder per option set of the cell's own method,
+    readable as a path (a dict's repr would put braces, quotes and spaces in it), every cell a
+    file of its own, its options reaching the cell's config, and seeds outside the paper's 0-9."""
+    from reinmax.sweep.named import BEYOND_OPTION_GRID, vae_beyond
+    cells = vae_beyond().cells()
+    assert len(cells) == sum(len(v) for v in BEYOND_OPTION_GRID.values())
+    assert len({c.path for c in cells}) == len(cells)
+    assert "options_eta=0.5_tau2=1/8x4_ReinMax-CV.json" in {c.path for c in cells}
+    assert "options_default/8x4_ReinMax.json" in {c.path for c in cells}
+    assert all(set(c.path) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._=/-x")
+               for c in cells)
+    spec = sweep.grid.experiment("vae")
+    redge = next(c for c in cells if c.path == "options_t_1=0.9/8x4_ReDGE.json")
+    assert spec.config(redge.values).method_options["ReDGE"] == {"t_1": 0.9}
+    assert not set(spec.config(redge.values).seeds) & set(range(10))
+
+
 def test_the_committed_figure2_grid_is_found_by_the_runner(no_training, tmp_path):
     committed = json.loads((RESULTS / "vae" / "figure2_study_4x24" / "temperature_grid.json")
                            .read_text())

@@ -192,7 +192,13 @@ class VAE(Experiment):
         name, method = config.configs[0], config.methods[0]
         levels = [f"{key}_{_short(values[key])}" for key in self.hyperparameters if key in swept]
         levels += [f"{key}_{_short(values[key])}" for key in swept
-                   if key not in self.hyperparameters + ("config", "method")]
+                   if key not in self.hyperparameters + ("config", "method", "method_options")]
+        if "method_options" in swept:
+            # The cell's own method's options, as a folder name (a dict's repr has braces,
+            # quotes and spaces): "options_eta=0.5_tau2=1", or "options_default".
+            own = (values.get("method_options") or {}).get(method, {})
+            levels.append("options_" + ("_".join(f"{k}={_short(v)}" for k, v in sorted(own.items()))
+                                        or "default"))
         return "/".join(levels + [f"{file_stem(name, method)}.json"])
 
     def value(self, cell, field):
