@@ -26,6 +26,13 @@ CASES = [
      ["--out-dir", "{out}", "--methods", "Nope"],
      ["methods must be a non-empty list of distinct names from", "'Nope' is not one",
       "methods=['Nope']"]),
+    ("reinmax.experiments.vae", "reinmax.experiments.vae.cli",
+     ["--out-dir", "{out}", "--methods", "ReinMax-CV", "--method-options",
+      '{{"ReinMax-CV": {{"nope": 1}}}}'],       # braces doubled: argv goes through format
+     ["method_options['ReinMax-CV'] must be options that ReinMax-CV accepts", "'nope'"]),
+    ("reinmax.experiments.vae", "reinmax.experiments.vae.cli",
+     ["--out-dir", "{out}", "--method-options", "eta=0.5"],
+     ["method_options must be a JSON object", "'eta=0.5'"]),
     ("reinmax.experiments.vae_64x32", "reinmax.experiments.vae_64x32.cli",
      ["--out-dir", "{out}", "--seeds", "-1"], ["seeds=[-1]"]),
     ("reinmax.experiments.listops", "reinmax.experiments.listops.cli",

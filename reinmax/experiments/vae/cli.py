@@ -4,6 +4,7 @@
 method at every temperature given (Table 8's optimizer and learning rate), test -ELBO after the
 last epoch only, also resumably."""
 import argparse
+import json
 from typing import Optional, Sequence
 
 from reinmax.experiments import layer
@@ -25,6 +26,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--train-subset", type=int, default=None, help="the first N images")
     parser.add_argument("--test-subset", type=int, default=None)
     parser.add_argument("--grmck-k", type=int, default=1000, help="GR-MCK's K (paper: 1,000)")
+    parser.add_argument("--method-options", type=_options, default={}, metavar="JSON",
+                        help="estimator options per method, as the registry names them, e.g. "
+                        "'{\"ReinMax-CV\": {\"eta\": 0.5, \"tau2\": 1.0}}' (GR-MCK's K: "
+                        "--grmck-k)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--taus", type=float, nargs="+", default=None,
                         help="run Figure 2's temperature grid at these temperatures "
@@ -32,10 +37,22 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     return layer.run_cli(parser, _run, argv)
 
 
+def _options(text: str) -> dict:
+    """``--method-options``' JSON object (the config checks its methods and options)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"method_options must be a JSON object "
+                                         f"{{method: {{option: value}}}}; got {text!r}")
+    return value
+
+
 def _run(args) -> dict:
     grid = {"test_every": 0} if args.taus else {}
     config = VAEConfig.paper_scale(
         configs=args.configs, methods=args.methods, seeds=args.seeds, epochs=args.epochs,
         train_subset=args.train_subset, test_subset=args.test_subset, device=args.device,
-        method_options={"GR-MCK": {"K": args.grmck_k}}, out_dir=args.out_dir, **grid)
+        method_options={"GR-MCK": {"K": args.grmck_k}, **args.method_options}, out_dir=args.out_dir, **grid)
     return temperature_grid(config, args.taus) if args.taus else run(config)
