@@ -472,7 +472,7 @@ def write_figure1(path: Path, finals_by_method, ps=(1.5, 2.0, 3.0), taus=None):
 def test_after_reinmax_figure1_claims_read_both_records_in_one_family(tmp_path):
     """Chapter 11's claims (not the paper's): each new method against ReinMax's Figure 1 record,
     the four in one Holm family; no verdict until the new methods' record exists."""
-    ids = [c.id for c in claims.BEYOND_CLAIMS]
+    ids = [c.id for c in claims.BEYOND_CLAIMS if c.id.startswith("beyond_figure1")]
     assert ids == ["beyond_figure1_ReinMax_Rao", "beyond_figure1_ReinMax_CV", "beyond_figure1_ReDGE",
                    "beyond_figure1_ReinDGE"]
     assert not set(ids) & {c.id for c in claims.CLAIMS}          # not on "The paper, reproduced"
@@ -492,6 +492,35 @@ def test_after_reinmax_figure1_claims_read_both_records_in_one_family(tmp_path):
     glued = {}
     claims.glue_verdicts(ids, tmp_path, glue=lambda key, value, display: glued.update({key: value}))
     assert glued["claim_beyond_figure1_ReinMax_CV_verdict"] == "supported"
+
+
+def test_after_reinmax_8x4_claims_compare_each_new_method_with_reinmax_in_one_family(tmp_path):
+    """Chapter 11's MNIST-VAE claims: each new method's paper-scale 8x4 record against ReinMax's
+    committed one (the same seeds), the four in one Holm family; "no record yet" (not decided,
+    never supported) while a method's record is missing."""
+    ids = [c.id for c in claims.BEYOND_CLAIMS if c.id.startswith("beyond_8x4")]
+    assert ids == ["beyond_8x4_ReinMax_Rao", "beyond_8x4_ReinMax_CV", "beyond_8x4_ReDGE",
+                   "beyond_8x4_ReinDGE"]
+
+    def write(folder, method, values):
+        path = tmp_path / "vae" / folder / f"8x4_{method}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"config": "8x4", "method": method, "seeds": [0, 1, 2],
+                                    "hyperparameters": {"tau": 1.3},
+                                    "final": {"train_neg_elbo": {"per_seed": values}}}))
+
+    write("paper_8x4", "ReinMax", [93.0, 93.2, 92.9])
+    write("paper_8x4", "ST", [80.0, 80.1, 80.2])       # another method of Table 2: not compared
+    before = claims.evaluate("beyond_8x4_ReinMax_CV", tmp_path)
+    assert before.word == "not decided" and "no record yet" in before.reason
+    write("beyond_8x4", "ReinMax-CV", [90.0, 90.1, 89.9])      # better than ReinMax
+    write("beyond_8x4", "ReinMax-Rao", [96.0, 96.2, 95.9])     # worse
+    verdicts = {i: claims.evaluate(i, tmp_path) for i in ids}
+    assert [verdicts[i].word for i in ids] == ["contradicted", "supported", "not decided",
+                                               "not decided"]
+    assert all(v.family == "After ReinMax: MNIST-VAE 8x4" and v.m == 2 * 2
+               for v in verdicts.values())
+    assert [(r["a"], r["b"]) for r in verdicts[ids[1]].comparisons] == [("ReinMax-CV", "ReinMax")]
 
 
 def test_table6_compares_at_the_update_count_every_committed_run_reached():

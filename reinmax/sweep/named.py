@@ -101,7 +101,7 @@ choose: R = 100) and ReinMax as the reference at the same scale."""
 
 def vae_beyond() -> Grid:
     """The estimators after ReinMax on 8x4 at a study scale, to choose their options before the
-    paper-scale run (chapter 11): Table 8's ReinMax row (RAdam, its lr and tau), 10 epochs over the
+    paper-scale run (chapter 11): Table 8's ReinMax row for 8x4 (optimizer, lr, tau), 10 epochs over the
     first 30,000 images (3,000 updates), seeds 10 and 11, test -ELBO on all 10,000 images after the
     last epoch. Selected like Table 8 (``--select table8``: the lowest final train -ELBO per method)."""
     pairs = [[method, {method: options} if options else {}]
