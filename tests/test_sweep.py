@@ -375,3 +375,19 @@ def test_a_half_finished_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch)
     assert {p: numbers(r) for p, r in records(tmp_path).items()} == {
         c.path: numbers(r) for c, r in reference}
     assert not (tmp_path / ".partial").exists()
+
+
+def test_chapter_11s_paper_scale_command_runs_the_options_its_committed_grid_chose():
+    """Chapter 11 types the --method-options of the 8x4 paper-scale run; they must be what Table
+    8's rule selects from the committed option grid (results/vae/beyond_options_8x4), and the
+    page's remark that ReDGE's choice is its smallest t_1 must stay true."""
+    import re
+    from reinmax.sweep.named import BEYOND_OPTION_GRID, vae_beyond
+    page = (ROOT / "book" / "11_beyond_reinmax.md").read_text()
+    typed = json.loads(re.search(r"--method-options '([^']+)'", page).group(1))
+    found, missing = sweep.finished_cells(vae_beyond(), RESULTS / "vae" / "beyond_options_8x4")
+    assert not missing
+    chosen = {method: entry["chosen"]["method_options"][method]
+              for (_, method), entry in sweep.select_by(found, "table8").items() if entry["cells"] > 1}
+    assert typed == chosen
+    assert chosen["ReDGE"]["t_1"] == min(o["t_1"] for o in BEYOND_OPTION_GRID["ReDGE"])
