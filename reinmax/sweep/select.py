@@ -80,15 +80,22 @@ def beside_paper(results: Results, rule: str = "table8") -> List[Dict[str, Any]]
 def format_rows(rows: List[Dict[str, Any]]) -> str:
     """A plain-text table of :func:`beside_paper`'s rows."""
     def show(chosen):
+        # A swept method_options shows the cell's own method's options, not the nested dict.
+        chosen = dict(chosen)
+        for options in (chosen.pop("method_options", None) or {}).values():
+            chosen.update(options)
         return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in chosen.items()) or "-"
-    lines = [f"{'setting':8} {'method':9} {'this grid chose':28} {'value':>8}   "
+    lines = [f"{'setting':8} {'method':11} {'this grid chose':28} {'value':>8}   "
              f"{'paper (Table 8)':32} {'paper value':>11}"]
     for r in rows:
-        paper_choice = show({k: v for k, v in r["paper_chosen"].items() if k in r["chosen"]}
-                            or r["paper_chosen"])
+        if r["paper_chosen"]["optimizer"] is None:
+            paper_choice = "no row of its own"
+        else:
+            paper_choice = show({k: v for k, v in r["paper_chosen"].items() if k in r["chosen"]}
+                                or r["paper_chosen"])
         paper_value = "-" if r["paper_value"] is None else f"{r['paper_value']:.2f}"
-        lines.append(f"{r['setting']:8} {r['method']:9} {show(r['chosen']):28} "
+        lines.append(f"{r['setting']:8} {r['method']:11} {show(r['chosen']):28} "
                      f"{r['value']:8.2f}   {paper_choice:32} {paper_value:>11}")
     return "\n".join(lines)
 
