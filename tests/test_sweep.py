@@ -390,4 +390,7 @@ def test_chapter_11s_paper_scale_command_runs_the_options_its_committed_grid_cho
     chosen = {method: entry["chosen"]["method_options"][method]
               for (_, method), entry in sweep.select_by(found, "table8").items() if entry["cells"] > 1}
     assert typed == chosen
+    import yaml           # the Figure 4 command passes the same options to papermill as YAML
+    figure4 = yaml.safe_load(re.search(r'-y "(method_options: [^"]+)"', page).group(1))
+    assert figure4["method_options"] == chosen
     assert chosen["ReDGE"]["t_1"] == min(o["t_1"] for o in BEYOND_OPTION_GRID["ReDGE"])
