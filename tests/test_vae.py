@@ -63,6 +63,8 @@ def test_configurations_are_categories_by_latents():
     (dict(seeds="[0, 1]"), "pass lists with -y"),
     (dict(train_subset=70000), "train_subset must be an integer >= 1 and <= 60000 or None"),
     (dict(configs=("4x24",), gradient_every=1), "4^24 codes"),
+    (dict(gradient_estimators=("ST",)), "gradient_estimators must be None unless gradient_every > 0"),
+    (dict(gradient_every=1, gradient_estimators=("ST", "Nope")), "('Nope' is not one)"),
     (dict(device="tpu"), "device must be one of 'auto', 'cpu', 'cuda', 'cuda:N'"),
     (dict(method_options={"GR-MCK": {"K": 0}}), "method_options['GR-MCK'] must be options that GR-MCK accepts"),
     (dict(method_options={"GR-MCK": {"samples": 10}}), "method_options['GR-MCK'] must be"),
@@ -189,6 +191,32 @@ def test_resume_after_interruption_loses_nothing(tmp_path):
     assert epochs_run == [] and again["runs"][0]["history"] == record["history"]
     with pytest.raises(ValueError, match="epochs: found 3, now 4"):
         run(tiny(out_dir=str(out), **dict(config, epochs=4)), progress=False)
+
+
+@needs_mnist
+def test_other_estimators_measured_on_a_run_change_neither_its_training_nor_its_own_analysis():
+    """Figure 4 extended: measuring more estimators at a run's analyses leaves the run (its
+    losses) and its own method's numbers exactly as without them, records every estimator's, and
+    each at its own Table 8 temperature, so that ST's cosine there is ST's, not ReinMax's."""
+    config = dict(seeds=(0, 1), epochs=2, train_subset=200, test_subset=100, methods=("ReinMax",),
+                  gradient_every=1, gradient_images=4, gradient_samples=8)
+    alone = run(tiny(**config), progress=False)["runs"][0]
+    others = ("ST", "ReinMax-Rao")
+    measured = run(tiny(gradient_estimators=others, **config), progress=False)["runs"][0]
+    for key in ("train_neg_elbo", "test_neg_elbo", "train_reconstruction", "gradient"):
+        assert measured["history"][key] == alone["history"][key], key
+    by_estimator = measured["history"]["gradient_estimators"]
+    assert list(by_estimator) == ["ReinMax", "ST", "ReinMax-Rao"]
+    assert {k: by_estimator["ReinMax"][k] for k in ("cos", "rel_std")} == \
+        {k: alone["history"]["gradient"][k] for k in ("cos", "rel_std")}
+    for name in others:
+        values = by_estimator[name]
+        assert len(values["cos"]) == 2 and all(len(row) == 2 for row in values["cos"])
+        assert values["cos"] != by_estimator["ReinMax"]["cos"], name
+    chosen = measured["settings"]["gradient"]["estimators"]
+    assert chosen["ST"]["tau"] == TABLE8["8x4"]["ST"][2]
+    assert chosen["ReinMax-Rao"]["tau"] == TABLE8["8x4"]["ReinMax"][2]   # Table 8's ReinMax row
+    assert "estimators" not in alone["settings"]["gradient"]             # old fingerprints hold
 
 
 @needs_mnist

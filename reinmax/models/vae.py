@@ -30,6 +30,7 @@ enumerates all ``C ** L`` codes for a batch of images at once, and
 :meth:`CategoricalVAE.estimator_gradient_moments` averages an estimator over many samples.
 """
 import math
+import zlib
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -57,10 +58,17 @@ MAX_ENUMERATION = 2 ** 16
 
 def stream_seed(seed: int, stream: str) -> int:
     """A 63-bit seed for one random stream of one seed, from numpy's ``SeedSequence``
-    (well-separated states for nearby seeds, unlike ``seed + offset``)."""
-    if stream not in STREAMS:
-        raise ValueError(f"unknown random stream {stream!r}; streams: {', '.join(STREAMS)}")
-    state = np.random.SeedSequence([int(seed), STREAMS.index(stream)]).generate_state(2, np.uint32)
+    (well-separated states for nearby seeds, unlike ``seed + offset``). ``"gradient:<name>"`` is
+    the analysis stream of one more estimator measured beside a run's own (its own stream, so
+    that measuring it moves no other estimator's draws)."""
+    base, _, estimator = stream.partition(":")
+    if base not in STREAMS or (estimator and base != "gradient") or stream.endswith(":"):
+        raise ValueError(f"unknown random stream {stream!r}; streams: {', '.join(STREAMS)}, "
+                         "or 'gradient:<estimator name>'")
+    entropy = [int(seed), STREAMS.index(base)]
+    if estimator:
+        entropy.append(zlib.crc32(estimator.encode()))
+    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
     return (int(state[0]) << 31) ^ int(state[1])
 
 

@@ -156,6 +156,7 @@ class VAE(Experiment):
     fields = ("config", "method") + hyperparameters + (
         "overrides", "seeds", "epochs", "train_subset", "test_subset", "batch_size", "test_every",
         "gradient_every", "gradient_images", "gradient_samples", "gradient_methods",
+        "gradient_estimators",
         "method_options", "device", "data_root")
     metrics = ("train_neg_elbo", "test_neg_elbo")
 

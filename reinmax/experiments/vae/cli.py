@@ -30,6 +30,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         help="estimator options per method, as the registry names them, e.g. "
                         "'{\"ReinMax-CV\": {\"eta\": 0.5, \"tau2\": 1.0}}' (GR-MCK's K: "
                         "--grmck-k)")
+    parser.add_argument("--gradient-every", type=int, default=0, metavar="K",
+                        help="Figure 4's analysis at epochs 1, 1 + K, ... (0: never; 8x4 only)")
+    parser.add_argument("--gradient-samples", type=int, default=1024,
+                        help="estimates averaged per analysis (paper: 1,024)")
+    parser.add_argument("--gradient-estimators", nargs="+", default=None, metavar="METHOD",
+                        help="estimators measured at each analysis besides the one trained with "
+                        "(each at its Table 8 temperature and its --method-options)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--taus", type=float, nargs="+", default=None,
                         help="run Figure 2's temperature grid at these temperatures "
@@ -54,5 +61,7 @@ def _run(args) -> dict:
     config = VAEConfig.paper_scale(
         configs=args.configs, methods=args.methods, seeds=args.seeds, epochs=args.epochs,
         train_subset=args.train_subset, test_subset=args.test_subset, device=args.device,
-        method_options={"GR-MCK": {"K": args.grmck_k}, **args.method_options}, out_dir=args.out_dir, **grid)
+        method_options={"GR-MCK": {"K": args.grmck_k}, **args.method_options},
+        gradient_every=args.gradient_every, gradient_samples=args.gradient_samples,
+        gradient_estimators=args.gradient_estimators, out_dir=args.out_dir, **grid)
     return temperature_grid(config, args.taus) if args.taus else run(config)

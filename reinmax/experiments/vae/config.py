@@ -100,6 +100,10 @@ class VAEConfig:
         gradient_images, gradient_samples   images of the first minibatch analysed (paper: 100) and
                        single-sample estimates averaged (paper: 1,024)
         gradient_methods  methods analysed (None: all of methods)
+        gradient_estimators  estimators measured at each analysis of an analysed run besides the
+                       one it trains with, each at its own Table 8 temperature for the setting and
+                       its method_options (None: only the run's own); the run's training is the
+                       same either way (the analysis draws from its own random stream)
         method_options estimator options as the registry names them, {method: {option: value}},
                        merged over DEFAULT_METHOD_OPTIONS (GR-MCK's K: 1,000, the paper's)
         overrides      per-method changes to Table 8, e.g. {"ReinMax": {"tau": 1.0}}; keys
@@ -121,6 +125,7 @@ class VAEConfig:
     gradient_images: int = 100
     gradient_samples: int = 1024
     gradient_methods: Optional[Sequence[str]] = None
+    gradient_estimators: Optional[Sequence[str]] = None
     method_options: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
     overrides: Dict[str, Dict[str, object]] = dataclasses.field(default_factory=dict)
     device: str = "auto"
@@ -148,6 +153,12 @@ class VAEConfig:
         if self.gradient_methods is not None:
             self.gradient_methods = layer.names(_OWNER, "gradient_methods", self.gradient_methods,
                                                 trainable)
+        if self.gradient_estimators is not None:
+            self.gradient_estimators = layer.names(_OWNER, "gradient_estimators",
+                                                   self.gradient_estimators, trainable)
+        if self.gradient_estimators is not None and not self.gradient_every:
+            layer.fail(_OWNER, "gradient_estimators", self.gradient_estimators,
+                       "None unless gradient_every > 0 (they are measured at the analyses)")
         if self.gradient_every:
             if self.gradient_images > self.batch_size:
                 layer.fail(_OWNER, "gradient_images", self.gradient_images,

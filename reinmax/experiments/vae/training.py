@@ -45,11 +45,23 @@ def settings_of(config: VAEConfig, name: str, method: str, device: torch.device)
         "seeds": list(config.seeds), "epochs": config.epochs, "train_subset": config.train_subset,
         "test_subset": config.test_subset, "batch_size": config.batch_size,
         "test_every": config.test_every,
-        "gradient": ({"every": config.gradient_every, "images": config.gradient_images,
-                      "samples": config.gradient_samples} if analysed else None),
+        "gradient": (_gradient_settings(config, name) if analysed else None),
         "method_options": config.method_options.get(method, {}),
         "device_type": device.type,
     }
+
+
+def _gradient_settings(config: VAEConfig, name: str) -> dict:
+    """What decides an analysis's numbers; the other estimators' entry only when there are some
+    (so that a record made without them keeps its fingerprint)."""
+    settings = {"every": config.gradient_every, "images": config.gradient_images,
+                "samples": config.gradient_samples}
+    if config.gradient_estimators:
+        settings["estimators"] = {
+            estimator: {"tau": config.hyperparameters(name, estimator)["tau"],
+                        "options": config.method_options.get(estimator, {})}
+            for estimator in config.gradient_estimators}
+    return settings
 
 
 def setting_fingerprint(settings: dict) -> str:
@@ -144,6 +156,11 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
                "test_neg_elbo": [], "epoch_wall_s": [],
                "gradient": {"epochs": [], "cos": [], "rel_bias": [], "rel_bias_mean": [],
                             "rel_std": []}}
+    measured = _measured_estimators(config, name, method, estimator, hp["tau"])
+    if len(measured) > 1:   # the run's own first, then the others (settings["gradient"])
+        history["gradient_estimators"] = {e: {key: [] for key in _QUALITY} for e in measured}
+        for other in list(measured)[1:]:   # each its own stream: no one's draws move another's
+            streams[f"gradient:{other}"] = seed_generators(seeds, f"gradient:{other}", device)
     start, wall = 0, 0.0
     state = (layer.load_checkpoint(checkpoint_path, fingerprint, device)
              if checkpoint_path is not None else None)
@@ -170,9 +187,8 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
         for step in range(steps):
             x = train[order[:, step * B:(step + 1) * B]]                      # (S, b, 784)
             if step == 0 and analysed and epoch % config.gradient_every == 0:
-                _analyse(model, x[:, :config.gradient_images], estimator, hp["tau"],
-                         config.gradient_samples, streams["gradient"], epoch + 1,
-                         history["gradient"])
+                _analyse(model, x[:, :config.gradient_images], measured,
+                         config.gradient_samples, streams, epoch + 1, history)
             loss, reconstruction = model.neg_elbo(x, estimator, hp["tau"], streams["noise"],
                                                   noisy=noisy)
             optimizer.zero_grad(set_to_none=True)
@@ -216,17 +232,44 @@ def train_setting(config: VAEConfig, name: str, method: str, train: torch.Tensor
     return record
 
 
-def _analyse(model, x, estimator, tau, samples, generators, epoch, into) -> None:
-    """Figure 4 for every seed on the minibatch ``x`` ``(S, b, 784)``, before its update."""
-    rows = {key: [] for key in ("cos", "rel_bias", "rel_bias_mean", "rel_std")}
-    for s, generator in enumerate(generators):
+_QUALITY = ("cos", "rel_bias", "rel_bias_mean", "rel_std")
+
+
+def _measured_estimators(config: VAEConfig, name: str, method: str, estimator: Callable,
+                         tau: float) -> Dict[str, Tuple[Callable, float]]:
+    """``{estimator name: (function, temperature)}`` measured at each analysis: the run's own
+    method first (its numbers do not depend on what else is measured), then
+    ``config.gradient_estimators``, each at its Table 8 temperature for ``name``."""
+    measured = {method: (estimator, tau)}
+    for other in config.gradient_estimators or ():
+        if other not in measured:
+            measured[other] = (estimator_for(other, config),
+                               config.hyperparameters(name, other)["tau"])
+    return measured
+
+
+def _analyse(model, x, measured, samples, streams, epoch, history) -> None:
+    """Figure 4 for every seed on the minibatch ``x`` ``(S, b, 784)``, before its update: each
+    measured estimator's mean and spread over ``samples`` estimates against the exact gradient.
+    The run's own method (drawing from ``streams["gradient"]``) goes to ``history["gradient"]``,
+    as Figure 4 records it; with other estimators (each drawing from its own stream
+    ``"gradient:<name>"``), every one also goes to ``history["gradient_estimators"][name]``."""
+    own = next(iter(measured))
+    rows = {est: {key: [] for key in _QUALITY} for est in measured}
+    for s in range(x.shape[0]):
         exact, _ = model.exact_reconstruction_gradient(x[s], s)
-        mean, std = model.estimator_gradient_moments(x[s], s, estimator, tau, samples, generator)
-        for key, value in gradient_quality(exact, mean, std).items():
-            rows[key].append(value)
-    into["epochs"].append(epoch)
-    for key, values in rows.items():
-        into[key].append(values)
+        for est, (function, tau) in measured.items():
+            stream = streams["gradient" if est == own else f"gradient:{est}"]
+            mean, std = model.estimator_gradient_moments(x[s], s, function, tau, samples,
+                                                         stream[s])
+            for key, value in gradient_quality(exact, mean, std).items():
+                rows[est][key].append(value)
+    history["gradient"]["epochs"].append(epoch)
+    for key, values in rows[own].items():
+        history["gradient"][key].append(values)
+    for est, by_key in history.get("gradient_estimators", {}).items():
+        for key in _QUALITY:
+            by_key[key].append(rows[est][key])
 
 
 class _Images:
