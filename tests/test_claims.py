@@ -523,6 +523,38 @@ def test_after_reinmax_8x4_claims_compare_each_new_method_with_reinmax_in_one_fa
     assert [(r["a"], r["b"]) for r in verdicts[ids[1]].comparisons] == [("ReinMax-CV", "ReinMax")]
 
 
+def test_after_reinmax_variance_claims_read_every_estimator_of_one_run(tmp_path):
+    """Figure 4 extended: the estimators measured at one ReinMax run's analyses, each new one's
+    relative std (per seed, the mean over analyses) against ReinMax's in one Holm family; the
+    record's own method and the estimators not claimed about (ST) are read but not compared."""
+    ids = [c.id for c in claims.BEYOND_CLAIMS if c.id.startswith("beyond_fig4")]
+    assert ids == ["beyond_fig4_ReinMax_Rao", "beyond_fig4_ReinMax_CV", "beyond_fig4_ReDGE",
+                   "beyond_fig4_ReinDGE"]
+    before = claims.evaluate(ids[0], tmp_path)
+    assert before.word == "not decided" and "no record yet" in before.reason
+
+    def analyses(per_seed):      # two analyses x three seeds, averaging to per_seed
+        return {"rel_std": [[v - 0.1 for v in per_seed], [v + 0.1 for v in per_seed]],
+                "cos": [[0.9] * 3, [0.9] * 3]}
+    measured = {"ReinMax": analyses([2.0, 2.1, 1.9]), "ST": analyses([9.0, 9.0, 9.0]),
+                "ReinMax-Rao": analyses([1.0, 1.05, 0.95]),      # lower: supported
+                "ReDGE": analyses([2.05, 1.95, 2.1])}            # the same: not decided
+    path = tmp_path / "vae" / "beyond_8x4_fig4" / "8x4_ReinMax.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({
+        "config": "8x4", "method": "ReinMax", "seeds": [0, 1, 2],
+        "history": {"gradient_estimators": measured},
+        "settings": {"gradient": {"estimators": {m: {"tau": 1.3} for m in measured}}}}))
+    samples, _, _ = claims.read(claims.claim(ids[0]), tmp_path)
+    assert samples[("8x4, ReinMax's run", "ReinMax-Rao")] == pytest.approx([1.0, 1.05, 0.95])
+    verdicts = {i: claims.evaluate(i, tmp_path) for i in ids}
+    assert [verdicts[i].word for i in ids] == ["supported", "not decided", "not decided",
+                                               "not decided"]
+    assert "no record yet" in verdicts[ids[1]].reason
+    assert all(v.family == "After ReinMax: Figure 4 extended" and v.m == 2 * 2
+               for v in verdicts.values())
+
+
 def test_table6_compares_at_the_update_count_every_committed_run_reached():
     """Table 6's claim compares at a fixed update count (RODEO's runs are shorter than the
     others): it must be the largest count that every committed study run of the claim reached,
