@@ -379,7 +379,8 @@ def _missing(claim: Claim, rows: Sequence[Mapping[str, Any]]) -> List[Tuple[str,
 
 def _reason(claim: Claim, word: str, rows: List[Dict[str, Any]], m: int, files: Sequence[str]) -> str:
     missing = _missing(claim, rows)
-    absent = (f"{len(missing)} of {len(claim.expected)} comparisons of the paper's statement have no "
+    whose = "the paper's statement" if claim in CLAIMS else "the statement"   # chapter 11's are ours
+    absent = (f"{len(missing)} of {len(claim.expected)} comparisons of {whose} have no "
               f"record yet (e.g. {missing[0][1]} vs {missing[0][2]} at {missing[0][0]})") if missing else ""
     if not files:
         return "no record yet" + (f": {absent}" if absent else "")
