@@ -29,6 +29,28 @@ def test_limit_is_a_few_times_the_idle_time_with_a_floor(monkeypatch):
     assert book.time_limit(Path("06_slow.ipynb"), "book", 50.0) == 50.0      # --timeout wins
 
 
+@pytest.mark.parametrize("demand,threads,cores,stretch", [
+    (0.0, 2, 2, 1.0),      # idle machine: the recorded idle time's multiple as it is
+    (1.0, 1, 2, 1.0),      # one busy core, one thread: what LIMIT_FACTOR already covers
+    (2.0, 1, 2, 1.5),      # two jobs beside a one-thread kernel on 2 cores: a third of each core
+    (5.0, 1, 2, 3.0),
+    (3.0, 1, 8, 1.0)])
+def test_limit_stretches_with_the_processes_competing_for_the_cores(monkeypatch, demand, threads,
+                                                                    cores, stretch):
+    monkeypatch.setattr(book.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(book, "recorded_times", lambda scale, key="idle_seconds": {"08_mid": 30.0, "01_fast": 5.0} if key == "idle_seconds" else {})
+    base = book.LIMIT_FACTOR * 30.0
+    assert book.load_stretch(demand, threads) == pytest.approx(stretch)
+    assert book.time_limit(Path("08_mid.ipynb"), "book", None, demand, threads) == pytest.approx(stretch * base)
+    assert book.time_limit(Path("08_mid.ipynb"), "book", 50.0, demand, threads) == 50.0   # --timeout wins
+    # The floor is stretched too: a kernel's start-up slows down like the rest.
+    assert book.time_limit(Path("01_fast.ipynb"), "book", None, demand, threads) == pytest.approx(stretch * book.LIMIT_FLOOR)
+
+
+def test_runnable_others_is_a_nonnegative_count():
+    assert book.runnable_others(window=0.05, samples=2) >= 0.0
+
+
 @pytest.mark.parametrize("busy,cores,expected", [(0.02, 2, 2), (0.9, 2, 1), (1.0, 2, 1),
                                                  (2.0, 2, 1), (7.5, 2, 1), (1.0, 8, 7),
                                                  (0.3, 8, 7)])

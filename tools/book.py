@@ -33,7 +33,11 @@ interleaves the runs' logs. A job that starts after a notebook did is not seen (
 made once per notebook); ``--threads N`` fixes the number.
 
 Time limits. Each notebook's limit is a few times (``LIMIT_FACTOR``) its idle time recorded in
-``tools/notebook_times.json``, with a floor for kernel start-up (``LIMIT_FLOOR``); a notebook
+``tools/notebook_times.json``, with a floor for kernel start-up (``LIMIT_FLOOR``), stretched when
+the machine is oversubscribed: right before the kernel starts, the processes that want a CPU
+(``procs_running``, averaged over a second; not capped at the core count as busy cores are) and
+the kernel's threads are divided by the cores, and a ratio above 1 multiplies the limit. A build
+with a CI run and two training jobs beside it on 2 cores timed out on a fixed limit. A notebook
 without a record gets ``DEFAULT_TIMEOUT``; ``--timeout`` overrides both. Every run's wall time,
 thread count and limit are written to ``_build/reports-<scale>/times.json`` (merged with earlier
 runs), which is where new idle times come from.
@@ -157,8 +161,9 @@ def recorded_times(scale: str, key: str = "idle_seconds") -> dict:
     return times
 
 
-def time_limit(notebook: Path, scale: str, override) -> float:
-    """--timeout if given, else a few times the recorded idle time, else the scale's default."""
+def time_limit(notebook: Path, scale: str, override, demand: float = 0.0, threads: int = 1) -> float:
+    """--timeout if given, else a few times the recorded idle time (stretched by the load), else
+    the scale's default."""
     if override is not None:
         return override
     idle = recorded_times(scale).get(notebook.stem)
@@ -166,7 +171,33 @@ def time_limit(notebook: Path, scale: str, override) -> float:
         return DEFAULT_TIMEOUT[scale]
     # A notebook that reads a training run another made can be executed alone: allow for that.
     idle = max(idle, recorded_times(scale, "alone_seconds").get(notebook.stem, 0))
-    return max(LIMIT_FLOOR, LIMIT_FACTOR * idle)
+    return load_stretch(demand, threads) * max(LIMIT_FLOOR, LIMIT_FACTOR * idle)
+
+
+def load_stretch(demand: float, threads: int) -> float:
+    """How much longer than LIMIT_FACTOR allows a kernel may need on an oversubscribed machine:
+    LIMIT_FACTOR covers one thread beside one busy core per other core; with `demand` runnable
+    processes besides it, the kernel's `threads` get their share of the cores, so the limit grows
+    by (demand + threads) / cores when that exceeds 1. (A limit only guards against a hung
+    kernel: a generous one costs nothing, a tight one fails a build on a busy laptop.)"""
+    cores = os.cpu_count() or 1
+    return max(1.0, (demand + threads) / cores)
+
+
+def runnable_others(window: float = 1.0, samples: int = 10) -> float:
+    """Processes other than this one that want a CPU now: /proc/stat's procs_running, averaged
+    over `window` seconds. Unlike busy_cores it is not capped at the core count, so it tells two
+    competing jobs from five; 0.0 where the file does not exist."""
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/stat") as stat:
+                line = next(l for l in stat if l.startswith("procs_running"))
+            counts.append(max(0.0, float(line.split()[1]) - 1.0))   # minus the reader itself
+        except (OSError, StopIteration, ValueError, IndexError):
+            return 0.0
+        time.sleep(window / samples)
+    return sum(counts) / len(counts)
 
 
 def busy_cores(window: float = 1.0) -> float:
@@ -238,7 +269,8 @@ def kill_group(process: subprocess.Popen) -> None:
         pass
 
 
-def execute_one(notebook: Path, scale: str, timeout: float, force: bool, threads=None) -> bool:
+def execute_one(notebook: Path, scale: str, override, force: bool, threads=None) -> bool:
+    """Execute one notebook under papermill; `override` is --timeout (None: time_limit's rule)."""
     staged_notebooks = stage_dir(scale) / "notebooks"
     executed = staged_notebooks / notebook.name
     digest = source_hash(notebook, scale)
@@ -250,12 +282,14 @@ def execute_one(notebook: Path, scale: str, timeout: float, force: bool, threads
     report, log = reports / notebook.name, reports / (notebook.stem + ".log")
     if executed.exists():
         executed.unlink()          # never leave an old executed copy for the build to show
+    threads, busy = choose_threads(threads)
+    demand = max(busy or 0.0, runnable_others(window=0.5))
+    timeout = time_limit(notebook, scale, override, demand, threads)
     command = [sys.executable, "-m", "papermill", str(notebook), str(report),
                "--cwd", str(staged_notebooks), "--kernel", "python3", "--no-progress-bar",
                "--log-output", "--execution-timeout", str(int(timeout))]
     for key, value in SCALES[scale].items():
         command += ["-p", key, str(value)]
-    threads, busy = choose_threads(threads)
     env = kernel_env(threads)
     started = time.monotonic()
     with log.open("w") as log_file:
@@ -270,7 +304,7 @@ def execute_one(notebook: Path, scale: str, timeout: float, force: bool, threads
     seconds = time.monotonic() - started
     record_time(scale, notebook.stem, {
         "seconds": round(seconds, 1), "ok": code == 0, "threads": threads, "busy_cores": busy,
-        "limit_s": round(timeout), "cores": os.cpu_count(),
+        "limit_s": round(timeout), "cores": os.cpu_count(), "runnable_others": round(demand, 2),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     if code == 0:
         data = json.loads(report.read_text())
@@ -278,7 +312,8 @@ def execute_one(notebook: Path, scale: str, timeout: float, force: bool, threads
                                             "seconds": round(seconds, 1), "threads": threads}
         executed.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         print(f"  {notebook.name}: executed in {seconds:.0f} s ({threads} thread(s), "
-              f"busy cores before: {busy}, limit {timeout:.0f} s)")
+              f"busy cores before: {busy}, other runnable processes: {demand:.1f}, "
+              f"limit {timeout:.0f} s)")
         return True
     why = f"timed out after {timeout:.0f} s" if code is None else f"failed (exit status {code})"
     tail = log.read_text(errors="replace").splitlines()[-25:]
@@ -311,12 +346,12 @@ def execute(scale: str, force: bool, timeout=None, only=None, threads=None, jobs
           f"{stage_dir(scale).relative_to(ROOT)}" + (f", {jobs} at a time" if jobs > 1 else ""))
     # Keep going after a failure so one run reports every broken notebook.
     if jobs == 1:
-        return all([execute_one(nb, scale, time_limit(nb, scale, timeout), force, threads)
+        return all([execute_one(nb, scale, timeout, force, threads)
                     for nb in selected])
     share = threads or max(1, (os.cpu_count() or 1) // jobs)
 
     def run_queue(queue):
-        return [execute_one(nb, scale, time_limit(nb, scale, timeout), force, share)
+        return [execute_one(nb, scale, timeout, force, share)
                 for nb in queue]
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(run_queue, queues(selected, scale)))
