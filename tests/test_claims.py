@@ -438,6 +438,8 @@ def test_table2_is_not_supported_while_cells_of_the_table_have_no_record(tmp_pat
             copy_paper_record(tmp_path, "paper_table2", method, setting)
     verdict = claims.evaluate("table2", tmp_path)
     assert len(verdict.comparisons) == 6 and all(r["verdict"] == "supported" for r in verdict.comparisons)
+    # Rows in Table 2's column order, not the order the files are found in (4x24, 64x8, 8x16, ...).
+    assert [r["setting"] for r in verdict.comparisons] == ["8x4", "4x24", "8x16", "16x12", "64x8", "10x30"]
     assert verdict.word == "not decided"
     assert "18 of 24 comparisons of the paper's statement have no record yet" in verdict.reason
     # A contradiction needs no complete table: one decided reversal is enough.

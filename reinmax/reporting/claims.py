@@ -330,8 +330,13 @@ def read(claim: Claim, root: Union[str, Path] = RESULTS_DIR,
 
 # ----------------------------------------------------------------------------- evaluation
 def _comparisons(claim: Claim, samples: Mapping[Tuple[str, str], List[float]]) -> List[Tuple[str, str, str]]:
-    """(setting, A, B) for every pair of the claim that the records hold, in a stable order."""
-    settings = list(dict.fromkeys(setting for setting, _ in samples))
+    """(setting, A, B) for every pair of the claim that the records hold, in a stable order:
+    the settings in the order of the paper's table (``claim.expected``) where it has them, so
+    the rows read like the table whatever order the records were found in, then the others."""
+    order = list(dict.fromkeys(setting for setting, _, _ in claim.expected))
+    found_settings = list(dict.fromkeys(setting for setting, _ in samples))
+    settings = ([s for s in order if s in found_settings]
+                + [s for s in found_settings if s not in order])
     found = []
     for pattern, a, b in claim.pairs:
         for setting in settings:
