@@ -157,16 +157,17 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(40)
 _PANELS = np.linspace(-80.0, 0.0, 321)
 
 
-def _independent_weight(mu, tau):
-    """E[sigma(Delta/tau) sigma(-Delta/tau) | Delta < 0], Delta = mu + logistic, by composite
-    40-node Gauss-Legendre in Delta on 320 panels of [-80, 0] (the truncated logistic density
-    written out): independent of the package's tanh-sinh rule in the CDF variable."""
+def _independent_weight(mu, tau, shift=0.0):
+    """E[sigma(S/tau) sigma(-S/tau) | Delta < 0], S = Delta + shift, Delta = mu + logistic, by
+    composite 40-node Gauss-Legendre in Delta on 320 panels of [-80, 0] (the truncated logistic
+    density written out): independent of the package's tanh-sinh rule in the CDF variable."""
     lo, hi = _PANELS[:-1, None], _PANELS[1:, None]
     delta = (0.5 * (_GL_X + 1) * (hi - lo) + lo).ravel()
     w = (0.5 * (hi - lo) * _GL_W).ravel()
     sig = lambda z: 1 / (1 + np.exp(-z))                      # noqa: E731
     density = sig(delta - mu) * sig(-(delta - mu)) / sig(-mu)
-    return float(np.sum(w * density * sig(delta / tau) * sig(-delta / tau)))
+    s = delta + shift
+    return float(np.sum(w * density * sig(s / tau) * sig(-s / tau)))
 
 
 def _rao_mean_by_formula(f, theta, tau, weight_of):
@@ -197,6 +198,28 @@ def test_rao_two_categories_by_quadrature(tau):
     # Broken: pivot at theta instead of log((pi + D)/2) gives another mean.
     broken = _rao_mean_by_formula(f1, theta, tau, lambda mu, t: _independent_weight(mu + 0.5, t))
     assert (broken - mean).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["ours", "broken"])
+def test_rao_quadrature_once_per_distinct_row(broken, monkeypatch):
+    """A parameter broadcast over a batch (stride 0, as in polynomial programming) is computed once
+    per distinct row and picked per sample: the same gradient as the contiguous copy (every row
+    computed for itself), to 1e-12. Broken: the table's lookup swaps the two samples' weights."""
+    gen = torch.Generator().manual_seed(21)
+    rows = 2.0 * torch.randn(3, 1, 5, 2, generator=gen, dtype=torch.float64)
+    sample = torch.randint(0, 2, (3, 7, 5), generator=gen)
+    g = torch.randn(3, 7, 5, 2, generator=gen, dtype=torch.float64)
+
+    def grad(logits):
+        leaf = logits.detach().requires_grad_(True)
+        y, _ = rao.reinmax_rao(leaf, 0.7, sample=sample, R="quadrature")
+        return torch.autograd.grad((g * y).sum(), leaf)[0]
+    contiguous = grad(rows.expand(3, 7, 5, 2).contiguous()).sum(1)
+    if broken:
+        monkeypatch.setattr(rao, "_per_sample",
+                            lambda index, first, second: torch.where(index == 0, second, first))
+    broadcast = grad(rows.expand(3, 7, 5, 2)).sum(1)
+    assert ((broadcast - contiguous).abs().max() < EXACT) != broken
 
 
 def _rao_reference_mean(f, theta, tau, draws, generator):
@@ -412,6 +435,72 @@ def test_fused_cv_keeps_one_copy_of_the_draws_and_is_twice_differentiable():
     assert (second - second_ref).abs().max() < 1e-10 and second.abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("shift", [0.0, -0.3, -2.5])
+def test_shifted_weight_by_an_independent_integral(shift):
+    """ReinMax-CV's averaged term at R -> inf (two categories): drawn at theta, evaluated at
+    theta' (a shift), by the package's tanh-sinh rule against Gauss-Legendre, to 1e-9."""
+    for tau2 in (0.5, 1.0):
+        for mu in (-3.0, -0.4, 0.0, 1.7, 6.0):
+            ours = float(rao.two_category_rao_weight(torch.tensor(mu, dtype=torch.float64), tau2,
+                                                     torch.tensor(shift, dtype=torch.float64)))
+            assert abs(ours - _independent_weight(mu, tau2, shift)) < 1e-9, (mu, tau2)
+
+
+def _cv_quadrature_broken(logits, tau, *, sample, exponentials, eta, tau2, R):
+    """Broken: the averaged term's conditional mean taken under the stored code's law (Gumbel
+    at theta' given D, i.e. ReinMax-Rao's weight) while the single term is drawn at theta."""
+    y, _ = rao.reinmax_cv(logits, tau, sample=sample, exponentials=exponentials, eta=eta,
+                          tau2=tau2, R=R)
+    with torch.no_grad():
+        pi = torch.softmax(logits.detach(), -1)
+        first = sample == 0
+        pi_d, pi_o = torch.where(first, pi[..., 0], pi[..., 1]), torch.where(first, pi[..., 1], pi[..., 0])
+        ours = torch.where(first, rao.two_category_rao_weight(logits[..., 1] - logits[..., 0], tau2,
+                                                              (pi[..., 0] / (1 + pi[..., 0])).log()),
+                           rao.two_category_rao_weight(logits[..., 0] - logits[..., 1], tau2,
+                                                       (pi[..., 1] / (1 + pi[..., 1])).log()))
+        stored = rao.two_category_rao_weight(pi_o.log() - torch.log1p(pi_d), tau2)
+    return y + rao._two_category_surrogate(logits, (-eta / tau2) * (ours - stored)), None
+
+
+@pytest.mark.parametrize("estimator", [rao.reinmax_cv, _cv_quadrature_broken], ids=["ours", "broken"])
+def test_cv_quadrature_has_reinmax_mean_given_the_sample(estimator):
+    """R = 'quadrature': given D the control's mean is zero, so E[ReinMax-CV | D] = ReinMax(D):
+    a z-test over 200,000 forward draws per variable (|z| < 5 on every coordinate); the broken
+    variant (the stored code's law for the averaged term) is detected."""
+    gen = torch.Generator().manual_seed(22)
+    theta = 1.5 * torch.randn(4, 2, generator=gen, dtype=torch.float64)
+    sample = torch.tensor([0, 1, 1, 0])
+    g = torch.randn(4, 2, generator=gen, dtype=torch.float64)
+    n = 200_000
+    rows = theta[None].expand(n, 4, 2).clone().requires_grad_(True)
+    e = torch.empty(1, n, 4, 2, dtype=torch.float64).exponential_(generator=gen)
+    y, _ = estimator(rows, 1.3, sample=sample.expand(n, 4), exponentials=e, eta=0.8, tau2=0.5,
+                     R="quadrature")
+    (grads,) = torch.autograd.grad((g * y).sum(), rows)
+    plain = _cv_grad(reinmax.reinmax, theta, sample, g)
+    z = (grads.mean(0) - plain).abs() / (grads.std(0) / math.sqrt(n))
+    assert (z.max() < Z) == (estimator is rao.reinmax_cv), z
+
+
+def test_cv_quadrature_is_the_limit_of_many_draws():
+    """The same forward draw, R = 20,000 further draws against R = 'quadrature': they agree within
+    five standard errors of the R-draw average."""
+    gen = torch.Generator().manual_seed(23)
+    theta = 1.5 * torch.randn(5, 2, generator=gen, dtype=torch.float64)
+    sample = torch.randint(0, 2, (5,), generator=gen)
+    g = torch.randn(5, 2, generator=gen, dtype=torch.float64)
+    R = 20_000
+    e = torch.empty(R + 1, 5, 2, dtype=torch.float64).exponential_(generator=gen)
+    many = _cv_grad(rao.reinmax_cv, theta, sample, g, exponentials=e, eta=0.8, tau2=0.5, R=R)
+    limit = _cv_grad(rao.reinmax_cv, theta, sample, g, exponentials=e[:1], eta=0.8, tau2=0.5,
+                     R="quadrature")
+    # the averaged term's standard error: the single term's spread over the draws / sqrt(R)
+    spread = torch.stack([_cv_grad(rao.reinmax_cv, theta, sample, g, exponentials=e[k:k + 1], eta=0.8,
+                                   tau2=0.5, R="quadrature") for k in range(1, 201)]).std(0)
+    assert ((many - limit).abs() < Z * spread / math.sqrt(R) + 1e-12).all(), (many - limit, spread)
+
+
 def test_cv_bad_input():
     with pytest.raises(ValueError, match=r"eta must be a finite number; got eta=nan"):
         rao.reinmax_cv(torch.zeros(2, 3), eta=float("nan"))
@@ -419,6 +508,12 @@ def test_cv_bad_input():
         rao.reinmax_cv(torch.zeros(2, 3), tau2=0)
     with pytest.raises(ValueError, match=r"exponentials must be Exp\(1\) draws of shape"):
         rao.reinmax_cv(torch.zeros(2, 3), R=2, exponentials=torch.ones(2, 2, 3))
+    with pytest.raises(ValueError, match=r"R must be a positive integer or 'quadrature'; got R=0"):
+        rao.reinmax_cv(torch.zeros(2, 3), R=0)
+    with pytest.raises(ValueError, match=r"R='quadrature' needs two categories; got 3"):
+        rao.reinmax_cv(torch.zeros(2, 3), R="quadrature")
+    with pytest.raises(ValueError, match=r"exponentials must be Exp\(1\) draws of shape \(1, \*logits.shape\)"):
+        rao.reinmax_cv(torch.zeros(2, 2), R="quadrature", exponentials=torch.ones(3, 2, 2))
 
 
 # ------------------------------------------------------------------------------ ReDGE

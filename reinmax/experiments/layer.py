@@ -105,6 +105,19 @@ def seeds(owner: str, value: Any) -> List[int]:
 
 
 # ------------------------------------------------------------------------ the command lines
+def method_options_arg(text: str) -> dict:
+    """The ``--method-options`` argument: a JSON object ``{method: {option: value}}`` (the
+    config then checks its methods and options against the registry)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"method_options must be a JSON object "
+                                         f"{{method: {{option: value}}}}; got {text!r}")
+    return value
+
+
 def run_cli(parser: argparse.ArgumentParser, build: Callable[[argparse.Namespace], Any],
             argv: Optional[Sequence[str]] = None) -> Any:
     """Every experiment's command line: parse ``argv`` (None: ``sys.argv[1:]``) with ``parser``

@@ -31,13 +31,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)),
                         help="the seeds (default: 0 1 ... 9, the paper's ten)")
+    parser.add_argument("--method-options", type=layer.method_options_arg, default={},
+                        metavar="JSON", help="estimator options per method, as the registry names "
+                        "them, e.g. '{\"ReinMax-Rao\": {\"R\": \"quadrature\"}}' (merged over "
+                        "GR-MCK's default K = quadrature)")
     parser.add_argument("--device", default="auto")
     return layer.run_cli(parser, _run, argv)
 
 
 def _run(args) -> None:
     common = dict(L=args.L, batch_size=args.batch_size, setting=args.setting, methods=args.methods,
-                  epochs=args.epochs, steps=args.steps, seeds=args.seeds, device=args.device)
+                  epochs=args.epochs, steps=args.steps, seeds=args.seeds, device=args.device,
+                  method_options=args.method_options)
     if args.what == "sweep":
         out = Path(args.out)
         records = args.records or out.with_name(out.stem + "_records")

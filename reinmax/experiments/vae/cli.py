@@ -4,7 +4,6 @@
 method at every temperature given (Table 8's optimizer and learning rate), test -ELBO after the
 last epoch only, also resumably."""
 import argparse
-import json
 from typing import Optional, Sequence
 
 from reinmax.experiments import layer
@@ -26,7 +25,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--train-subset", type=int, default=None, help="the first N images")
     parser.add_argument("--test-subset", type=int, default=None)
     parser.add_argument("--grmck-k", type=int, default=1000, help="GR-MCK's K (paper: 1,000)")
-    parser.add_argument("--method-options", type=_options, default={}, metavar="JSON",
+    parser.add_argument("--method-options", type=layer.method_options_arg, default={}, metavar="JSON",
                         help="estimator options per method, as the registry names them, e.g. "
                         "'{\"ReinMax-CV\": {\"eta\": 0.5, \"tau2\": 1.0}}' (GR-MCK's K: "
                         "--grmck-k)")
@@ -42,18 +41,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         help="run Figure 2's temperature grid at these temperatures "
                         "(the paper's: 0.1 0.3 0.5 0.7 1 2 3 4 5)")
     return layer.run_cli(parser, _run, argv)
-
-
-def _options(text: str) -> dict:
-    """``--method-options``' JSON object (the config checks its methods and options)."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"method_options must be a JSON object "
-                                         f"{{method: {{option: value}}}}; got {text!r}")
-    return value
 
 
 def _run(args) -> dict:
