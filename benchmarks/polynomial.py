@@ -21,11 +21,12 @@ quote; on a loaded one, compare the CPU-time ratios of a one-thread run.
 """
 import argparse
 import dataclasses
+import json
 import os
 import statistics
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -37,9 +38,11 @@ PAPER_STEPS = 40 * 200
 PAPER_P = (1.5, 2.0, 3.0)
 
 
-def _config(method: str, seeds: int, steps: int, tau: float = 1.0) -> "P.PolynomialConfig":
+def _config(method: str, seeds: int, steps: int, tau: float = 1.0,
+            method_options: Optional[dict] = None) -> "P.PolynomialConfig":
     return P.PolynomialConfig(p=2.0, L=128, batch_size=256, methods=[method], taus=tau,
-                              steps=steps, epochs=1, seeds=list(range(seeds)), device="cpu")
+                              steps=steps, epochs=1, seeds=list(range(seeds)), device="cpu",
+                              method_options=dict(method_options or {}))
 
 
 def _timed(run) -> Tuple[float, float]:
@@ -97,10 +100,11 @@ def batching_speedup(rounds: int, steps: int, method: str = "ReinMax", seeds: in
             "speedup_loop_over_batched": {clock: _quartiles(values) for clock, values in ratios.items()}}
 
 
-def method_step_times(methods: Sequence[str], rounds: int, steps: int, seeds: int = 10) -> dict:
-    """ms per training step of ``seeds`` batched seeds for each method (tau = 1), interleaved
-    rounds; projected to paper-scale Figure 1 and compared to ST."""
-    configs = {m: _config(m, seeds, steps) for m in methods}
+def method_step_times(methods: Sequence[str], rounds: int, steps: int, seeds: int = 10,
+                      method_options: Optional[dict] = None) -> dict:
+    """ms per training step of ``seeds`` batched seeds for each method (tau = 1, its
+    ``method_options``), interleaved rounds; projected to paper-scale Figure 1 and compared to ST."""
+    configs = {m: _config(m, seeds, steps, method_options=method_options) for m in methods}
     for m, config in configs.items():
         P.train_method(dataclasses.replace(config, steps=5), m, progress=False)      # warm up
     times: Dict[str, Dict[str, List[float]]] = {m: {"wall": [], "cpu": []} for m in methods}
@@ -128,6 +132,7 @@ def method_step_times(methods: Sequence[str], rounds: int, steps: int, seeds: in
     print(f"   without GR-MCK: {total_fast:5.1f} min (target <= 10), projected from wall clock")
     print(f"   all of Figure 1: {total:5.1f} min (target <= 30)")
     return {"seeds": seeds, "rounds": rounds, "steps": steps,
+            "method_options": {m: o for m, o in (method_options or {}).items() if m in methods},
             "ms_per_step": {m: {clock: _quartiles(times[m][clock]) for clock in ("wall", "cpu")}
                             for m in methods},
             "ratio_to_st_median": ratio_to_st,
@@ -175,6 +180,9 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--methods", nargs="+", default=list(P.FIGURE1_METHODS))
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per part")
+    parser.add_argument("--method-options", type=json.loads, default={}, metavar="JSON",
+                        help="(methods) estimator options per method, e.g. "
+                        "'{\"ReinMax-Rao\": {\"R\": \"quadrature\"}}'")
     parser.add_argument("--only", choices=["batching", "methods", "table3"], default=None,
                         help="run one part only")
     parser.add_argument("--only-table3", action="store_true", help="(same as --only table3)")
@@ -196,7 +204,8 @@ def main(argv=None) -> None:
     if only in (None, "methods"):
         print("\n2. L=128, batch 256, 10 seeds: step time per method (tau 1), projected to paper-scale"
               " Figure 1 (3 p x 8,000 steps)")
-        record["methods"] = method_step_times(args.methods, args.rounds, args.steps)
+        record["methods"] = method_step_times(args.methods, args.rounds, args.steps,
+                                              method_options=args.method_options)
     if only in (None, "table3"):
         print("\n3. Table 3, QP (L=128, batch 512, tau 1.3): forward + backward, no update")
         record["table3"] = table3_step_costs(args.rounds, args.steps)

@@ -545,6 +545,38 @@ def test_redge_forward_law_is_biased_below_t1_one():
     assert abs(beyond.redge_gradient_bias(f1, theta, 3, 1.0, draws=50)["relative"] - st_bias) < 1e-12
 
 
+def _redge_logits_reference(theta, start, n_steps, t_1):
+    """redge_logits with torch's row softmax (the two-category path's reference)."""
+    alphas = redge.redge_schedule(n_steps, t_1)
+    x = start
+    for t in range(n_steps - 1, 1, -1):
+        a_t, s_t, a_prev, s_prev = alphas[t], 1 - alphas[t], alphas[t - 1], 1 - alphas[t - 1]
+        xhat0 = torch.softmax(theta + (a_t / s_t ** 2) * x, -1)
+        x = a_prev * xhat0 + s_prev * (x - a_t * xhat0) / s_t
+    return theta + (alphas[1] / (1 - alphas[1]) ** 2) * x
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["ours", "broken"])
+def test_redge_two_category_softmax_is_the_row_softmax(broken, monkeypatch):
+    """Two categories take (sigmoid(-d), sigmoid(d)) for the sampler's softmax: the same
+    denoiser logits and gradient as torch's row softmax, to 1e-12 in float64 (a swapped pair fails)."""
+    gen = torch.Generator().manual_seed(31)
+    theta = 2.0 * torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    start = torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    g = torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    if broken:
+        monkeypatch.setattr(redge, "_softmax", lambda x: torch.softmax(x, -1).flip(-1))
+    for n_steps in (3, 5):
+        ours = theta.clone().requires_grad_(True)
+        reference = theta.clone().requires_grad_(True)
+        lam = redge.redge_logits(ours, start, n_steps, 0.5)
+        lam_ref = _redge_logits_reference(reference, start, n_steps, 0.5)
+        (d_ours,) = torch.autograd.grad((g * lam).sum(), ours)
+        (d_ref,) = torch.autograd.grad((g * lam_ref).sum(), reference)
+        close = (lam - lam_ref).abs().max() < EXACT and (d_ours - d_ref).abs().max() < EXACT
+        assert close != broken
+
+
 def test_redge_bad_input():
     with pytest.raises(ValueError, match=r"t_1 must be a number in \(0, 1\]"):
         redge.redge(torch.zeros(2, 3), t_1=0.0)

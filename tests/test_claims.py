@@ -482,15 +482,21 @@ def test_after_reinmax_figure1_claims_read_both_records_in_one_family(tmp_path):
                   {"ReinMax": [0.10, 0.11, 0.09, 0.10], "ST": [0.5, 0.5, 0.5, 0.5]})
     before = claims.evaluate("beyond_figure1_ReDGE", tmp_path)
     assert before.word == "not decided" and "none of the claim's comparisons" in before.reason
+    # two records, as committed: ReDGE and ReinDGE in one, Rao and CV (other options) in another
     write_figure1(tmp_path / "polynomial" / "beyond_figure1.json",
+                  {"ReDGE": [0.12, 0.08, 0.11, 0.09],             # too close to tell
+                   "ReinDGE": [0.10, 0.11, 0.09, 0.10]})
+    partial = claims.evaluate("beyond_figure1_ReDGE", tmp_path)
+    assert partial.word == "not decided" and partial.m == 2 * 2 * 3      # two of four so far
+    write_figure1(tmp_path / "polynomial" / "beyond_figure1_rao_cv.json",
                   {"ReinMax-Rao": [0.30, 0.31, 0.29, 0.30],       # worse than ReinMax
-                   "ReinMax-CV": [0.010, 0.011, 0.009, 0.010],    # better
-                   "ReDGE": [0.12, 0.08, 0.11, 0.09],             # too close to tell
-                   "ReinDGE": [0.10, 0.11, 0.09, 0.10]}, taus={"ReinMax-Rao": 0.5})
+                   "ReinMax-CV": [0.010, 0.011, 0.009, 0.010]},   # better
+                  taus={"ReinMax-Rao": 0.5})
     verdicts = {i: claims.evaluate(i, tmp_path) for i in ids}
     assert [verdicts[i].word for i in ids] == ["contradicted", "supported", "not decided", "not decided"]
     assert all(v.m == 2 * 4 * 3 and v.family == "After ReinMax: Figure 1" for v in verdicts.values())
-    assert verdicts[ids[0]].files == ("polynomial/figure1_paper_scale.json", "polynomial/beyond_figure1.json")
+    assert verdicts[ids[0]].files == ("polynomial/figure1_paper_scale.json", "polynomial/beyond_figure1.json",
+                                      "polynomial/beyond_figure1_rao_cv.json")
     glued = {}
     claims.glue_verdicts(ids, tmp_path, glue=lambda key, value, display: glued.update({key: value}))
     assert glued["claim_beyond_figure1_ReinMax_CV_verdict"] == "supported"
