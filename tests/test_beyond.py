@@ -299,17 +299,23 @@ def _cv_broken(logits, tau, *, sample, exponentials, eta, tau2, R):
     return y - eta * (control - control.detach()), None
 
 
+def _cv_problem(seed, rows, categories, R):
+    """Logits, a sample, an upstream gradient and R + 1 Exp(1) draws per variable (float64)."""
+    gen = torch.Generator().manual_seed(seed)
+    theta = 1.5 * torch.randn(rows, categories, generator=gen, dtype=torch.float64)
+    sample = torch.randint(0, categories, (rows,), generator=gen)
+    g = torch.randn(rows, categories, generator=gen, dtype=torch.float64)
+    e = torch.empty(R + 1, rows, categories, dtype=torch.float64).exponential_(generator=gen)
+    return theta, sample, g, e
+
+
 @pytest.mark.parametrize("estimator", [rao.reinmax_cv, _cv_broken], ids=["ours", "broken"])
 def test_cv_control_has_mean_zero_given_the_sample(estimator):
     """Averaging over which of the R + 1 exchangeable draws plays the forward's part cancels the
     control exactly, so E[ReinMax-CV | D] = ReinMax(D): exact to 1e-12 for our reading; the
     broken variant (two laws) fails."""
-    gen = torch.Generator().manual_seed(13)
-    theta = 1.5 * torch.randn(6, 4, generator=gen, dtype=torch.float64)
-    sample = torch.randint(0, 4, (6,), generator=gen)
-    g = torch.randn(6, 4, generator=gen, dtype=torch.float64)
     R = 5
-    e = torch.empty(R + 1, 6, 4, dtype=torch.float64).exponential_(generator=gen)
+    theta, sample, g, e = _cv_problem(13, 6, 4, R)
     rolled = sum(_cv_grad(estimator, theta, sample, g, exponentials=e.roll(k, 0), eta=0.8, tau2=0.5, R=R)
                  for k in range(R + 1)) / (R + 1)
     plain = _cv_grad(reinmax.reinmax, theta, sample, g)
@@ -486,12 +492,8 @@ def test_cv_quadrature_has_reinmax_mean_given_the_sample(estimator):
 def test_cv_quadrature_is_the_limit_of_many_draws():
     """The same forward draw, R = 20,000 further draws against R = 'quadrature': they agree within
     five standard errors of the R-draw average."""
-    gen = torch.Generator().manual_seed(23)
-    theta = 1.5 * torch.randn(5, 2, generator=gen, dtype=torch.float64)
-    sample = torch.randint(0, 2, (5,), generator=gen)
-    g = torch.randn(5, 2, generator=gen, dtype=torch.float64)
     R = 20_000
-    e = torch.empty(R + 1, 5, 2, dtype=torch.float64).exponential_(generator=gen)
+    theta, sample, g, e = _cv_problem(23, 5, 2, R)
     many = _cv_grad(rao.reinmax_cv, theta, sample, g, exponentials=e, eta=0.8, tau2=0.5, R=R)
     limit = _cv_grad(rao.reinmax_cv, theta, sample, g, exponentials=e[:1], eta=0.8, tau2=0.5,
                      R="quadrature")
