@@ -44,7 +44,7 @@ from .checks import (check_generator, check_logits, check_positive_int, check_so
                      mark_invalid)
 from .registry import EstimatorSpec, OptionRule, register
 from .sampling import draw_index_unchecked, exponential, one_hot, working_dtype
-from .two_category import _distinct_rows
+from .two_category import distinct_rows
 
 Tensor = torch.Tensor
 
@@ -136,7 +136,7 @@ def _rao_two_category_quadrature(theta: Tensor, index: Tensor, tau: float) -> Te
     it is computed for both samples once per distinct row (a parameter broadcast over a batch,
     as in polynomial programming, costs one quadrature per parameter row) and picked per sample."""
     with torch.no_grad():
-        rows = _distinct_rows(theta.detach())
+        rows = distinct_rows(theta.detach())
         pi = torch.softmax(rows.to(working_dtype(theta)), -1)
         # mu = theta'_o - theta'_d = log(pi_o / 2) - log((1 + pi_d) / 2)
         log_pi = pi.log()
@@ -155,7 +155,7 @@ def _cv_two_category_quadrature(theta: Tensor, index: Tensor, tau2: float, eta: 
     row's logits is computed once per distinct row (a parameter broadcast over a batch)."""
     with torch.no_grad():
         work = theta.detach().to(working_dtype(theta))
-        rows = _distinct_rows(work)
+        rows = distinct_rows(work)
         pi = torch.softmax(rows, -1)
         # L = (theta_o + G_o) - (theta_d + G_d) given D is gap + logistic, conditioned < 0;
         # the terms are evaluated at theta', i.e. at L + shift_d, shift_d = log(pi_d / (1 + pi_d)).
@@ -250,7 +250,7 @@ def _cv_setup(logits, tau, hard, dim, sample, generator, eta, tau2, R, exponenti
         draws, count = R + 1, "R + 1"
     with torch.no_grad():
         # once per distinct row (a parameter broadcast over a batch), broadcast back
-        probs = torch.softmax(_distinct_rows(theta), -1).expand(theta.shape)
+        probs = torch.softmax(distinct_rows(theta), -1).expand(theta.shape)
         check_softmax_rows(probs, theta)
         index, invalid = draw_index_unchecked(probs, theta, sample, generator)
         if exponentials is None:

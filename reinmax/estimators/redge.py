@@ -31,7 +31,7 @@ from .categorical import reinmax, st
 from .checks import check_generator, check_logits, check_positive_int, check_softmax_rows, check_tau
 from .registry import EstimatorSpec, OptionRule, register
 from .sampling import working_dtype
-from .two_category import _distinct_rows
+from .two_category import distinct_rows
 
 Tensor = torch.Tensor
 
@@ -88,7 +88,7 @@ def _redge(logits, tau, hard, dim, sample, generator, n_steps, t_1, start, last)
     redge_schedule(n_steps, t_1)                       # checks both
     theta = logits.movedim(dim, -1)
     with torch.no_grad():       # once per distinct row (a parameter broadcast over a batch)
-        check_softmax_rows(torch.softmax(_distinct_rows(theta), -1).expand(theta.shape), theta)
+        check_softmax_rows(torch.softmax(distinct_rows(theta), -1).expand(theta.shape), theta)
     work = working_dtype(theta)
     if start is None:
         start = torch.randn(theta.shape, generator=generator, device=theta.device, dtype=work)

@@ -114,7 +114,7 @@ class _STReinMax(torch.autograd.Function):
         plain = _plain()
         # Distinct rows need strides, known to eager code and to torch.compile (which traces a
         # fixed layout), not to torch.func.vmap.
-        rows = _distinct_rows(last) if plain or torch.compiler.is_compiling() else last
+        rows = distinct_rows(last) if plain or torch.compiler.is_compiling() else last
         broadcast = rows.shape != last.shape     # a broadcast input: fewer distinct rows
         work = rows if dtype in (torch.float32, torch.float64) else rows.float()
         d = work[..., 1] - work[..., 0]
@@ -188,7 +188,7 @@ def _st_reinmax_grad(grad_hard, grad_soft, logits: Tensor, probs: Tensor, factor
     ``factor``: ReinMax's per-sample factor, as the forward returned it."""
     in_place = _plain()
     probs_last = probs.movedim(dim, -1)
-    p_rows = _distinct_rows(probs_last) if in_place else probs_last
+    p_rows = distinct_rows(probs_last) if in_place else probs_last
     p0, p1 = p_rows[..., 0], p_rows[..., 1]
     if in_place:
         grad, grad_last = _new_pair(probs, dim, probs.dtype)
@@ -204,7 +204,7 @@ def _st_reinmax_grad(grad_hard, grad_soft, logits: Tensor, probs: Tensor, factor
                 q0, q1 = p0, p1
             else:
                 l_last = logits.movedim(dim, -1)
-                q0, q1 = _tempered(_distinct_rows(l_last) if in_place else l_last, tau)
+                q0, q1 = _tempered(distinct_rows(l_last) if in_place else l_last, tau)
             c = c.mul_(q0).mul_(q1) if in_place else c * q0 * q1
             if not unit_tau(tau):
                 c = c.div_(tau) if in_place else c / tau
@@ -230,7 +230,7 @@ def _differentiable_factor(logits: Tensor, probs: Tensor, index, u, tau: float, 
     ``index``), and everything else is a function of the saved logits and probabilities."""
     last = logits.movedim(dim, -1)
     if index is None:
-        rows = _distinct_rows(last.detach())     # the forward's exact operations, for u > p0
+        rows = distinct_rows(last.detach())     # the forward's exact operations, for u > p0
         work = rows if rows.dtype in (torch.float32, torch.float64) else rows.float()
         chosen = u > torch.neg(work[..., 1] - work[..., 0]).sigmoid_()
     else:
@@ -297,7 +297,7 @@ def check_rows(logits: Tensor) -> None:
     do the precise checks run."""
     if not check_values(logits):
         return
-    rows = _distinct_rows(logits)
+    rows = distinct_rows(logits)
     total = rows.sum(dtype=torch.float64 if rows.dtype == torch.float64 else torch.float32)
     if torch.isfinite(total):
         return
@@ -340,7 +340,7 @@ class _BinaryThrough(torch.autograd.Function):
     @staticmethod
     def forward(logits, first, weight, dim, z, tau):
         # softmax(logits) once per distinct row of a broadcast input, then broadcast back.
-        distinct = _distinct_rows(logits.movedim(dim, -1))
+        distinct = distinct_rows(logits.movedim(dim, -1))
         difference = distinct[..., 0] - distinct[..., 1]
         probs = torch.stack([torch.sigmoid(difference), torch.sigmoid(-difference)], -1)
         one_hot = _fill_pair(first, ~first, logits, dim, logits.dtype)
@@ -472,7 +472,7 @@ def _conditional_difference(a: Tensor, first: Tensor, t: Tensor) -> Tensor:
     return torch.where(first, up, down)
 
 
-def _distinct_rows(logits: Tensor) -> Tensor:
+def distinct_rows(logits: Tensor) -> Tensor:
     """``logits`` with every broadcast (stride-0) dimension narrowed to one entry.
 
     An expanded view, e.g. one parameter row repeated over a batch of samples, holds the same
@@ -533,7 +533,7 @@ def expected_slope(difference: Tensor, tau: float,
 def gumbel_rao_quadrature(logits: Tensor, tau: float, dim: int, sample,
                           generator) -> Tuple[Tensor, Tensor]:
     """GR-MCK (hard) for two categories with the conditional expectation by quadrature (K -> inf)."""
-    distinct = _distinct_rows(logits.detach())
+    distinct = distinct_rows(logits.detach())
     a_distinct = distinct[..., 0] - distinct[..., 1]
     difference = logits.detach()[..., 0] - logits.detach()[..., 1]
     _check(difference, logits)
@@ -621,7 +621,7 @@ def _fake_probs(logits: Tensor, dim: int, stacked_at: int) -> Tensor:
     stacked at ``stacked_at`` (moved to ``dim``) and expanded, for a broadcast input; for any
     other input, _STReinMax writes a fresh contiguous tensor (``stacked_at == dim``)."""
     last = logits.movedim(dim, -1)
-    rows = _distinct_rows(last)
+    rows = distinct_rows(last)
     if stacked_at == dim and rows.shape == last.shape:
         return logits.new_empty(logits.shape)
     return logits.new_empty(rows.movedim(-1, stacked_at).shape).movedim(stacked_at, dim).expand(logits.shape)
